@@ -1,0 +1,48 @@
+# Two commands matter: `make dev` (serve the API locally) and `make test` (everything CI checks).
+SHELL := /bin/bash
+# Lambda runs python3.13, so the venv does too where one is installed (pyenv's, else PATH's), else python3.
+PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13) python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 3000
+AWS_PORT ?= 4566
+LAMBDA_PORT ?= 3001
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: dev test lint typecheck templates unit bench install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml layers/shared/requirements.txt
+	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "installing pinned dependencies into $(VENV) (first run takes about a minute)"
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r layers/shared/requirements.txt -e '.[dev]'
+	@touch $(STAMP)
+
+dev: $(STAMP)
+	$(BIN)/httpep serve --port $(PORT) --aws-port $(AWS_PORT) --lambda-port $(LAMBDA_PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy layers/shared src functions tests bench
+
+templates: $(STAMP)
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint --template-file template.yaml --region $(AWS_DEFAULT_REGION)
+
+unit: $(STAMP)
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+test: lint typecheck templates unit
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache bench/results.json

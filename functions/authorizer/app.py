@@ -1,0 +1,16 @@
+"""TOKEN authorizer of the API: `Authorization: Bearer <token>` to the token's account."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import event_source
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import APIGatewayAuthorizerTokenEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from httpendpoint.auth import authorize
+from httpendpoint.observability import logger
+
+
+@logger.inject_lambda_context
+@event_source(data_class=APIGatewayAuthorizerTokenEvent)
+def lambda_handler(event: APIGatewayAuthorizerTokenEvent, context: LambdaContext) -> dict[str, Any]:
+    return authorize(event)

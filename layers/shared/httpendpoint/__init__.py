@@ -1,0 +1,1 @@
+"""Shared code of the HTTP Endpoint service, shipped to every function as one Lambda layer."""

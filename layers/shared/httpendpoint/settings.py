@@ -1,0 +1,40 @@
+"""Names and limits, read from the environment the template sets (never written here a second time)."""
+
+from __future__ import annotations
+
+import os
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"environment variable {name} is not set (it comes from template.yaml)")
+    return value
+
+
+def endpoints_table() -> str:
+    return _required("ENDPOINTS_TABLE")
+
+
+def tokens_table() -> str:
+    return _required("TOKENS_TABLE")
+
+
+def script_bucket() -> str:
+    return _required("SCRIPT_BUCKET")
+
+
+def sandbox_function() -> str:
+    return _required("SANDBOX_FUNCTION")
+
+
+def endpoint_timeout() -> float:
+    return float(os.environ.get("ENDPOINT_TIMEOUT", "10"))
+
+
+def max_endpoints_per_account() -> int:
+    return int(os.environ.get("MAX_ENDPOINTS_PER_ACCOUNT", "1000"))
+
+
+def max_script_bytes() -> int:
+    return int(os.environ.get("MAX_SCRIPT_BYTES", "262144"))

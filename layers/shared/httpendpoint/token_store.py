@@ -1,0 +1,132 @@
+"""The tokens table: SHA-256 hashes of bearer tokens and the account each belongs to.
+
+Plain tokens exist only in the operator's terminal and in callers' headers; this module stores and looks up
+hashes alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from httpendpoint import settings
+from httpendpoint.aws import client
+from httpendpoint.errors import BadRequest, NotFound, Unavailable
+
+ACCOUNT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+TOKEN_PREFIX = "hep_"
+TOKEN_BYTES = 32
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    token_hash: str
+    account: str
+    label: str
+    created_at: str
+    revoked_at: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def validate_account(account: str) -> str:
+    if not ACCOUNT_PATTERN.fullmatch(account):
+        raise BadRequest(f"account {account!r} must match [a-z0-9][a-z0-9_-]{{0,62}}")
+    return account
+
+
+def _record(item: dict[str, Any]) -> TokenRecord:
+    return TokenRecord(
+        token_hash=item["token_hash"]["S"],
+        account=item["account"]["S"],
+        label=item.get("label", {}).get("S", ""),
+        created_at=item["created_at"]["S"],
+        revoked_at=item.get("revoked_at", {}).get("S"),
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _table(table: str | None) -> str:
+    return table or settings.tokens_table()
+
+
+def create_token(account: str, label: str = "", table: str | None = None, dynamodb: Any = None) -> str:
+    """Mint a token for `account`, store its hash, and return the token (the only time it is seen)."""
+    validate_account(account)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+    item = {
+        "token_hash": {"S": hash_token(token)},
+        "account": {"S": account},
+        "label": {"S": label},
+        "created_at": {"S": _now()},
+    }
+    (dynamodb or client("dynamodb")).put_item(
+        TableName=_table(table), Item=item, ConditionExpression="attribute_not_exists(token_hash)"
+    )
+    return token
+
+
+def find_active(token: str, table: str | None = None, dynamodb: Any = None) -> TokenRecord | None:
+    """The active record of `token`, or None for an unknown or revoked one (one GetItem)."""
+    token_hash = hash_token(token)
+    try:
+        response = (dynamodb or client("dynamodb")).get_item(
+            TableName=_table(table), Key={"token_hash": {"S": token_hash}}, ConsistentRead=True
+        )
+    except ClientError as exc:
+        raise Unavailable(f"token store unavailable: {exc.response['Error']['Code']}") from exc
+    item = response.get("Item")
+    if item is None:
+        return None
+    record = _record(item)
+    # The key lookup already matched; the constant-time compare keeps the check independent of timing.
+    if not hmac.compare_digest(record.token_hash, token_hash) or not record.active:
+        return None
+    return record
+
+
+def revoke_token(token: str, table: str | None = None, dynamodb: Any = None) -> TokenRecord:
+    """Mark a token revoked (the record stays, for the audit trail)."""
+    try:
+        response = (dynamodb or client("dynamodb")).update_item(
+            TableName=_table(table),
+            Key={"token_hash": {"S": hash_token(token)}},
+            UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
+            ConditionExpression="attribute_exists(token_hash)",
+            ExpressionAttributeValues={":now": {"S": _now()}},
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise NotFound("no such token") from exc
+        raise
+    return _record(response["Attributes"])
+
+
+def list_tokens(account: str, table: str | None = None, dynamodb: Any = None) -> list[TokenRecord]:
+    """Every token record of an account, oldest first (hashes, labels and dates; never tokens)."""
+    validate_account(account)
+    paginator = (dynamodb or client("dynamodb")).get_paginator("query")
+    pages = paginator.paginate(
+        TableName=_table(table),
+        IndexName="by-account",
+        KeyConditionExpression="account = :a",
+        ExpressionAttributeValues={":a": {"S": account}},
+    )
+    return [_record(item) for page in pages for item in page.get("Items", [])]

@@ -1,0 +1,3 @@
+from httpep.cli import run
+
+run()

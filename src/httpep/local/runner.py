@@ -1,0 +1,242 @@
+"""An in-process stand-in for Lambda's runtime: each function runs in its own warm worker processes.
+
+SAM CLI's local API Gateway and Lambda services call `invoke` exactly as they would call its Docker-based
+runner. A worker is a separate Python process that sees only the environment the template gives its
+function (plus what Lambda itself sets), so code never shares memory or credentials with the stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from httpep.local.template import LOCAL_REGION, LocalTemplate
+
+MAX_WORKERS_PER_FUNCTION = 16
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+
+LogSink = Callable[[str, str], None]
+
+
+class AuthorizerRejected(Exception):
+    """An authorizer raised `Unauthorized`: API Gateway answers 401 without calling the route."""
+
+
+class WorkerGone(Exception):
+    """The worker timed out or died; it is discarded and the invoke reports a Lambda-style error."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error = {"errorType": error_type, "errorMessage": message}
+
+
+def lambda_error(error_type: str, message: str) -> dict[str, str]:
+    return {"errorType": error_type, "errorMessage": message}
+
+
+class Worker:
+    """One warm execution environment of a function."""
+
+    def __init__(self, name: str, handler: str, cwd: Path, env: dict[str, str], log: LogSink) -> None:
+        self.name = name
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "httpep.local.worker", handler],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, so a kill takes any children with it
+        )
+        self._pending = b""
+        threading.Thread(target=self._pump_logs, args=(log,), daemon=True).start()
+
+    def _pump_logs(self, log: LogSink) -> None:
+        assert self.process.stderr is not None
+        for raw in self.process.stderr:
+            log(self.name, raw.decode(errors="replace").rstrip("\n"))
+
+    def invoke(self, event: str, timeout: float, request_id: str) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        message = {"event": event, "request_id": request_id, "deadline_ms": int((time.time() + timeout) * 1000)}
+        try:
+            self.process.stdin.write(json.dumps(message).encode() + b"\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            raise WorkerGone("Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited") from None
+        fd = self.process.stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise WorkerGone(
+                        "Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+                    )
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    code = self.process.wait()
+                    raise WorkerGone(
+                        "Runtime.ExitError",
+                        f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}",
+                    )
+                self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return dict(json.loads(line))
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+class FunctionPool:
+    """The warm workers of one function; a busy function scales out to new workers, as Lambda does."""
+
+    def __init__(self, function: Any, env: dict[str, str], log: LogSink) -> None:
+        self.function = function
+        self.env = env
+        self.log = log
+        self.timeout = float(function.timeout or 3)
+        self._idle: list[Worker] = []
+        self._all: set[Worker] = set()
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(MAX_WORKERS_PER_FUNCTION)
+
+    def _spawn(self) -> Worker:
+        worker = Worker(self.function.name, self.function.handler, Path(self.function.codeuri), self.env, self.log)
+        with self._lock:
+            self._all.add(worker)
+        return worker
+
+    def prewarm(self) -> None:
+        worker = self._spawn()
+        with self._lock:
+            self._idle.append(worker)
+
+    def invoke(self, event: str) -> dict[str, Any]:
+        request_id = str(uuid.uuid4())
+        with self._slots:
+            with self._lock:
+                worker = self._idle.pop() if self._idle else None
+            worker = worker or self._spawn()
+            try:
+                message = worker.invoke(event, self.timeout, request_id)
+            except WorkerGone as gone:
+                self._discard(worker)
+                self.log(self.function.name, f"[ERROR] {gone.error['errorType']}: {gone}")
+                return {"error": gone.error}
+            with self._lock:
+                self._idle.append(worker)
+            return message
+
+    def _discard(self, worker: Worker) -> None:
+        worker.kill()
+        with self._lock:
+            self._all.discard(worker)
+
+    def stop(self) -> None:
+        with self._lock:
+            workers, self._all, self._idle = list(self._all), set(), []
+        for worker in workers:
+            worker.kill()
+
+
+def function_environment(
+    template: LocalTemplate, function: Any, aws_endpoint: str, lambda_endpoint: str
+) -> dict[str, str]:
+    """Exactly what Lambda would give this function: its template variables and the runtime's own."""
+    code_dir = Path(function.codeuri).resolve()
+    layer_dirs = [str(Path(layer.codeuri).resolve()) for layer in function.layers if layer.codeuri]
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "PYTHONPATH": os.pathsep.join([str(code_dir), *layer_dirs]),
+        "PYTHONUNBUFFERED": "1",
+        "LAMBDA_TASK_ROOT": str(code_dir),
+        "_HANDLER": function.handler,
+        "AWS_LAMBDA_FUNCTION_NAME": function.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory or 128),
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout or 3),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_REGION": LOCAL_REGION,
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "AWS_SAM_LOCAL": "true",
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        "AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint,
+        # No credential files and no instance metadata: a function holds only what is given below.
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    if template.has_aws_permissions(function.name):
+        env.update(LOCAL_CREDENTIALS)
+    variables = (function.environment or {}).get("Variables", {})
+    for key, value in variables.items():
+        env[key] = json.dumps(value) if isinstance(value, bool) else str(value)
+    return env
+
+
+def is_authorizer_event(event: str) -> bool:
+    try:
+        parsed = json.loads(event)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and parsed.get("type") in ("TOKEN", "REQUEST") and "methodArn" in parsed
+
+
+class LocalLambdaRunner:
+    """The runner interface SAM CLI's local services expect (`invoke`, `get_function`, `is_debugging`)."""
+
+    def __init__(self, template: LocalTemplate, aws_endpoint: str, lambda_endpoint: str, log: LogSink) -> None:
+        self.template = template
+        self.pools: dict[str, FunctionPool] = {}
+        for function in template.functions():
+            env = function_environment(template, function, aws_endpoint, lambda_endpoint)
+            self.pools[function.name] = FunctionPool(function, env, log)
+
+    def is_debugging(self) -> bool:
+        return False
+
+    def get_function(self, function_identifier: str, tenant_id: str | None = None) -> Any:
+        name = function_identifier.rsplit(":", 1)[-1] if function_identifier.startswith("arn:") else function_identifier
+        pool = self.pools.get(name)
+        if pool is None:
+            from samcli.local.lambdafn.exceptions import FunctionNotFound as SamFunctionNotFound
+
+            raise SamFunctionNotFound(f"Unable to find a function with name '{function_identifier}'")
+        return pool.function
+
+    def invoke(self, function_identifier: str, event: str, *args: Any, stdout: Any = None, **kwargs: Any) -> None:
+        function = self.get_function(function_identifier)
+        message = self.pools[function.name].invoke(event)
+        if "error" in message:
+            error = message["error"]
+            if error.get("errorMessage") == "Unauthorized" and is_authorizer_event(event):
+                raise AuthorizerRejected()
+            payload = json.dumps(error)
+        else:
+            payload = message["result"]
+        if stdout is not None:
+            stdout.write_str(payload)
+
+    def prewarm(self) -> None:
+        for pool in self.pools.values():
+            threading.Thread(target=pool.prewarm, daemon=True).start()
+
+    def stop(self) -> None:
+        for pool in self.pools.values():
+            pool.stop()

@@ -1,0 +1,158 @@
+"""The local stack: moto as the embedded AWS, SAM CLI's local API Gateway and Lambda services, our runner.
+
+`LocalStack(...).start()` brings everything up on loopback; `stop()` takes it down. `httpep serve` (what
+`make dev` runs) and the end-to-end tests both use it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from httpep.local.resources import create_resources
+from httpep.local.runner import LocalLambdaRunner
+from httpep.local.template import LOCAL_REGION, LocalTemplate
+
+API_BASE_PATH = "/api/v1/http-endpoint"
+
+
+class PortInUse(Exception):
+    pass
+
+
+def ensure_port_free(host: str, port: int, what: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(f"{what} port {port} on {host} is already in use ({exc.strerror})") from None
+
+
+def console_log(source: str, line: str) -> None:
+    print(f"{source:>24} | {line}", file=sys.stderr, flush=True)
+
+
+def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, log: Callable[[str, str], None]) -> Any:
+    from flask import Response, g, jsonify, request
+    from samcli.local.apigw.local_apigw_service import LocalApigwService
+
+    from httpep.local.runner import AuthorizerRejected
+
+    class Service(LocalApigwService):  # type: ignore[misc]
+        def create(self) -> None:
+            super().create()
+            app = self._app
+
+            def unauthorized(_: Exception) -> Response:
+                return Response('{"message": "Unauthorized"}', status=401, mimetype="application/json")
+
+            def no_route(_: Exception) -> tuple[Response, int]:
+                # What API Gateway answers for an unknown route, in the JSON shape the template gives it.
+                message = "Missing Authentication Token"
+                return jsonify({"error": message, "message": message}), 403
+
+            def started() -> None:
+                g.started = time.perf_counter()
+
+            def finished(response: Response) -> Response:
+                elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+                log("api", f"{request.method} {request.path} {response.status_code} {elapsed_ms:.0f} ms")
+                return response
+
+            app.register_error_handler(AuthorizerRejected, unauthorized)
+            app.register_error_handler(404, no_route)
+            app.register_error_handler(405, no_route)
+            app.before_request(started)
+            app.after_request(finished)
+
+    service = Service(api=api, lambda_runner=runner, port=port, host=host)
+    service.create()
+    return service
+
+
+@dataclass
+class LocalStack:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    aws_port: int = 4566
+    lambda_port: int = 3001
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    log: Callable[[str, str], None] = console_log
+
+    def __post_init__(self) -> None:
+        self.template = LocalTemplate(parameter_overrides=self.parameter_overrides)
+        self._servers: list[Any] = []
+        self._moto: Any = None
+        self.runner: LocalLambdaRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_root(self) -> str:
+        return self.base_url + API_BASE_PATH
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def lambda_endpoint(self) -> str:
+        return f"http://{self.host}:{self.lambda_port}"
+
+    def start(self) -> None:
+        for what, port in (("API", self.port), ("AWS (moto)", self.aws_port), ("Lambda", self.lambda_port)):
+            ensure_port_free(self.host, port, what)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+        from moto.server import ThreadedMotoServer
+
+        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
+        self._moto.start()
+        create_resources(self.template, self.aws_client)
+
+        self.runner = LocalLambdaRunner(self.template, self.aws_endpoint, self.lambda_endpoint, self.log)
+        api_service = _apigw_service(self.template.api, self.runner, self.host, self.port, self.log)
+
+        from samcli.local.lambda_service.local_lambda_http_service import LocalLambdaHttpService
+
+        lambda_service = LocalLambdaHttpService(lambda_runner=self.runner, port=self.lambda_port, host=self.host)
+        lambda_service.create()
+
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        WSGIRequestHandler.protocol_version = "HTTP/1.1"
+        for app, port in ((lambda_service._app, self.lambda_port), (api_service._app, self.port)):
+            server = make_server(self.host, port, app, threaded=True)
+            self._servers.append(server)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.runner.prewarm()
+
+    def aws_client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.aws_endpoint,
+            region_name=LOCAL_REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.shutdown()
+        self._servers.clear()
+        if self.runner is not None:
+            self.runner.stop()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None

@@ -1,0 +1,103 @@
+"""What the local stack learns from template.yaml: resource names, functions, API routes and outputs.
+
+Nothing here lists a route, table or function by hand: everything is read from the template, so a change
+there is a change here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+LOCAL_STACK_NAME = "httpep-local"
+LOCAL_REGION = "us-east-1"
+
+NAMED_TYPES = ("AWS::DynamoDB::Table", "AWS::S3::Bucket")
+
+
+def _quiet_sam_cli() -> None:
+    os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
+    # SAM CLI prints an authorizer fidelity banner through this logger at WARNING on every parse.
+    logging.getLogger("samcli.lib.providers.api_collector").setLevel(logging.ERROR)
+
+
+@dataclass
+class LocalTemplate:
+    """The template as the local stack sees it, with `!Ref`s to storage resolved to local names."""
+
+    path: Path = TEMPLATE_PATH
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def raw(self) -> dict[str, Any]:
+        from samcli.yamlhelper import yaml_parse
+
+        return dict(yaml_parse(self.path.read_text()))
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return dict(self.raw.get("Resources", {}))
+
+    def resources_of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {lid: res for lid, res in self.resources.items() if res.get("Type") == resource_type}
+
+    @cached_property
+    def local_names(self) -> dict[str, str]:
+        """Physical name of each table and bucket on the local stack, by logical id."""
+        names = {}
+        for logical_id, resource in self.resources.items():
+            if resource.get("Type") == "AWS::DynamoDB::Table":
+                names[logical_id] = f"{LOCAL_STACK_NAME}-{logical_id}"
+            elif resource.get("Type") == "AWS::S3::Bucket":
+                names[logical_id] = f"{LOCAL_STACK_NAME}-{logical_id}".lower()
+        return names
+
+    @cached_property
+    def stacks(self) -> list[Any]:
+        from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+
+        _quiet_sam_cli()
+        overrides = {**self.local_names, **self.parameter_overrides}
+        stacks, _ = SamLocalStackProvider.get_stacks(str(self.path), parameter_overrides=overrides)
+        return list(stacks)
+
+    @cached_property
+    def function_provider(self) -> Any:
+        from samcli.lib.providers.sam_function_provider import SamFunctionProvider
+
+        return SamFunctionProvider(self.stacks)
+
+    @cached_property
+    def api(self) -> Any:
+        from samcli.lib.providers.api_provider import ApiProvider
+
+        _quiet_sam_cli()
+        return ApiProvider(self.stacks, cwd=str(self.path.parent)).api
+
+    def functions(self) -> list[Any]:
+        return list(self.function_provider.get_all())
+
+    def has_aws_permissions(self, logical_id: str) -> bool:
+        """False for a function whose explicit role grants nothing: it gets no credentials at all."""
+        properties = self.resources.get(logical_id, {}).get("Properties", {})
+        role = properties.get("Role")
+        if role is None:
+            return True
+        role_id = role.get("Fn::GetAtt", [None])[0] if isinstance(role, dict) else None
+        role_properties = self.resources.get(str(role_id), {}).get("Properties", {})
+        return bool(role_properties.get("Policies") or role_properties.get("ManagedPolicyArns"))
+
+    def outputs(self) -> dict[str, str]:
+        """The template's Outputs whose value is a plain `!Ref` to a table or bucket, as local names."""
+        resolved = {}
+        for name, output in self.raw.get("Outputs", {}).items():
+            value = output.get("Value")
+            if isinstance(value, dict) and value.get("Ref") in self.local_names:
+                resolved[name] = self.local_names[value["Ref"]]
+        return resolved

@@ -1,0 +1,89 @@
+"""One warm "container" of a Lambda function: a process that imports the handler once and serves invokes.
+
+Started by the local runner with only the environment the template gives the function. Invokes arrive as
+JSON lines on stdin; results leave as JSON lines on a private copy of stdout. The function's own stdout is
+joined to stderr, which the runner shows on the console, as Lambda sends both to the function's log.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import sys
+import time
+import traceback
+import uuid
+from typing import Any, BinaryIO
+
+
+class LambdaContext:
+    """The attributes of Lambda's Python context object that handlers and Powertools read."""
+
+    def __init__(self, request_id: str, deadline_ms: int) -> None:
+        self.aws_request_id = request_id
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+        region = os.environ.get("AWS_REGION", "us-east-1")
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:{self.function_name}"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "local"
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "stackTrace": traceback.format_tb(exc.__traceback__),
+    }
+
+
+def _report(out: BinaryIO, message: dict[str, Any]) -> None:
+    out.write(json.dumps(message).encode() + b"\n")
+    out.flush()
+
+
+def main() -> None:
+    handler_spec = sys.argv[1]
+    protocol_out = os.fdopen(os.dup(1), "wb")
+    protocol_in = os.fdopen(os.dup(0), "rb")
+    os.dup2(2, 1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False), line_buffering=True)
+
+    init_error: dict[str, Any] | None = None
+    handler: Any = None
+    try:
+        module_name, function_name = handler_spec.rsplit(".", 1)
+        handler = getattr(importlib.import_module(module_name), function_name)
+    except Exception as exc:  # reported on every invoke, as Lambda reports an init failure
+        traceback.print_exc()
+        init_error = _error(exc)
+        init_error["errorType"] = f"Runtime.ImportModuleError: {init_error['errorType']}"
+
+    for line in protocol_in:
+        request = json.loads(line)
+        if init_error is not None:
+            _report(protocol_out, {"error": init_error})
+            continue
+        context = LambdaContext(request.get("request_id") or str(uuid.uuid4()), request["deadline_ms"])
+        try:
+            result = handler(json.loads(request["event"]), context)
+            payload = json.dumps(result)
+        except Exception as exc:
+            print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
+            traceback.print_exc()
+            _report(protocol_out, {"error": _error(exc)})
+            continue
+        _report(protocol_out, {"result": payload})
+
+
+if __name__ == "__main__":
+    main()
