@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto import mock_aws
 
@@ -20,6 +23,48 @@ from httpep.local.template import LOCAL_REGION, REPO_ROOT, LocalTemplate
 
 EVENTS_DIR = REPO_ROOT / "events"
 FUNCTIONS_DIR = REPO_ROOT / "functions"
+
+
+class SharedCacheLoader(botocore.loaders.Loader):
+    """A botocore data loader whose parsed model files are shared by every session in the test process.
+
+    The `aws` fixture gives each test new boto3 sessions (moto resets boto3's default one, and the service's
+    clients are rebuilt by `reset_clients()`); each new session would otherwise read and parse the same large
+    JSON models again, which cost about 0.4 s per test. The cache is keyed by the search path, so a loader
+    with other data directories never sees another's files; the loaded models are read-only to botocore.
+    """
+
+    _shared: ClassVar[dict[tuple[str, ...], dict[Any, Any]]] = {}
+
+    @property  # type: ignore[override]
+    def _cache(self) -> dict[Any, Any]:
+        return self._shared.setdefault(tuple(self.search_paths), {})
+
+    @_cache.setter
+    def _cache(self, value: dict[Any, Any]) -> None:
+        """Loader.__init__ assigns a fresh dict; the shared one is used instead."""
+
+
+def create_shared_cache_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    """botocore.loaders.create_loader, building a SharedCacheLoader."""
+    if search_path_string is None:
+        return SharedCacheLoader()
+    paths = [os.path.expanduser(os.path.expandvars(path)) for path in search_path_string.split(os.pathsep)]
+    return SharedCacheLoader(extra_search_paths=paths)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Share botocore's parsed models between sessions (see SharedCacheLoader), and give the process the
+    template's POWERTOOLS_* settings before any test module is collected.
+
+    Powertools reads them once, when `httpendpoint.observability` is first imported (often at collection,
+    before the `aws` fixture sets the environment): a Metrics object created without its namespace fails
+    every invocation that records a metric.
+    """
+    botocore.session.create_loader = create_shared_cache_loader  # type: ignore[attr-defined]
+    for key, value in template_environment(LocalTemplate()).items():
+        if key.startswith("POWERTOOLS_"):
+            os.environ.setdefault(key, value)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,9 @@ from httpendpoint.auth import authorize
 from httpendpoint.observability import logger
 
 
-@logger.inject_lambda_context
+# The event carries the bearer token: log_event=False explicitly, so POWERTOOLS_LOGGER_LOG_EVENT cannot turn
+# event logging on; clear_state=True so one caller's account never lingers in the next invocation's logs.
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @event_source(data_class=APIGatewayAuthorizerTokenEvent)
 def lambda_handler(event: APIGatewayAuthorizerTokenEvent, context: LambdaContext) -> dict[str, Any]:
     return authorize(event)

@@ -1,23 +1,26 @@
-"""PUT endpoint management (create)."""
+"""Management: create an endpoint (API.md; the template decides the route)."""
 
-from typing import Any
+from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from httpendpoint.errors import NotImplementedYet
+from httpendpoint import management
 from httpendpoint.http import ANY_ROUTE, new_resolver
+from httpendpoint.models import CreateRequest, EndpointIdView
 from httpendpoint.observability import logger, metrics, tracer
 
 app = new_resolver()
 
 
 @app.route(ANY_ROUTE, method="PUT")
-def create() -> dict[str, Any]:
-    raise NotImplementedYet("create is not implemented yet")
+def create(request: Annotated[CreateRequest, Body()]) -> Response[EndpointIdView]:
+    return management.handle_create(app, request)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -1,23 +1,25 @@
-"""DELETE endpoint management (delete)."""
+"""Management: delete an endpoint (API.md; the template decides the route)."""
 
 from typing import Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from httpendpoint.errors import NotImplementedYet
+from httpendpoint import management
 from httpendpoint.http import ANY_ROUTE, new_resolver
+from httpendpoint.models import EndpointIdView
 from httpendpoint.observability import logger, metrics, tracer
 
 app = new_resolver()
 
 
 @app.route(ANY_ROUTE, method="DELETE")
-def delete() -> dict[str, Any]:
-    raise NotImplementedYet("delete is not implemented yet")
+def delete() -> Response[EndpointIdView]:
+    return management.handle_delete(app)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

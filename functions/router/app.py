@@ -1,24 +1,31 @@
-"""Trigger route: run the handler script of the endpoint at the path."""
+"""ANY /api/v1/http-endpoint/u/{path}: run the handler script of the caller's endpoint at that path."""
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from httpendpoint.errors import NotImplementedYet
-from httpendpoint.http import ANY_ROUTE, new_resolver
 from httpendpoint.observability import logger, metrics, tracer
+from httpendpoint.router import trigger
 
-app = new_resolver()
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+# Every log record would otherwise look up its thread, process and asyncio task (a caught RuntimeError when no
+# loop runs), and the log format prints none of them. This process runs the router and nothing else.
+logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+logging.logAsyncioTasks = False  # type: ignore[attr-defined]  # Python 3.12+, missing from mypy's stubs
 
 
-@app.route(ANY_ROUTE, method=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def trigger() -> dict[str, Any]:
-    raise NotImplementedYet("trigger is not implemented yet")
+def traced(handler: Handler) -> Handler:
+    """X-Ray's subsegment around the handler where tracing is on; where it is off (locally, in tests) the
+    tracer's wrapper would still build and close dummy segments on every request, for nothing."""
+    return handler if tracer.disabled else tracer.capture_lambda_handler(capture_response=False)(handler)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+# The correlation id (API Gateway's request id) is set by `trigger`, which reads it anyway.
+@logger.inject_lambda_context(clear_state=True)
+@traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return trigger(event)

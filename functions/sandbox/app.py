@@ -4,6 +4,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from httpendpoint import sandbox
+from httpendpoint.observability import logger
 
+
+@logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return {"error": "NotImplemented: the sandbox is not implemented yet"}
+    return sandbox.run(event)

@@ -1,20 +1,66 @@
-"""`httpep`: run the local stack, mint and revoke tokens, upload handler scripts."""
+"""`httpep`: run the local stack, mint and revoke tokens, upload handler scripts; `client_commands` adds the API's."""
 
 from __future__ import annotations
 
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
+from httpep import client_commands
 from httpep.targets import Target, TargetError, local_target, stack_target
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 class CliError(click.ClickException):
     """A one-line error and exit status 1, never a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_one_line(message))
+
+
+class OneLineErrors(click.Group):
+    """The root command: every error a user can cause is one line on stderr and a non-zero exit.
+
+    click's standalone mode prints usage and a hint over several lines for a bad argument; operators pipe
+    this tool's output, so each failure is a single `Error: ...` line instead.
+    """
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "httpep"
+            _fail(f"{exc.format_message().rstrip('.')} (see '{command} --help')", exc.exit_code)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except TargetError as exc:
+            _fail(str(exc), 1)
+        except click.Abort:
+            _fail("aborted", 1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"Error: {_one_line(message)}", err=True)
+    sys.exit(code)
 
 
 def _target(ctx: click.Context) -> Target:
@@ -23,19 +69,97 @@ def _target(ctx: click.Context) -> Target:
         return stack_target(options["stack"], options["region"])
     if options["local"]:
         return local_target()
-    raise CliError("say which stack: --local (the one `make dev` runs) or --stack NAME")
+    raise click.UsageError("say which stack: --local (the one `make dev` runs) or --stack NAME", ctx=ctx.find_root())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@contextmanager
+def _store_errors(target: Target) -> Iterator[None]:
+    """Turn the errors of a store call into one line that says what to do."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+    from httpendpoint.errors import ServiceError
+
+    try:
+        yield
+    except ServiceError as exc:
+        raise CliError(exc.message) from None
+    except EndpointConnectionError as exc:
+        if target.is_local:
+            raise CliError(
+                f"the local stack is not running (nothing answers at {target.endpoint_url});"
+                " start it with `make dev` (and set AWS_PORT if it uses another port)"
+            ) from None
+        raise CliError(f"cannot reach AWS: {exc}") from None
+    except (ClientError, BotoCoreError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def _account(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from httpendpoint import token_store
+    from httpendpoint.errors import BadRequest
+
+    try:
+        return token_store.validate_account(value)
+    except BadRequest as exc:
+        raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
+
+
+def _label(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from httpendpoint import token_store
+    from httpendpoint.errors import BadRequest
+
+    try:
+        return token_store.validate_label(value)
+    except BadRequest as exc:
+        raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
+
+
+def _drive_path(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """API.md's handler_script_path rule (the layer's own check), so an upload lands where an endpoint can use it."""
+    from httpendpoint import scripts, token_store
+
+    try:
+        scripts.check_drive_path(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} {exc}", ctx=ctx, param=param) from None
+    if not token_store.ACCOUNT_PATTERN.fullmatch(scripts.drive_owner(value)) or value.count("/") < 2:
+        raise click.BadParameter(
+            f"{value!r} must start with /<account>/ (the account's drive root)", ctx=ctx, param=param
+        )
+    return value
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--local", is_flag=True, help="Target the local stack started by `make dev` (honours AWS_PORT, PORT).")
 @click.option("--stack", metavar="NAME", help="Target a deployed stack; names come from its outputs.")
 @click.option("--region", metavar="REGION", help="AWS region of --stack (default: your AWS configuration).")
+@click.option(
+    "--api-url",
+    metavar="URL",
+    envvar="HTTPEP_API_URL",
+    callback=client_commands.check_api_url,
+    help="API root for `endpoint` and `call` [env HTTPEP_API_URL; default: the ApiRoot of --local / --stack].",
+)
+@click.option("--token", metavar="TOKEN", envvar="HTTPEP_TOKEN", help="Bearer token for `endpoint` and `call`.")
 @click.pass_context
-def main(ctx: click.Context, local: bool, stack: str | None, region: str | None) -> None:
-    """Operate the HTTP Endpoint service."""
+def main(
+    ctx: click.Context, local: bool, stack: str | None, region: str | None, api_url: str | None, token: str | None
+) -> None:
+    """Operate and use the HTTP Endpoint service.
+
+    Operator commands (`serve`, `token`, `script`) work on a stack's AWS resources; client commands
+    (`endpoint`, `call`) use its HTTP API with a token (--token, or HTTPEP_TOKEN).
+    """
     if local and stack:
-        raise click.UsageError("--local and --stack exclude each other")
-    ctx.obj = {"local": local, "stack": stack, "region": region}
+        raise click.UsageError("--local and --stack exclude each other", ctx=ctx)
+    if region and not stack:
+        raise click.UsageError("--region goes with --stack NAME", ctx=ctx)
+    ctx.obj = {"local": local, "stack": stack, "region": region, "api_url": api_url, "token": token}
+
+
+# The HTTP API's client commands live in their own module.
+main.add_command(client_commands.endpoint)
+main.add_command(client_commands.call)
 
 
 @main.command()
@@ -75,36 +199,42 @@ def token() -> None:
     """Mint, list and revoke bearer tokens (only their SHA-256 hash is stored)."""
 
 
-def _tokens_table(target: Target) -> tuple[str, Any]:
-    return target.output("TokensTableName"), target.client("dynamodb")
-
-
 @token.command("create")
-@click.option("--account", required=True, help="Account the token acts for, e.g. jaydoe.")
-@click.option("--label", default="", help="A note to tell tokens apart in `token list`.")
+@click.option("--account", required=True, callback=_account, help="Account the token acts for, e.g. jaydoe.")
+@click.option("--label", default="", callback=_label, help="A note to tell tokens apart in `token list`.")
 @click.pass_context
 def token_create(ctx: click.Context, account: str, label: str) -> None:
-    """Print a new token for ACCOUNT, alone on one line."""
+    """Print a new token for ACCOUNT, alone on one line (nothing else goes to stdout)."""
     from httpendpoint import token_store
 
-    table, dynamodb = _tokens_table(_target(ctx))
-    click.echo(_call(token_store.create_token, account, label, table=table, dynamodb=dynamodb))
+    target = _target(ctx)
+    with _store_errors(target):
+        new_token = token_store.create_token(
+            account, label, table=target.output("TokensTableName"), dynamodb=target.client("dynamodb")
+        )
+    click.echo(new_token)
 
 
 @token.command("revoke")
 @click.argument("token_value", metavar="TOKEN")
 @click.pass_context
 def token_revoke(ctx: click.Context, token_value: str) -> None:
-    """Revoke TOKEN at once (on AWS, within the authorizer cache TTL)."""
+    """Revoke TOKEN (at once locally; on AWS within the authorizer cache TTL); `-` reads it from stdin."""
     from httpendpoint import token_store
 
-    table, dynamodb = _tokens_table(_target(ctx))
-    record = _call(token_store.revoke_token, token_value, table=table, dynamodb=dynamodb)
-    click.echo(f"revoked a token of {record.account} (created {record.created_at})")
+    if token_value == "-":
+        # Keeps the token out of `ps` and shell history: `httpep --local token revoke - < token.txt`.
+        token_value = click.get_text_stream("stdin").readline().strip()
+    target = _target(ctx)
+    with _store_errors(target):
+        record = token_store.revoke_token(
+            token_value, table=target.output("TokensTableName"), dynamodb=target.client("dynamodb")
+        )
+    click.echo(f"revoked a token of {record.account} (created {record.created_at}, revoked {record.revoked_at})")
 
 
 @token.command("list")
-@click.option("--account", required=True)
+@click.option("--account", required=True, callback=_account, help="Account whose tokens to list.")
 @click.pass_context
 def token_list(ctx: click.Context, account: str) -> None:
     """Tokens of ACCOUNT: hash prefix, label, dates (never the tokens)."""
@@ -112,8 +242,11 @@ def token_list(ctx: click.Context, account: str) -> None:
 
     from httpendpoint import token_store
 
-    table, dynamodb = _tokens_table(_target(ctx))
-    records = _call(token_store.list_tokens, account, table=table, dynamodb=dynamodb)
+    target = _target(ctx)
+    with _store_errors(target):
+        records = token_store.list_tokens(
+            account, table=target.output("TokensTableName"), dynamodb=target.client("dynamodb")
+        )
     rows = [(r.token_hash[:12], r.label, r.created_at, r.revoked_at or "active") for r in records]
     click.echo(tabulate(rows, headers=["hash", "label", "created", "revoked"]))
 
@@ -124,45 +257,23 @@ def script() -> None:
 
 
 @script.command("put")
-@click.argument("local_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("drive_path")
+@click.argument("local_file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.argument("drive_path", callback=_drive_path)
 @click.pass_context
 def script_put(ctx: click.Context, local_file: Path, drive_path: str) -> None:
     """Upload LOCAL_FILE to DRIVE_PATH, e.g. "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"."""
     from httpendpoint import script_store
 
-    if not drive_path.startswith("/"):
-        raise CliError(f"DRIVE_PATH must start with /<account>/, got {drive_path!r}")
+    try:
+        source = local_file.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {local_file}: {exc.strerror}") from None
     target = _target(ctx)
-    _call(
-        script_store.put,
-        drive_path,
-        local_file.read_bytes(),
-        bucket=target.output("ScriptBucketName"),
-        s3=target.client("s3"),
-    )
+    with _store_errors(target):
+        script_store.put(drive_path, source, bucket=target.output("ScriptBucketName"), s3=target.client("s3"))
     click.echo(f"uploaded {local_file} to {drive_path}")
 
 
-def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a store call, turning the errors a user can cause into one line."""
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-
-    from httpendpoint.errors import ServiceError
-
-    try:
-        return function(*args, **kwargs)
-    except ServiceError as exc:
-        raise CliError(exc.message) from None
-    except EndpointConnectionError:
-        raise CliError("cannot reach the stack's AWS endpoint; is `make dev` running (and AWS_PORT right)?") from None
-    except (ClientError, BotoCoreError) as exc:
-        raise CliError(str(exc)) from None
-
-
 def run() -> None:
-    try:
-        main(standalone_mode=True)
-    except TargetError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
+    """The console script: `main` with one-line errors (see OneLineErrors)."""
+    main()

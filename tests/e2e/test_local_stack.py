@@ -86,3 +86,10 @@ def test_a_route_changed_in_the_template_is_served_with_no_other_edit() -> None:
     finally:
         stack.stop()
         changed.unlink()
+
+
+@pytest.mark.parametrize("route", ["/u/a%0Ab", "/a%0Ab"])
+def test_a_newline_in_the_path_reaches_the_function(stack: RunningStack, http: requests.Session, route: str) -> None:
+    response = http.get(stack.api_root + route, headers=stack.headers())
+    assert response.status_code == 404
+    assert "error" in response.json()

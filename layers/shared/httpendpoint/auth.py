@@ -13,7 +13,9 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from httpendpoint import token_store
 from httpendpoint.observability import logger
 
-BEARER = re.compile(r"Bearer ([A-Za-z0-9._~+/-]+=*)")
+# RFC 6750's `Bearer <token68>`; the scheme is case-insensitive (RFC 9110), the token is not. The length cap
+# keeps an absurd header from being hashed and looked up.
+BEARER = re.compile(r"(?i:bearer) ([A-Za-z0-9._~+/-]{1,512}=*)")
 
 
 class Unauthorized(Exception):
@@ -23,16 +25,27 @@ class Unauthorized(Exception):
         super().__init__("Unauthorized")
 
 
-def bearer_token(header: str | None) -> str:
-    match = BEARER.fullmatch(header or "")
+def bearer_token(header: object) -> str:
+    match = BEARER.fullmatch(header) if isinstance(header, str) else None
     if match is None:
         raise Unauthorized()
     return match.group(1)
 
 
 def authorize(event: APIGatewayAuthorizerTokenEvent) -> dict[str, Any]:
-    record = token_store.find_active(bearer_token(event.authorization_token))
+    """The Allow policy for the token's account; `Unauthorized` for any other header.
+
+    Nothing here logs the header or the token: only the outcome and, once known, the account.
+    """
+    try:
+        # .get, not .authorization_token: an event without the key is a missing token, not a crash.
+        token = bearer_token(event.get("authorizationToken"))
+    except Unauthorized:
+        logger.info("token rejected", reason="not a bearer token")
+        raise
+    record = token_store.find_active(token)
     if record is None:
+        logger.info("token rejected", reason="unknown or revoked")
         raise Unauthorized()
     logger.append_keys(account=record.account)
     arn = event.parsed_arn
@@ -42,8 +55,11 @@ def authorize(event: APIGatewayAuthorizerTokenEvent) -> dict[str, Any]:
         aws_account_id=arn.aws_account_id,
         api_id=arn.api_id,
         stage=arn.stage,
+        partition=arn.partition,
         context={"account": record.account},
     )
-    # The whole API, not just this method: API Gateway caches the decision for every route.
+    # The whole API (`<api>/<stage>/*/*`), not just this method: API Gateway caches the decision per token
+    # for every route, so a policy naming one route would deny the others until the cache expires.
     policy.allow_all_routes()
+    logger.info("token accepted")
     return policy.asdict()

@@ -9,13 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from httpendpoint.errors import ServiceError
 from httpendpoint.observability import logger
 
-# The template decides the path; a function answers whatever route API Gateway sends it.
-ANY_ROUTE = "/.*"
+# The template decides the path; a function answers whatever route API Gateway sends it (any character,
+# a decoded newline included, hence not ".*").
+ANY_ROUTE = r"/[\s\S]*"
 
 
 def error_response(status: int, message: str, **extra: Any) -> Response[dict[str, Any]]:
@@ -31,27 +35,80 @@ def new_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response[dict[str, Any]]:
+        content_type = app.current_event.headers.get("content-type", "")
+        if content_type.startswith(FORM_CONTENT_TYPES):
+            # The validator read the body as a form (e.g. `curl -d`): its field errors would only confuse.
+            return error_response(400, not_json(content_type))
         return error_response(400, describe_validation_errors(exc.errors()))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
+        return error_response(400, not_json(app.current_event.headers.get("content-type", "")))
+
+    @app.exception_handler(UnicodeDecodeError)
+    def undecodable_body(exc: UnicodeDecodeError) -> Response[dict[str, Any]]:
+        # Raised by the event's `decoded_body` while the validator reads a body that is not UTF-8.
+        return error_response(400, "body: is not valid UTF-8 text")
 
     @app.exception_handler(Exception)
     def unexpected(exc: Exception) -> Response[dict[str, Any]]:
-        logger.exception("unhandled error")
-        return error_response(500, "internal error")
+        return internal_error()
+
+    @app.exception_handler(ValueError)
+    def bad_value(exc: ValueError) -> Response[dict[str, Any]]:
+        content_type = app.current_event.headers.get("content-type", "")
+        if content_type.startswith(FORM_CONTENT_TYPES):
+            # Powertools' form parsers raise a bare ValueError for a malformed form (e.g. no multipart boundary).
+            return error_response(400, not_json(content_type))
+        return internal_error()
 
     return app
 
 
+def internal_error() -> Response[dict[str, Any]]:
+    """A 500 that says nothing about the code; the traceback goes to the log only."""
+    logger.exception("unhandled error")
+    return error_response(500, "internal error")
+
+
+FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def not_json(content_type: str) -> str:
+    return f"body: must be a JSON object sent as application/json, not {content_type[:100]}"
+
+
+LOCATIONS = ("body", "query", "path", "header", "cookie")
+# Friendlier wording of pydantic's most common messages (strict mode: no coercion from other JSON types).
+MESSAGES = {
+    "extra_forbidden": "is not a known field",
+    "missing": "is required",
+    "string_type": "must be a string",
+    "bool_type": "must be a boolean (true or false)",
+    "model_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+}
+
+
 def describe_validation_errors(errors: Any) -> str:
-    """One readable sentence per pydantic error, naming the field."""
+    """One readable clause per pydantic error, naming the field (or `body` for the body as a whole)."""
     parts = []
     for error in list(errors):
-        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
-        field = ".".join(location) or "body"
-        message = str(error.get("msg", "is invalid"))
-        if error.get("type") == "extra_forbidden":
-            message = "is not a known field"
-        elif error.get("type") == "missing":
-            message = "is required"
+        loc = [str(part) for part in error.get("loc", ())]
+        # Only a leading location marker is dropped: `path` is also the name of a body field.
+        where = loc.pop(0) if loc and loc[0] in LOCATIONS else "body"
+        kind = error.get("type")
+        if kind == "json_invalid":
+            detail = (error.get("ctx") or {}).get("error", "")
+            parts.append(f"body: is not valid JSON ({detail})" if detail else "body: is not valid JSON")
+            continue
+        field = ".".join(loc) or where
+        message = MESSAGES.get(kind) or str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        if kind == "extra_forbidden" and where == "query":
+            message = "is not a known query parameter"
+        elif kind == "missing" and not loc and where == "body":
+            message = "a JSON object is required"
         parts.append(f"{field}: {message}")
     return "; ".join(parts) or "invalid request"
 

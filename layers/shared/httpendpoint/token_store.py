@@ -21,8 +21,10 @@ from httpendpoint.aws import client
 from httpendpoint.errors import BadRequest, NotFound, Unavailable
 
 ACCOUNT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+# The prefix lets secret scanners and people recognise a leaked token; the entropy is all in the 32 bytes.
 TOKEN_PREFIX = "hep_"
 TOKEN_BYTES = 32
+MAX_LABEL_CHARS = 256
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,18 @@ def validate_account(account: str) -> str:
     return account
 
 
+def validate_label(label: str) -> str:
+    if len(label) > MAX_LABEL_CHARS or not label.isprintable():
+        raise BadRequest(f"label must be at most {MAX_LABEL_CHARS} printable characters")
+    return label
+
+
+def _unavailable(exc: ClientError) -> Unavailable:
+    error = exc.response.get("Error", {})
+    code, message = error.get("Code", "error"), error.get("Message")
+    return Unavailable(f"token store unavailable: {code}: {message}" if message else f"token store unavailable: {code}")
+
+
 def _record(item: dict[str, Any]) -> TokenRecord:
     return TokenRecord(
         token_hash=item["token_hash"]["S"],
@@ -69,6 +83,7 @@ def _table(table: str | None) -> str:
 def create_token(account: str, label: str = "", table: str | None = None, dynamodb: Any = None) -> str:
     """Mint a token for `account`, store its hash, and return the token (the only time it is seen)."""
     validate_account(account)
+    validate_label(label)
     token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
     item = {
         "token_hash": {"S": hash_token(token)},
@@ -76,9 +91,13 @@ def create_token(account: str, label: str = "", table: str | None = None, dynamo
         "label": {"S": label},
         "created_at": {"S": _now()},
     }
-    (dynamodb or client("dynamodb")).put_item(
-        TableName=_table(table), Item=item, ConditionExpression="attribute_not_exists(token_hash)"
-    )
+    try:
+        # The condition only guards against the (astronomically unlikely) reuse of a hash.
+        (dynamodb or client("dynamodb")).put_item(
+            TableName=_table(table), Item=item, ConditionExpression="attribute_not_exists(token_hash)"
+        )
+    except ClientError as exc:
+        raise _unavailable(exc) from exc
     return token
 
 
@@ -90,7 +109,7 @@ def find_active(token: str, table: str | None = None, dynamodb: Any = None) -> T
             TableName=_table(table), Key={"token_hash": {"S": token_hash}}, ConsistentRead=True
         )
     except ClientError as exc:
-        raise Unavailable(f"token store unavailable: {exc.response['Error']['Code']}") from exc
+        raise _unavailable(exc) from exc
     item = response.get("Item")
     if item is None:
         return None
@@ -113,9 +132,9 @@ def revoke_token(token: str, table: str | None = None, dynamodb: Any = None) -> 
             ReturnValues="ALL_NEW",
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise NotFound("no such token") from exc
-        raise
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            raise NotFound("no such token: it was never issued by this stack") from exc
+        raise _unavailable(exc) from exc
     return _record(response["Attributes"])
 
 
@@ -129,4 +148,7 @@ def list_tokens(account: str, table: str | None = None, dynamodb: Any = None) ->
         KeyConditionExpression="account = :a",
         ExpressionAttributeValues={":a": {"S": account}},
     )
-    return [_record(item) for page in pages for item in page.get("Items", [])]
+    try:
+        return [_record(item) for page in pages for item in page.get("Items", [])]
+    except ClientError as exc:
+        raise _unavailable(exc) from exc

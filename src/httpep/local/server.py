@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import sys
 import threading
@@ -20,6 +21,7 @@ from httpep.local.runner import LocalLambdaRunner
 from httpep.local.template import LOCAL_REGION, LocalTemplate
 
 API_BASE_PATH = "/api/v1/http-endpoint"
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class PortInUse(Exception):
@@ -46,6 +48,12 @@ def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, lo
     from httpep.local.runner import AuthorizerRejected
 
     class Service(LocalApigwService):  # type: ignore[misc]
+        def _create_method_arn(self, flask_request: Any, event_type: str) -> str:
+            # API Gateway's policy wildcards match any character; SAM CLI's regex stops at a newline, so a
+            # path with %0A would be denied (403) instead of reaching the function as it does on AWS.
+            arn = str(super()._create_method_arn(flask_request, event_type))
+            return CONTROL_CHARACTERS.sub(lambda m: f"%{ord(m.group()):02X}", arn)
+
         def create(self) -> None:
             super().create()
             app = self._app

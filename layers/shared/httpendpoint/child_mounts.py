@@ -1,0 +1,61 @@
+"""Letting a child that runs as `nobody` reach the interpreter and its packages, and nothing more of their
+untraversable parents.
+
+Under root (local stack, CI) the interpreter often lives below a directory only root may enter, such as
+pyenv's under /root (mode 0700). `nobody` could then import only what the zygote had already imported. So,
+in a private mount namespace that the zygote enters once and its children inherit, such a directory is
+covered by an empty tmpfs and only the entries leading to sys.path are bound back: every path stays the same,
+and the rest of the directory (root's other files) disappears from the children's view.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+from httpendpoint import linux
+
+Exposures = dict[str, list[str]]  # untraversable directory -> its entries that must stay reachable
+
+
+def needed_exposures(directories: Iterable[str]) -> Exposures:
+    """For directories that other users cannot reach, the first ancestor in the way and the entry below it."""
+    found: dict[str, set[str]] = {}
+    for directory in directories:
+        if not directory or not os.path.isdir(directory):
+            continue
+        for path in {Path(directory).absolute(), Path(directory).resolve()}:
+            parts = path.parts
+            for depth in range(1, len(parts)):
+                ancestor = Path(*parts[:depth])
+                if not ancestor.stat().st_mode & stat.S_IXOTH:
+                    found.setdefault(str(ancestor), set()).add(parts[depth])
+                    break
+    return {ancestor: sorted(entries) for ancestor, entries in found.items()}
+
+
+def expose(exposures: Exposures) -> None:
+    """In a new mount namespace, cover each directory with a tmpfs holding only its exposed entries.
+
+    Needs root (CAP_SYS_ADMIN); raises OSError where namespaces are not allowed.
+    """
+    linux.unshare_mounts()
+    for ancestor, entries in exposures.items():
+        # Handles taken in the new namespace, before the tmpfs hides what they point to.
+        handles = {entry: os.open(os.path.join(ancestor, entry), os.O_PATH) for entry in entries}
+        try:
+            linux.mount(
+                "tmpfs", ancestor, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, "mode=0755,size=64k"
+            )
+            for entry, handle in handles.items():
+                target = os.path.join(ancestor, entry)
+                if stat.S_ISDIR(os.fstat(handle).st_mode):
+                    os.mkdir(target)
+                else:
+                    os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+                linux.mount(f"/proc/self/fd/{handle}", target, None, linux.MS_BIND | linux.MS_REC)
+        finally:
+            for handle in handles.values():
+                os.close(handle)

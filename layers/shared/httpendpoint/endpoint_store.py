@@ -1,0 +1,404 @@
+"""The endpoints table, and the only module that touches it.
+
+One table, three kinds of item (the router reads path items; keep this layout in step with it):
+
+    pk = endpoint#<id>       id, account, path, handler_script_path, enabled, created_at, updated_at
+    pk = path#<path>         endpoint_id, account, handler_script_path, enabled
+    pk = account#<account>   endpoint_count
+
+Only endpoint items carry `id`, so only they appear in the `by-account` index (account, id). Ids and paths are
+unique because every write claims them with `attribute_not_exists(pk)` inside one transaction, and the
+per-account limit is a condition on the counter in that same transaction: no read-then-write anywhere.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from httpendpoint import settings
+from httpendpoint.aws import client
+from httpendpoint.errors import Conflict, NotFound, Unavailable
+
+ENDPOINT_PREFIX = "endpoint#"
+PATH_PREFIX = "path#"
+ACCOUNT_PREFIX = "account#"
+BY_ACCOUNT_INDEX = "by-account"
+
+CONDITION_FAILED = "ConditionalCheckFailed"
+# A transaction that collides with another one on the same item is cancelled with this reason; it decided
+# nothing, so it is retried (and then fails its condition, or commits if the other one did not).
+TRANSACTION_CONFLICT = "TransactionConflict"
+MAX_ATTEMPTS = 5
+BACKOFF_SECONDS = 0.02
+# Items read per Query call at most; the list route asks for no more than it can still use.
+MAX_PAGE_ITEMS = 1000
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    account: str
+    path: str
+    handler_script_path: str
+    enabled: bool
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class RouteRecord:
+    """What the router needs to serve a path, from a single read of its path item."""
+
+    endpoint_id: str
+    account: str
+    handler_script_path: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class ListPage:
+    endpoints: list[Endpoint]
+    has_more: bool
+
+
+# ---------------------------------------------------------------------------------------------- reads
+
+
+def get(endpoint_id: str, account: str) -> Endpoint | None:
+    """The caller's endpoint, or None when it does not exist or belongs to another account."""
+    response = _call("get_item", TableName=_table(), Key=_key(ENDPOINT_PREFIX + endpoint_id), ConsistentRead=True)
+    item = response.get("Item")
+    if item is None or item["account"]["S"] != account:
+        return None
+    return _endpoint(item)
+
+
+def get_route(path: str) -> RouteRecord | None:
+    """The path item for `path` (one strongly consistent GetItem), whatever account owns it."""
+    response = _call("get_item", TableName=_table(), Key=_key(PATH_PREFIX + path), ConsistentRead=True)
+    item = response.get("Item")
+    if item is None:
+        return None
+    return RouteRecord(
+        endpoint_id=item["endpoint_id"]["S"],
+        account=item["account"]["S"],
+        handler_script_path=item["handler_script_path"]["S"],
+        enabled=item["enabled"]["BOOL"],
+    )
+
+
+def list_endpoints(
+    account: str,
+    *,
+    endpoint_id: str | None = None,
+    path: str | None = None,
+    handler_script_path: str | None = None,
+    enabled: bool | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> ListPage:
+    """The account's endpoints matching every given filter, ordered by id, `limit` of them from `offset`.
+
+    Reads stop as soon as offset + limit + 1 matches are seen (the extra one says whether a next page
+    exists), so a page costs what it skips and returns, not the size of the account.
+
+    The by-account index is eventually consistent (a GSI cannot be read strongly consistently), so an
+    endpoint written a moment ago may be missing from a list for a fraction of a second on AWS. Get, update
+    and delete read the base table with ConsistentRead and never see stale data.
+    """
+    names = {"#account": "account"}
+    values: dict[str, Any] = {":account": {"S": account}}
+    key_condition = "#account = :account"
+    if endpoint_id is not None:
+        # The id is the index's sort key: a key condition reads at most one item instead of filtering.
+        names["#id"] = "id"
+        values[":id"] = {"S": endpoint_id}
+        key_condition += " AND #id = :id"
+    filters = []
+    for attribute, value in (
+        ("path", _string(path)),
+        ("handler_script_path", _string(handler_script_path)),
+        ("enabled", None if enabled is None else {"BOOL": enabled}),
+    ):
+        if value is not None:
+            names[f"#{attribute}"] = attribute
+            values[f":{attribute}"] = value
+            filters.append(f"#{attribute} = :{attribute}")
+    arguments: dict[str, Any] = {
+        "TableName": _table(),
+        "IndexName": BY_ACCOUNT_INDEX,
+        "KeyConditionExpression": key_condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+    if filters:
+        arguments["FilterExpression"] = " AND ".join(filters)
+
+    wanted = offset + limit + 1
+    seen = 0
+    page: list[Endpoint] = []
+    while seen < wanted:
+        # Limit caps the items DynamoDB reads (before the filter), so never read more than can still be used.
+        response = _call("query", **arguments, Limit=min(wanted - seen, MAX_PAGE_ITEMS))
+        for item in response.get("Items", []):
+            if offset <= seen < offset + limit:
+                page.append(_endpoint(item))
+            seen += 1
+        if "LastEvaluatedKey" not in response:
+            break
+        arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return ListPage(endpoints=page, has_more=seen > offset + limit)
+
+
+# ---------------------------------------------------------------------------------------------- writes
+
+
+def create(endpoint_id: str, account: str, path: str, handler_script_path: str, max_endpoints: int) -> Endpoint:
+    """Claim the id and the path and count the endpoint against the account's limit, all or nothing."""
+    now = _now()
+    endpoint = Endpoint(endpoint_id, account, path, handler_script_path, True, now, now)
+    transaction = {
+        "id": _put(_endpoint_item(endpoint), "attribute_not_exists(pk)"),
+        "path": _put(_path_item(endpoint), "attribute_not_exists(pk)"),
+        "limit": {
+            "Update": {
+                "TableName": _table(),
+                "Key": _key(ACCOUNT_PREFIX + account),
+                "UpdateExpression": "ADD endpoint_count :one",
+                "ConditionExpression": "attribute_not_exists(endpoint_count) OR endpoint_count < :max",
+                "ExpressionAttributeValues": {":one": {"N": "1"}, ":max": {"N": str(max_endpoints)}},
+            }
+        },
+    }
+    for _ in _attempts():
+        failed = _transact(transaction)
+        if failed is None:
+            return endpoint
+        # Several conditions can fail at once; the id is the one the caller named first.
+        if "id" in failed:
+            raise Conflict(f"endpoint id {endpoint_id!r} is already taken")
+        if "path" in failed:
+            raise Conflict(f"path {path!r} is already taken")
+        if "limit" in failed:
+            raise Conflict(f"account {account!r} already has the maximum of {max_endpoints} endpoints")
+    raise _contention()
+
+
+def update(
+    endpoint_id: str,
+    account: str,
+    *,
+    path: str | None = None,
+    handler_script_path: str | None = None,
+    enabled: bool | None = None,
+) -> Endpoint:
+    """Change the caller's endpoint and its path item together; a new path is claimed and the old one freed
+    in the same transaction, so the old path is free the moment this returns.
+
+    The write is conditional on the endpoint still being what was read (optimistic locking on the fields
+    the path item copies); if a concurrent write got there first, it is re-read and tried again.
+    """
+    for _ in _attempts():
+        current = _require(endpoint_id, account)
+        changed = replace(
+            current,
+            path=current.path if path is None else path,
+            handler_script_path=current.handler_script_path if handler_script_path is None else handler_script_path,
+            enabled=current.enabled if enabled is None else enabled,
+            updated_at=_now(),
+        )
+        transaction = {"endpoint": _put(_endpoint_item(changed), *_unchanged(current))}
+        if changed.path != current.path:
+            transaction["old_path"] = _delete(PATH_PREFIX + current.path, *_claimed_by(endpoint_id))
+            transaction["new_path"] = _put(_path_item(changed), "attribute_not_exists(pk)")
+        else:
+            # The router reads only the path item, so it changes with the endpoint item or not at all.
+            transaction["path"] = _put(_path_item(changed), *_claimed_by(endpoint_id))
+        failed = _transact(transaction)
+        if failed is None:
+            return changed
+        if failed and failed <= {"new_path"}:
+            raise Conflict(f"path {changed.path!r} is already taken")
+        # Otherwise the endpoint changed or vanished meanwhile, or the transaction collided: read again.
+    raise _contention()
+
+
+def delete(endpoint_id: str, account: str) -> Endpoint:
+    """Remove the caller's endpoint and free its path and its place in the account's count, together."""
+    for _ in _attempts():
+        current = _require(endpoint_id, account)
+        transaction = {
+            "endpoint": _delete(ENDPOINT_PREFIX + endpoint_id, *_unchanged(current)),
+            "path": _delete(PATH_PREFIX + current.path, *_claimed_by(endpoint_id)),
+            "count": {
+                "Update": {
+                    "TableName": _table(),
+                    "Key": _key(ACCOUNT_PREFIX + account),
+                    "UpdateExpression": "ADD endpoint_count :minus_one",
+                    "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
+                }
+            },
+        }
+        failed = _transact(transaction)
+        if failed is None:
+            return current
+        # Anything else changed the endpoint meanwhile: read again (a concurrent delete makes it a 404).
+    raise _contention()
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _require(endpoint_id: str, account: str) -> Endpoint:
+    endpoint = get(endpoint_id, account)
+    if endpoint is None:
+        raise NotFound(f"no endpoint with id {endpoint_id!r}")
+    return endpoint
+
+
+def _unchanged(current: Endpoint) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A condition that the endpoint item still holds what was read (same owner, path, script and state)."""
+    return (
+        "#account = :account AND #path = :path AND #handler = :handler AND #enabled = :enabled",
+        {"#account": "account", "#path": "path", "#handler": "handler_script_path", "#enabled": "enabled"},
+        {
+            ":account": {"S": current.account},
+            ":path": {"S": current.path},
+            ":handler": {"S": current.handler_script_path},
+            ":enabled": {"BOOL": current.enabled},
+        },
+    )
+
+
+def _claimed_by(endpoint_id: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A condition that a path item is (still) this endpoint's claim."""
+    return "#endpoint_id = :endpoint_id", {"#endpoint_id": "endpoint_id"}, {":endpoint_id": {"S": endpoint_id}}
+
+
+def _put(
+    item: dict[str, Any], condition: str, names: dict[str, str] | None = None, values: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {"Put": _conditional({"TableName": _table(), "Item": item}, condition, names, values)}
+
+
+def _delete(
+    pk: str, condition: str, names: dict[str, str] | None = None, values: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {"Delete": _conditional({"TableName": _table(), "Key": _key(pk)}, condition, names, values)}
+
+
+def _conditional(
+    operation: dict[str, Any], condition: str, names: dict[str, str] | None, values: dict[str, Any] | None
+) -> dict[str, Any]:
+    operation["ConditionExpression"] = condition
+    if names:
+        operation["ExpressionAttributeNames"] = names
+    if values:
+        operation["ExpressionAttributeValues"] = values
+    return operation
+
+
+def _transact(transaction: dict[str, dict[str, Any]]) -> set[str] | None:
+    """Run the transaction; None when it committed, else the names of its items whose condition failed.
+
+    An empty set means it was cancelled for another reason (a conflict with a concurrent transaction) and
+    may simply be tried again.
+    """
+    names = list(transaction)
+    try:
+        client("dynamodb").transact_write_items(TransactItems=[transaction[name] for name in names])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            raise _unavailable(exc) from exc
+        reasons = [str(reason.get("Code", "None")) for reason in exc.response.get("CancellationReasons", [])]
+        failed = {name for name, code in zip(names, reasons, strict=False) if code == CONDITION_FAILED}
+        if not failed and any(code not in ("None", TRANSACTION_CONFLICT) for code in reasons):
+            # Throttling, validation or capacity errors: not something a retry here would fix.
+            raise Unavailable(f"endpoint store unavailable: transaction cancelled ({', '.join(reasons)})") from exc
+        return failed
+    except BotoCoreError as exc:
+        raise Unavailable(f"endpoint store unavailable: {type(exc).__name__}") from exc
+    return None
+
+
+def _attempts() -> Iterator[int]:
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, BACKOFF_SECONDS * 2**attempt))
+        yield attempt
+
+
+def _contention() -> Unavailable:
+    return Unavailable("the endpoint is being changed by concurrent requests; try again")
+
+
+def _call(operation: str, **arguments: Any) -> dict[str, Any]:
+    try:
+        return dict(getattr(client("dynamodb"), operation)(**arguments))
+    except ClientError as exc:
+        raise _unavailable(exc) from exc
+    except BotoCoreError as exc:
+        raise Unavailable(f"endpoint store unavailable: {type(exc).__name__}") from exc
+
+
+def _unavailable(exc: ClientError) -> Unavailable:
+    return Unavailable(f"endpoint store unavailable: {exc.response.get('Error', {}).get('Code', 'error')}")
+
+
+def _table() -> str:
+    return settings.endpoints_table()
+
+
+def _key(pk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}}
+
+
+def _string(value: str | None) -> dict[str, str] | None:
+    return None if value is None else {"S": value}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _endpoint_item(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        **_key(ENDPOINT_PREFIX + endpoint.id),
+        "id": {"S": endpoint.id},
+        "account": {"S": endpoint.account},
+        "path": {"S": endpoint.path},
+        "handler_script_path": {"S": endpoint.handler_script_path},
+        "enabled": {"BOOL": endpoint.enabled},
+        "created_at": {"S": endpoint.created_at},
+        "updated_at": {"S": endpoint.updated_at},
+    }
+
+
+def _path_item(endpoint: Endpoint) -> dict[str, Any]:
+    # No `id` attribute: path items must stay out of the by-account index.
+    return {
+        **_key(PATH_PREFIX + endpoint.path),
+        "endpoint_id": {"S": endpoint.id},
+        "account": {"S": endpoint.account},
+        "handler_script_path": {"S": endpoint.handler_script_path},
+        "enabled": {"BOOL": endpoint.enabled},
+    }
+
+
+def _endpoint(item: dict[str, Any]) -> Endpoint:
+    return Endpoint(
+        id=item["id"]["S"],
+        account=item["account"]["S"],
+        path=item["path"]["S"],
+        handler_script_path=item["handler_script_path"]["S"],
+        enabled=item["enabled"]["BOOL"],
+        created_at=item["created_at"]["S"],
+        updated_at=item["updated_at"]["S"],
+    )

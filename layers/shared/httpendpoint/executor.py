@@ -1,0 +1,74 @@
+"""The seam between the router and wherever handlers run: today the sandbox function.
+
+The router hands over the trigger event and the script; it gets back one of the sandbox's outcomes
+(`response`, `unsupported`, `error`, `timeout`, `crashed`) and shapes it by the contract's rules.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from httpendpoint import settings
+from httpendpoint.aws import client
+from httpendpoint.errors import Unavailable
+
+
+class Executor(Protocol):
+    def run(self, payload: dict[str, Any], encoded: bytes) -> dict[str, Any]:
+        """Run `payload`; `encoded` is the same payload as JSON, for an executor that sends it somewhere."""
+        ...
+
+
+class LambdaSandbox:
+    """Invokes the sandbox function synchronously (on AWS, and on the local stack's Lambda service)."""
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+
+    def run(self, payload: dict[str, Any], encoded: bytes) -> dict[str, Any]:
+        try:
+            response = client("lambda").invoke(
+                FunctionName=self.function_name,
+                InvocationType="RequestResponse",
+                Payload=encoded,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable(f"the sandbox could not be reached ({type(exc).__name__})") from exc
+        body = response["Payload"].read()
+        if response.get("FunctionError"):
+            # The sandbox itself failed (killed, out of memory, timed out as a whole): not the user's fault alone.
+            detail = json.loads(body or b"{}") if body else {}
+            return {"outcome": "crashed", "error": f"the sandbox failed: {detail.get('errorType', 'unknown error')}"}
+        return dict(json.loads(body))
+
+
+class InProcessSandbox:
+    """Runs the sandbox's own entry point in this process (tests and benchmarks; it still forks per request)."""
+
+    def run(self, payload: dict[str, Any], encoded: bytes) -> dict[str, Any]:
+        from httpendpoint import sandbox
+
+        return sandbox.run(payload)
+
+
+_override: Executor | None = None
+
+
+def use(executor: Executor | None) -> None:
+    """Replace the executor (tests inject an in-process one); None restores the default."""
+    global _override
+    _override = executor
+    _default.cache_clear()
+
+
+@cache
+def _default() -> Executor:
+    return LambdaSandbox(settings.sandbox_function())
+
+
+def current() -> Executor:
+    return _override or _default()

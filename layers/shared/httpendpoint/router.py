@@ -1,0 +1,121 @@
+"""The trigger route: resolve the path, load the script, run it in the sandbox, shape what comes back.
+
+Warm path cost: one strongly consistent GetItem (the path item) and one conditional GET of the script
+answered 304, then the sandbox invoke.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from httpendpoint import endpoint_store, executor, responses, script_cache, settings
+from httpendpoint.errors import PayloadTooLarge, Unavailable
+from httpendpoint.observability import logger, metrics
+from httpendpoint.script_store import ScriptMissing
+
+# A synchronous Lambda invoke carries at most 6 MB; the sandbox payload holds the event (body base64-encoded)
+# and the script, so the request body limit is what fits beside them.
+MAX_SANDBOX_PAYLOAD_BYTES = 6 * 1024 * 1024 - 64 * 1024
+MAX_LOGGED_OUTPUT = 8 * 1024
+
+
+def trigger(event: dict[str, Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    context = event.get("requestContext") or {}
+    # What `inject_lambda_context(correlation_id_path=API_GATEWAY_REST)` would find, without a JMESPath search.
+    logger.set_correlation_id(context.get("requestId"))
+    request_id = str(context.get("requestId", ""))
+    account = (context.get("authorizer") or {}).get("account")
+    path = str((event.get("pathParameters") or {}).get("path", ""))
+    try:
+        response = _trigger(event, path, account, request_id)
+    except Unavailable as exc:
+        logger.warning("dependency unavailable", extra={"detail": exc.message})
+        response = responses.unavailable(exc.message)
+    except PayloadTooLarge as exc:
+        response = responses.error(413, exc.message, request_id)
+    except BaseException:
+        metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)  # counted even when we fail
+        raise
+    status = int(response["statusCode"])
+    # The metrics are added together, at the end: one warm pass through Powertools instead of two cold ones.
+    metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
+    if status >= 500:
+        metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="Duration", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000)
+    # Given as an argument, the message is taken as text: a bare string would first be tried as JSON by the
+    # formatter (a raised and caught JSONDecodeError on every request). The line reads the same.
+    logger.info("%s", "trigger", extra={"path": path, "method": event.get("httpMethod"), "status": status})
+    return response
+
+
+def _trigger(event: dict[str, Any], path: str, account: str | None, request_id: str) -> dict[str, Any]:
+    route = endpoint_store.get_route(path)
+    if route is None or route.account != account:
+        # Another account's endpoint is indistinguishable from none at all.
+        return responses.error(404, f"no endpoint at path {path!r}")
+    logger.append_keys(endpoint_id=route.endpoint_id, account=route.account)
+    metrics.add_metadata(key="endpoint_id", value=route.endpoint_id)
+    if not route.enabled:
+        return responses.error(
+            503,
+            f"endpoint {route.endpoint_id!r} is disabled",
+            headers={"Retry-After": [responses.RETRY_AFTER_SECONDS]},
+        )
+    try:
+        script = script_cache.load(route.handler_script_path)
+    except ScriptMissing as exc:
+        return _fault(f"FileNotFoundError: {exc.message}", request_id)
+    if script.fault is not None:
+        return _fault(script.fault, request_id)
+    timeout = settings.endpoint_timeout()
+    payload = {
+        "script": script.source,
+        "script_path": script.drive_path,
+        "script_etag": script.etag,
+        "event": event,
+        "timeout": timeout,
+    }
+    # Encoded once: the size check and the Invoke share the bytes (for a big webhook body, a second
+    # encoding would cost milliseconds).
+    encoded = json.dumps(payload).encode()
+    if len(encoded) > MAX_SANDBOX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(
+            f"the request is too large: {len(encoded)} bytes once encoded; the limit is {MAX_SANDBOX_PAYLOAD_BYTES} "
+            "(about 4.4 MB of binary body)"
+        )
+    outcome = executor.current().run(payload, encoded)
+    return _shape(outcome, timeout, request_id)
+
+
+def _fault(message: str, request_id: str) -> dict[str, Any]:
+    logger.warning("handler fault", extra={"error": message})
+    return responses.error(500, message, request_id)
+
+
+def _shape(outcome: dict[str, Any], timeout: float, request_id: str) -> dict[str, Any]:
+    output = str(outcome.get("logs") or "")
+    if output:
+        logger.info("handler output", extra={"output": output[-MAX_LOGGED_OUTPUT:]})
+    kind = outcome.get("outcome")
+    if kind == "response":
+        return responses.from_handler(outcome.get("response") or {}, request_id)
+    if kind == "timeout":
+        metrics.add_metric(name="Timeouts", unit=MetricUnit.Count, value=1)
+        return responses.error(504, f"the handler did not finish within {timeout:g} s", request_id)
+    if kind == "unsupported":
+        returned = outcome.get("returned", "something else")
+        return _fault(
+            f"TypeError: the handler returned {returned}; it must return a str or a flask.Response "
+            "of mimetype application/json or text/plain",
+            request_id,
+        )
+    if kind in ("error", "crashed"):
+        if outcome.get("traceback"):
+            logger.info("handler traceback", extra={"traceback": str(outcome["traceback"])[-MAX_LOGGED_OUTPUT:]})
+        return _fault(str(outcome.get("error") or "the handler failed"), request_id)
+    return _fault(f"the sandbox answered an unknown outcome {kind!r}", request_id)

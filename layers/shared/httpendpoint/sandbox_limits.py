@@ -1,0 +1,26 @@
+"""What a sandboxed request may use: the numbers the sandbox, the zygote and the child agree on."""
+
+from __future__ import annotations
+
+# A synchronous Lambda invoke returns at most this many bytes; the sandbox's whole answer must fit.
+RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024
+# The tail of the handler's stdout+stderr that is reported back.
+LOG_LIMIT_BYTES = 64 * 1024
+# Error messages and tracebacks are for logs; their size must never crowd out the answer.
+ERROR_MESSAGE_LIMIT = 4 * 1024
+TRACEBACK_LIMIT = 32 * 1024
+
+# Per-child resource limits (setrlimit). Address space is virtual memory, so it is well above what a
+# typical handler touches; the sandbox function's memory size (template.yaml) must leave room for it.
+MEMORY_LIMIT_BYTES = 512 * 1024 * 1024
+OPEN_FILES_LIMIT = 64
+FILE_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
+# Counts every process and thread of the child's real user, so it bounds a fork bomb.
+PROCESS_LIMIT = 32
+
+# When the sandbox runs as root (local stack, CI) children run as `nobody`; on Lambda setuid is impossible.
+SANDBOX_UID = 65534
+SANDBOX_GID = 65534
+
+# Longest deadline a request may ask for (Lambda's own maximum function timeout).
+MAX_TIMEOUT_SECONDS = 900.0

@@ -1,0 +1,287 @@
+"""The sandbox's side of the zygote: start it clean, hand it one request, watch the child under the deadline,
+and kill whatever the request left behind. See zygote.py for the other side of the socket."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import selectors
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from httpendpoint import processes
+from httpendpoint.observability import logger
+from httpendpoint.sandbox_limits import LOG_LIMIT_BYTES, RESPONSE_LIMIT_BYTES
+
+ZYGOTE_START_SECONDS = 60.0
+# After the child is gone, how long its pipes may take to deliver their last bytes.
+DRAIN_SECONDS = 1.0
+CLEANUP_SECONDS = 5.0
+MAX_IDLE_ZYGOTES = 4
+
+
+class ZygoteUnavailable(RuntimeError):
+    """The zygote could not be started: the sandbox cannot run anything."""
+
+
+def zygote_environment() -> dict[str, str]:
+    """Only what Python needs (LD_LIBRARY_PATH: Lambda's libpython); no credentials, nothing else."""
+    env = {key: os.environ[key] for key in ("PATH", "LANG", "TZ", "LD_LIBRARY_PATH") if key in os.environ}
+    # The layer and the function's packages (on Lambda: /opt/python, the runtime's own boto3, ...), but no
+    # directory anyone may write to (such as /tmp), where a request could plant a module for the next one.
+    env["PYTHONPATH"] = os.pathsep.join(entry for entry in sys.path if _trusted_directory(entry))
+    return env
+
+
+def _trusted_directory(path: str) -> bool:
+    try:
+        return bool(path) and stat.S_ISDIR(mode := os.stat(path).st_mode) and not mode & stat.S_IWOTH
+    except OSError:
+        return False
+
+
+class LogTail:
+    """The last LOG_LIMIT_BYTES of the child's stdout+stderr, and how much came before them."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.dropped = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.data += chunk
+        excess = len(self.data) - LOG_LIMIT_BYTES
+        if excess > LOG_LIMIT_BYTES:  # trim in batches, not on every read
+            del self.data[:excess]
+            self.dropped += excess
+
+    def text(self) -> str:
+        data = bytes(self.data)
+        dropped = self.dropped
+        if len(data) > LOG_LIMIT_BYTES:
+            dropped += len(data) - LOG_LIMIT_BYTES
+            data = data[-LOG_LIMIT_BYTES:]
+        if not dropped:
+            return data.decode(errors="replace")
+        cut = 0
+        while cut < min(len(data), 3) and data[cut] & 0xC0 == 0x80:
+            cut += 1  # do not start in the middle of a UTF-8 character
+        return f"[... {dropped + cut} earlier bytes of output truncated ...]\n" + data[cut:].decode(errors="replace")
+
+
+@dataclass
+class ChildReport:
+    """What the sandbox saw of one child: the raw result, the log tail and how it ended."""
+
+    result: bytearray = field(default_factory=bytearray)
+    result_size: int = 0
+    logs: LogTail = field(default_factory=LogTail)
+    child: int | None = None  # pid, once the zygote forked it
+    status: int | None = None  # wait status, once the zygote reaped it
+    timed_out: bool = False
+    zygote_lost: bool = False
+
+    def take(self, name: str, chunk: bytes) -> None:
+        if name == "log":
+            self.logs.feed(chunk)
+            return
+        self.result_size += len(chunk)
+        if self.result_size <= RESPONSE_LIMIT_BYTES:  # beyond it the result is refused, so not kept
+            self.result += chunk
+
+
+class Zygote:
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.control = ours
+        with theirs:
+            self.process = subprocess.Popen(
+                # -s: no user site directory, -P: no working directory on sys.path.
+                [sys.executable, "-s", "-P", "-m", "httpendpoint.zygote", str(theirs.fileno())],
+                env=zygote_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                pass_fds=[theirs.fileno()],
+                cwd="/",
+            )
+        self.broken = False
+        ours.settimeout(ZYGOTE_START_SECONDS)
+        try:
+            ready = self._receive()
+        except OSError:
+            ready = None
+        ours.settimeout(None)
+        if ready is None or ready.get("ready") != self.process.pid:
+            self.broken = True
+            self.close()
+            raise ZygoteUnavailable(f"the zygote did not start (exit status {self.process.poll()})")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def usable(self) -> bool:
+        """Alive and not stopped (on Lambda a child runs as our user and may SIGSTOP it)."""
+        if self.broken or self.process.poll() is not None:
+            return False
+        state = processes.info(self.pid)
+        return state is not None and state.state not in ("T", "t", "Z", "X")
+
+    def close(self) -> None:
+        """A healthy zygote sees EOF, kills what it still has and exits; any other is killed outright."""
+        healthy = self.usable()
+        self.control.close()
+        if healthy:
+            try:
+                self.process.wait(timeout=2)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+        self.process.kill()
+        self.process.wait()
+
+    def _receive(self) -> dict[str, Any] | None:
+        message = self.control.recv(65536)
+        return dict(json.loads(message)) if message else None
+
+    def execute(self, request: bytes, header: dict[str, Any], timeout: float) -> ChildReport:
+        """Fork one child for `request`, wait at most `timeout` seconds, kill everything it left."""
+        report = ChildReport()
+        request_fd = os.memfd_create("httpep-request", os.MFD_CLOEXEC)
+        result_read, result_write = os.pipe()
+        log_read, log_write = os.pipe()
+        try:
+            view = memoryview(request)
+            while view:
+                view = view[os.write(request_fd, view) :]
+            deadline = time.monotonic() + timeout
+            socket.send_fds(self.control, [json.dumps(header).encode()], [request_fd, result_write, log_write])
+        except OSError:
+            self.broken = report.zygote_lost = True
+            os.close(result_read)
+            os.close(log_read)
+            return report
+        finally:
+            # The child holds its own copies; ours must go, or the pipes would never reach EOF.
+            for fd in (request_fd, result_write, log_write):
+                os.close(fd)
+        with selectors.DefaultSelector() as selector:
+            selector.register(result_read, selectors.EVENT_READ, "result")
+            selector.register(log_read, selectors.EVENT_READ, "log")
+            try:
+                self._watch(selector, report, deadline)
+                self._clean_up(report)
+                self._drain(selector, report)
+            finally:
+                os.close(result_read)
+                os.close(log_read)
+        return report
+
+    def _watch(self, selector: selectors.BaseSelector, report: ChildReport, deadline: float) -> None:
+        """Until the child exits, the zygote dies or the deadline passes."""
+        selector.register(self.control, selectors.EVENT_READ, "control")
+        try:
+            while report.status is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    report.timed_out = True
+                    return
+                for key, _ in selector.select(remaining):
+                    if key.data != "control":
+                        _read(selector, key.fd, key.data, report)
+                        continue
+                    message = self._receive()
+                    if message is None:
+                        self.broken = report.zygote_lost = True
+                        return
+                    if "pid" in message:
+                        report.child = int(message["pid"])
+                    elif report.child is not None and message.get("exit") == report.child:
+                        report.status = int(message["status"])
+        finally:
+            selector.unregister(self.control)
+
+    def _clean_up(self, report: ChildReport) -> None:
+        state = processes.info(self.pid)
+        if state is not None and state.state in ("T", "t"):
+            # Stopped by the child (same user on Lambda): let it reap what gets killed below, then replace it.
+            self.broken = True
+            os.kill(self.pid, signal.SIGCONT)
+        if report.child is not None:
+            processes.kill_group(report.child)  # the child called setsid: its pid is its process group
+        if report.child is None or report.zygote_lost:
+            # The zygote is gone or never forked in time (stuck): it cannot be trusted with another request.
+            self.broken = True
+            self.process.kill()
+            return
+        # Orphans (re-parented to the zygote, a subreaper), including ones that left the process group.
+        if not processes.kill_children(self.pid, CLEANUP_SECONDS):
+            self.broken = True
+
+    def _drain(self, selector: selectors.BaseSelector, report: ChildReport) -> None:
+        """Read what the child wrote before it died; every writer is dead, so EOF comes at once."""
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            events = selector.select(remaining) if remaining > 0 else []
+            if not events:
+                return  # a writer escaped (only possible once the zygote died): stop waiting for it
+            for key, _ in events:
+                _read(selector, key.fd, key.data, report)
+
+
+def _read(selector: selectors.BaseSelector, fd: int, name: str, report: ChildReport) -> None:
+    chunk = os.read(fd, 1 << 16)
+    if chunk:
+        report.take(name, chunk)
+    else:
+        selector.unregister(fd)
+
+
+class ZygotePool:
+    """Idle zygotes of this process. One zygote serves one request at a time; concurrent callers (tests,
+    benchmarks; Lambda never) get one each, started lazily."""
+
+    def __init__(self) -> None:
+        self._idle: list[Zygote] = []
+        self._lock = threading.Lock()
+
+    def acquire(self) -> Zygote:
+        with self._lock:
+            while self._idle:
+                zygote = self._idle.pop()
+                if zygote.usable():
+                    return zygote
+                zygote.close()
+        return Zygote()
+
+    def release(self, zygote: Zygote) -> None:
+        if zygote.usable():
+            with self._lock:
+                if len(self._idle) < MAX_IDLE_ZYGOTES:
+                    self._idle.append(zygote)
+                    return
+        else:
+            logger.warning("sandbox zygote replaced", extra={"zygote_pid": zygote.pid})
+        zygote.close()
+
+    def idle_pids(self) -> list[int]:
+        with self._lock:
+            return [zygote.pid for zygote in self._idle]
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for zygote in idle:
+            zygote.close()
+
+
+pool = ZygotePool()
+atexit.register(pool.close)

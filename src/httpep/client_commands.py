@@ -1,0 +1,336 @@
+"""`httpep endpoint create|get|update|delete|list` and `httpep call`: the HTTP API from the command line.
+
+Where the API is: `--api-url`, else HTTPEP_API_URL, else the `ApiRoot` of `--local` / `--stack NAME`. The
+token: `--token`, else HTTPEP_TOKEN (click reads both). Results go to stdout (JSON, a table, or a handler's
+body); everything else, errors included, goes to stderr as one line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+
+from httpep.client import MAX_PAGE_SIZE, ApiClient, ApiError, Unreachable
+
+TRIGGER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+TABLE_COLUMNS = ("id", "path", "state", "handler_script_path")
+
+
+# ---------------------------------------------------------------------------------------------- configuration
+
+
+def _options(ctx: click.Context) -> dict[str, Any]:
+    return dict(ctx.find_root().obj or {})
+
+
+def api_root(ctx: click.Context) -> str:
+    options = _options(ctx)
+    if options.get("api_url"):
+        return str(options["api_url"]).rstrip("/")
+    if options.get("local") or options.get("stack"):
+        # cli.py owns target selection; imported here because cli.py imports this module.
+        from httpep.cli import _target
+
+        return _target(ctx).api_root
+    raise click.UsageError(
+        "say where the API is: --api-url URL (or HTTPEP_API_URL), --local, or --stack NAME", ctx=ctx.find_root()
+    )
+
+
+def _token_hint(ctx: click.Context) -> str:
+    stack = _options(ctx).get("stack")
+    where = f"--stack {stack}" if stack else "--local"
+    return f"get one with `httpep {where} token create --account NAME`"
+
+
+def client(ctx: click.Context) -> ApiClient:
+    root = api_root(ctx)
+    token = (_options(ctx).get("token") or "").strip()
+    if not token:
+        raise click.ClickException(f"no token: pass --token TOKEN or set HTTPEP_TOKEN; {_token_hint(ctx)}")
+    if any(char.isspace() for char in token.removeprefix("Bearer ").removeprefix("bearer ")):
+        raise click.ClickException("the token contains spaces or line breaks; pass the token alone")
+    return ApiClient(root, token)
+
+
+def check_api_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """The root option's callback: an http(s) URL, kept as given minus a trailing slash."""
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(
+            f"{value!r} is not an http(s) URL such as http://127.0.0.1:3000/api/v1/http-endpoint", ctx=ctx, param=param
+        )
+    return value.rstrip("/")
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+def describe(ctx: click.Context, exc: ApiError) -> str:
+    """`<status> <message>`, plus a pointer to the likely cause of API Gateway's own refusals."""
+    hint = ""
+    if exc.gateway and exc.status == 401:
+        hint = (
+            f" (the token is unknown or revoked; the local stack forgets its tokens when it stops: {_token_hint(ctx)})"
+        )
+    elif exc.gateway and exc.status == 403:
+        hint = " (API Gateway has no such route: check the API URL, which ends in /api/v1/http-endpoint)"
+    return f"{exc.status} {exc.message}{hint}"
+
+
+@contextmanager
+def api_errors(ctx: click.Context) -> Iterator[None]:
+    """Turn the client's errors into one `Error: ...` line that says what to do."""
+    try:
+        yield
+    except ApiError as exc:
+        raise click.ClickException(describe(ctx, exc)) from None
+    except Unreachable as exc:
+        raise click.ClickException(_unreachable(exc)) from None
+
+
+def _unreachable(exc: Unreachable) -> str:
+    if urlsplit(exc.url).hostname in LOOPBACK_HOSTS:
+        return (
+            f"cannot reach {exc.url} ({exc.reason}); is the stack running? start it with `make dev`"
+            " (and set PORT if it serves another port)"
+        )
+    return f"cannot reach {exc.url}: {exc.reason}"
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------------------------------------- endpoint
+
+
+@click.group()
+def endpoint() -> None:
+    """Create, get, update, delete and list endpoints (HTTP API)."""
+
+
+@endpoint.command("create")
+@click.argument("endpoint_id", metavar="ID")
+@click.option("--path", required=True, metavar="PATH", help="URL path: the endpoint answers at API_ROOT/u/PATH.")
+@click.option("--handler", required=True, metavar="DRIVE_PATH", help="The handler script, e.g. /jaydoe/h/hello.py.")
+@click.option(
+    "--upload",
+    metavar="LOCAL_FILE",
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+    help="Upload LOCAL_FILE to DRIVE_PATH first (needs --local or --stack).",
+)
+@click.pass_context
+def endpoint_create(ctx: click.Context, endpoint_id: str, path: str, handler: str, upload: Path | None) -> None:
+    """Create endpoint ID at --path with the script at --handler.
+
+    Prints the API's {"id": ...}; with --upload, LOCAL_FILE is uploaded to DRIVE_PATH first.
+    """
+    api = client(ctx)
+    if upload is not None:
+        _upload(ctx, upload, handler)
+    with api_errors(ctx):
+        created = api.create_endpoint(endpoint_id, path, handler)
+    _print_json(created)
+    click.echo(f"serving {api.api_root}/u/{path}", err=True)
+
+
+def _upload(ctx: click.Context, local_file: Path, drive_path: str) -> None:
+    """What `httpep script put` does, with its checks; the note goes to stderr so stdout stays JSON."""
+    from httpendpoint import script_store
+    from httpep.cli import CliError, _drive_path, _store_errors, _target
+
+    handler_option = next(param for param in ctx.command.params if param.name == "handler")
+    _drive_path(ctx, handler_option, drive_path)
+    try:
+        source = local_file.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {local_file}: {exc.strerror}") from None
+    target = _target(ctx)
+    with _store_errors(target):
+        script_store.put(drive_path, source, bucket=target.output("ScriptBucketName"), s3=target.client("s3"))
+    click.echo(f"uploaded {local_file} to {drive_path}", err=True)
+
+
+@endpoint.command("get")
+@click.argument("endpoint_id", metavar="ID")
+@click.pass_context
+def endpoint_get(ctx: click.Context, endpoint_id: str) -> None:
+    """Print endpoint ID as JSON (id, path, handler_script_path, state)."""
+    api = client(ctx)
+    with api_errors(ctx):
+        _print_json(api.get_endpoint(endpoint_id))
+
+
+@endpoint.command("update")
+@click.argument("endpoint_id", metavar="ID")
+@click.option("--path", metavar="PATH", help="A new URL path.")
+@click.option("--handler", metavar="DRIVE_PATH", help="A new handler script.")
+@click.option("--enable/--disable", "enabled", default=None, help="Enable, or disable (calls get 503).")
+@click.pass_context
+def endpoint_update(
+    ctx: click.Context, endpoint_id: str, path: str | None, handler: str | None, enabled: bool | None
+) -> None:
+    """Change the path, handler or state of endpoint ID."""
+    if path is None and handler is None and enabled is None:
+        raise click.UsageError("give at least one of --path, --handler, --enable/--disable", ctx=ctx)
+    api = client(ctx)
+    with api_errors(ctx):
+        _print_json(api.update_endpoint(endpoint_id, path=path, handler_script_path=handler, enabled=enabled))
+
+
+@endpoint.command("delete")
+@click.argument("endpoint_id", metavar="ID")
+@click.pass_context
+def endpoint_delete(ctx: click.Context, endpoint_id: str) -> None:
+    """Delete endpoint ID (its path is free at once)."""
+    api = client(ctx)
+    with api_errors(ctx):
+        _print_json(api.delete_endpoint(endpoint_id))
+
+
+@endpoint.command("list")
+@click.option("--id", "endpoint_id", metavar="ID", help="Only this id.")
+@click.option("--path", metavar="PATH", help="Only this path.")
+@click.option("--handler", metavar="DRIVE_PATH", help="Only endpoints running this script.")
+@click.option("--state", type=click.Choice(["enabled", "disabled"], case_sensitive=False), help="Only in this state.")
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, MAX_PAGE_SIZE),
+    default=MAX_PAGE_SIZE,
+    show_default=True,
+    help="Endpoints per request; every page is fetched.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of get's objects instead of a table.")
+@click.pass_context
+def endpoint_list(
+    ctx: click.Context,
+    endpoint_id: str | None,
+    path: str | None,
+    handler: str | None,
+    state: str | None,
+    page_size: int,
+    as_json: bool,
+) -> None:
+    """List your endpoints: a table, or a JSON array with --json.
+
+    Filters combine with AND; every page is fetched; endpoints are ordered by id.
+    """
+    from tabulate import tabulate
+
+    given = {"id": endpoint_id, "path": path, "handler": handler, "state": state.upper() if state else None}
+    filters = {name: value for name, value in given.items() if value is not None}
+    api = client(ctx)
+    with api_errors(ctx):
+        endpoints = api.list_endpoints(filters, page_size)
+    if as_json:
+        _print_json(endpoints)
+        return
+    if not endpoints:
+        click.echo("no endpoints" + (" match the filters" if filters else ""), err=True)
+        return
+    rows = [[str(item.get(column, "")) for column in TABLE_COLUMNS] for item in endpoints]
+    click.echo(tabulate(rows, headers=list(TABLE_COLUMNS), disable_numparse=True))
+    click.echo(f"{len(endpoints)} endpoint{'' if len(endpoints) == 1 else 's'}", err=True)
+
+
+# ---------------------------------------------------------------------------------------------- call
+
+
+def _data(ctx: click.Context, param: click.Parameter, value: str | None) -> bytes | None:
+    """curl's conventions: `@FILE` sends the file's bytes, `@-` standard input, anything else the text itself."""
+    if value is None:
+        return None
+    if value == "@-":
+        return click.get_binary_stream("stdin").read()
+    if value.startswith("@"):
+        try:
+            return Path(value[1:]).read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {value[1:]}: {exc.strerror}", ctx=ctx, param=param) from None
+    return value.encode()
+
+
+def _headers(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for value in values:
+        name, colon, content = value.partition(":")
+        if not colon or not name.strip() or any(char.isspace() for char in name.strip()):
+            raise click.BadParameter(f"{value!r} is not 'Name: value'", ctx=ctx, param=param)
+        headers[name.strip()] = content.strip()
+    return headers
+
+
+@click.command()
+@click.argument("path")
+@click.option(
+    "-X",
+    "--request",
+    "method",
+    type=click.Choice(TRIGGER_METHODS, case_sensitive=False),
+    help="HTTP method (default GET, or POST with -d/--json).",
+)
+@click.option(
+    "-d",
+    "--data",
+    metavar="DATA",
+    callback=_data,
+    help="Body: text, @FILE or @- (stdin); form data unless -H sets Content-Type.",
+)
+@click.option("--json", "json_data", callback=_data, metavar="DATA", help="Like -d, sent as application/json.")
+@click.option(
+    "-H", "--header", "headers", metavar="'NAME: VALUE'", multiple=True, callback=_headers, help="Extra header."
+)
+@click.option("-i", "--include", is_flag=True, help="Print the status line and headers (to stderr).")
+@click.pass_context
+def call(
+    ctx: click.Context,
+    path: str,
+    method: str | None,
+    data: bytes | None,
+    json_data: bytes | None,
+    headers: dict[str, str],
+    include: bool,
+) -> None:
+    """Call API_ROOT/u/PATH[?QUERY] and print the response body.
+
+    The body goes to stdout byte for byte; -i adds the status line and headers on stderr. Exits 1 for a
+    status of 400 or more, after printing the body and an `Error: <status> ...` line.
+    """
+    if data is not None and json_data is not None:
+        raise click.UsageError("give either -d/--data or --json, not both", ctx=ctx)
+    body = json_data if json_data is not None else data
+    # As curl does: a body's type is form data unless said otherwise, and --json says JSON.
+    content_type = "application/json" if json_data is not None else "application/x-www-form-urlencoded"
+    if body is not None and not any(name.lower() == "content-type" for name in headers):
+        headers = {"Content-Type": content_type, **headers}
+    if json_data is not None and not any(name.lower() == "accept" for name in headers):
+        headers = {**headers, "Accept": "application/json"}
+    api = client(ctx)
+    with api_errors(ctx):
+        response = api.trigger(path, (method or ("GET" if body is None else "POST")).upper(), body, headers)
+    if include:
+        version = "HTTP/1.0" if response.raw is not None and response.raw.version == 10 else "HTTP/1.1"
+        click.echo(f"{version} {response.status_code} {response.reason}", err=True)
+        raw_headers = response.raw.headers.items() if response.raw is not None else response.headers.items()
+        for name, value in raw_headers:
+            click.echo(f"{name}: {value}", err=True)
+        click.echo("", err=True)
+    stdout = click.get_binary_stream("stdout")
+    stdout.write(response.content)
+    if response.content and not response.content.endswith(b"\n") and sys.stdout.isatty():
+        # Keep the shell prompt off the body's last line; pipes and files get the bytes unchanged.
+        stdout.write(b"\n")
+    stdout.flush()
+    if response.status_code >= 400:
+        raise click.ClickException(describe(ctx, ApiError.from_response(response)))

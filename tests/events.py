@@ -1,0 +1,52 @@
+"""API Gateway events for tests, built from the sample events in events/ (one shape, written once)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from typing import Any
+from urllib.parse import quote
+
+from tests.conftest import load_event
+
+
+def api_event(
+    name: str,
+    *,
+    method: str | None = None,
+    path_parameters: dict[str, str] | None = None,
+    body: bytes | str | dict[str, Any] | None = None,
+    query: dict[str, list[str]] | None = None,
+    headers: dict[str, list[str]] | None = None,
+    account: str = "jaydoe",
+) -> dict[str, Any]:
+    """events/<name>.json with the given method, path parameters, body, query and caller account."""
+    event = copy.deepcopy(load_event(name))
+    if method is not None:
+        event["httpMethod"] = method
+        event["requestContext"]["httpMethod"] = method
+    if path_parameters is not None:
+        event["pathParameters"] = path_parameters
+        path = event["resource"]
+        for key, value in path_parameters.items():
+            path = path.replace("{" + key + "}", quote(value, safe=""))
+        event["path"] = path
+        event["requestContext"]["path"] = "/Prod" + path
+    if body is not None:
+        raw = json.dumps(body).encode() if isinstance(body, dict) else body
+        raw = raw.encode() if isinstance(raw, str) else raw
+        event["body"] = base64.b64encode(raw).decode()
+        event["isBase64Encoded"] = True
+    else:
+        event["body"] = None
+        event["isBase64Encoded"] = False
+    if query is not None:
+        event["multiValueQueryStringParameters"] = query or None
+        event["queryStringParameters"] = {k: v[-1] for k, v in query.items()} or None
+    if headers is not None:
+        merged = {**event["multiValueHeaders"], **headers}
+        event["multiValueHeaders"] = merged
+        event["headers"] = {k: v[-1] for k, v in merged.items()}
+    event["requestContext"]["authorizer"] = {"account": account, "principalId": account}
+    return event

@@ -1,0 +1,284 @@
+"""The trigger route on moto, with the sandbox run in-process: the contract's "Trigger route" rules."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from httpendpoint import executor, script_cache
+from httpep.local.template import REPO_ROOT
+from tests.conftest import FakeContext, aws_client, load_function
+from tests.events import api_event
+
+SCRIPTS = REPO_ROOT / "tests" / "handlers"
+
+
+def put_script(name: str, source: bytes, account: str = "jaydoe") -> str:
+    drive_path = f"/{account}/my_repo/fs/Instabase Drive/handlers/{name}"
+    aws_client("s3").put_object(Bucket=os.environ["SCRIPT_BUCKET"], Key=drive_path.lstrip("/"), Body=source)
+    return drive_path
+
+
+def create(endpoint_id: str, path: str, drive_path: str, account: str = "jaydoe") -> None:
+    event = api_event(
+        "create",
+        path_parameters={"id": endpoint_id},
+        body={"path": path, "handler_script_path": drive_path},
+        account=account,
+    )
+    response = load_function("create").lambda_handler(event, FakeContext())
+    assert response["statusCode"] == 201, response
+
+
+def trigger(
+    path: str,
+    method: str = "GET",
+    *,
+    body: bytes | str | dict[str, Any] | None = None,
+    query: dict[str, list[str]] | None = None,
+    headers: dict[str, list[str]] | None = None,
+    account: str = "jaydoe",
+) -> dict[str, Any]:
+    event = api_event(
+        "router",
+        method=method,
+        path_parameters={"path": path},
+        body=body,
+        query=query,
+        headers=headers,
+        account=account,
+    )
+    return dict(load_function("router").lambda_handler(event, FakeContext()))
+
+
+def body_of(response: dict[str, Any]) -> bytes:
+    raw = response.get("body") or ""
+    return base64.b64decode(raw) if response.get("isBase64Encoded") else str(raw).encode()
+
+
+def content_type(response: dict[str, Any]) -> str:
+    headers = {k.lower(): v for k, v in response["multiValueHeaders"].items()}
+    return str(headers["content-type"][0])
+
+
+@pytest.fixture
+def endpoints(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("ENDPOINT_TIMEOUT", "2")
+    script_cache.clear()
+    executor.use(executor.InProcessSandbox())
+    for name in ("hello", "echo", "returns"):
+        drive_path = put_script(f"{name}.py", (SCRIPTS / f"{name}.py").read_bytes())
+        create(f"{name}-id", name, drive_path)
+    yield
+    executor.use(None)
+    script_cache.clear()
+
+
+pytestmark = pytest.mark.usefixtures("endpoints")
+
+
+def test_seed_hello_answers_get() -> None:
+    response = trigger("hello")
+    assert response["statusCode"] == 200
+    assert body_of(response) == b"Hello World"
+    assert content_type(response).startswith("text/plain")
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "POST"])
+def test_seed_hello_answers_other_methods_with_an_empty_404(method: str) -> None:
+    response = trigger("hello", method)
+    assert response["statusCode"] == 404
+    assert body_of(response) == b""
+    assert content_type(response).startswith("text/plain")
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
+def test_every_method_reaches_the_handler(method: str) -> None:
+    seen = json.loads(body_of(trigger("echo", method)))
+    assert seen["method"] == method
+    assert seen["path"] == "/api/v1/http-endpoint/u/echo"
+    assert seen["same_as_flask_request"] is True
+
+
+def test_repeated_query_keys_reach_the_handler() -> None:
+    seen = json.loads(body_of(trigger("echo", query={"tag": ["a", "b"], "q": ["x y"]})))
+    assert seen["args"] == {"tag": ["a", "b"], "q": ["x y"]}
+
+
+def test_json_body_reaches_the_handler() -> None:
+    seen = json.loads(
+        body_of(trigger("echo", "POST", body={"k": [1, 2]}, headers={"Content-Type": ["application/json"]}))
+    )
+    assert seen["json"] == {"k": [1, 2]}
+
+
+def test_form_body_reaches_the_handler() -> None:
+    form = "a=1&a=2&b=three"
+    headers = {"Content-Type": ["application/x-www-form-urlencoded"]}
+    seen = json.loads(body_of(trigger("echo", "POST", body=form, headers=headers)))
+    assert seen["form"] == {"a": ["1", "2"], "b": ["three"]}
+
+
+def test_a_one_megabyte_binary_body_arrives_intact() -> None:
+    data = os.urandom(1024 * 1024)
+    headers = {"Content-Type": ["application/octet-stream"]}
+    seen = json.loads(body_of(trigger("echo", "PUT", body=data, headers=headers)))
+    assert seen["body_length"] == len(data)
+    assert seen["body_sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_the_callers_token_is_not_shown_to_the_handler() -> None:
+    seen = json.loads(body_of(trigger("echo", headers={"X-Signature": ["abc"]})))
+    assert seen["headers"]["x-signature"] == "abc"
+    assert "authorization" not in seen["headers"]
+
+
+def test_a_string_is_served_as_text_plain() -> None:
+    response = trigger("returns", query={"kind": ["str"]})
+    assert response["statusCode"] == 200
+    assert body_of(response) == b"plain text"
+    assert content_type(response) == "text/plain; charset=utf-8"
+
+
+def test_custom_status_and_headers_pass_through() -> None:
+    response = trigger("returns", query={"kind": ["custom"]})
+    assert response["statusCode"] == 201
+    assert response["multiValueHeaders"]["X-Custom"] == ["yes"]
+    assert content_type(response) == "application/json"
+    assert json.loads(body_of(response)) == {"created": True}
+
+
+def test_an_empty_html_response_is_served_as_text_plain() -> None:
+    response = trigger("returns", query={"kind": ["empty_html"]})
+    assert response["statusCode"] == 204
+    assert content_type(response).startswith("text/plain")
+
+
+@pytest.mark.parametrize(
+    ("kind", "named"),
+    [("html", "text/html"), ("dict", "dict"), ("bytes", "bytes"), ("none", "None"), ("tuple", "tuple"), ("int", "int")],
+)
+def test_anything_else_is_a_500_naming_what_was_returned(kind: str, named: str) -> None:
+    response = trigger("returns", query={"kind": [kind]})
+    assert response["statusCode"] == 500
+    error = json.loads(body_of(response))
+    assert named in error["error"]
+    assert error["request_id"]
+    assert "<script>" not in body_of(response).decode()
+
+
+def test_a_response_over_the_lambda_limit_is_a_clear_500() -> None:
+    response = trigger("returns", query={"kind": ["big"]})
+    assert response["statusCode"] == 500
+    assert "ResponseTooLarge" in json.loads(body_of(response))["error"]
+
+
+def test_a_request_over_the_limit_is_413() -> None:
+    response = trigger("echo", "POST", body=b"x" * (5 * 1024 * 1024))
+    assert response["statusCode"] == 413
+    assert "too large" in json.loads(body_of(response))["error"]
+
+
+def test_an_exception_is_a_500_with_type_and_message_and_no_traceback() -> None:
+    response = trigger("returns", query={"kind": ["raise"]})
+    assert response["statusCode"] == 500
+    error = json.loads(body_of(response))
+    assert error["error"] == "ZeroDivisionError: division by zero"
+    assert set(error) == {"error", "request_id"}
+    assert "Traceback" not in body_of(response).decode()
+
+
+def test_a_syntax_error_names_its_line() -> None:
+    drive_path = put_script("bad.py", b"def handler(request):\n    return 'ok'\n")
+    create("bad-id", "bad", drive_path)
+    put_script("bad.py", b"def handler(request):\n    return 'ok'\n\ndef broken(:\n    pass\n")
+    response = trigger("bad")
+    assert response["statusCode"] == 500
+    error = json.loads(body_of(response))["error"]
+    assert error.startswith("SyntaxError:")
+    assert "line 4" in error
+
+
+def test_a_script_without_handler_is_a_500() -> None:
+    drive_path = put_script("nohandler.py", b"def handler(request):\n    return 'ok'\n")
+    create("nohandler-id", "nohandler", drive_path)
+    put_script("nohandler.py", (SCRIPTS / "no_handler.py").read_bytes())
+    response = trigger("nohandler")
+    assert response["statusCode"] == 500
+    assert "handler" in json.loads(body_of(response))["error"]
+
+
+def test_a_missing_script_is_a_500() -> None:
+    drive_path = put_script("gone.py", b"def handler(request):\n    return 'ok'\n")
+    create("gone-id", "gone", drive_path)
+    aws_client("s3").delete_object(Bucket=os.environ["SCRIPT_BUCKET"], Key=drive_path.lstrip("/"))
+    response = trigger("gone")
+    assert response["statusCode"] == 500
+    assert json.loads(body_of(response))["error"].startswith("FileNotFoundError:")
+
+
+def test_an_edited_script_is_served_on_the_next_request() -> None:
+    drive_path = put_script("edit.py", b"def handler(request):\n    return 'first'\n")
+    create("edit-id", "edit", drive_path)
+    assert body_of(trigger("edit")) == b"first"
+    put_script("edit.py", b"def handler(request):\n    return 'second'\n")
+    assert body_of(trigger("edit")) == b"second"
+
+
+def test_a_slow_handler_is_cut_off_with_504_and_the_next_request_is_served() -> None:
+    response = trigger("returns", query={"kind": ["sleep"]})
+    assert response["statusCode"] == 504
+    assert "request_id" in json.loads(body_of(response))
+    assert body_of(trigger("hello")) == b"Hello World"
+
+
+def test_an_unknown_path_is_404() -> None:
+    response = trigger("nothing-here")
+    assert response["statusCode"] == 404
+    assert "error" in json.loads(body_of(response))
+
+
+def test_another_accounts_endpoint_is_404() -> None:
+    response = trigger("hello", account="someone-else")
+    assert response["statusCode"] == 404
+    # Word for word what a path nobody registered gets.
+    assert json.loads(body_of(response)) == {"error": "no endpoint at path 'hello'"}
+    assert json.loads(body_of(trigger("nothing-here")))["error"] == "no endpoint at path 'nothing-here'"
+
+
+def test_a_disabled_endpoint_is_503_with_retry_after() -> None:
+    event = api_event("update", path_parameters={"id": "hello-id"}, body={"enabled": False})
+    assert load_function("update").lambda_handler(event, FakeContext())["statusCode"] == 200
+    response = trigger("hello")
+    assert response["statusCode"] == 503
+    assert response["multiValueHeaders"]["Retry-After"]
+    assert "disabled" in json.loads(body_of(response))["error"]
+
+
+def test_the_warm_path_reads_one_item_and_revalidates_the_script_with_no_download() -> None:
+    trigger("hello")
+    calls: list[str] = []
+    downloaded_before = script_cache.stats.bytes_downloaded
+    compiles_before = script_cache.stats.compiles
+
+    def count(**kwargs: Any) -> None:
+        calls.append(kwargs["event_name"].split(".")[-1])
+
+    from httpendpoint.aws import client
+
+    for service in ("dynamodb", "s3"):
+        client(service).meta.events.register("before-call.*.*", count)
+    try:
+        assert body_of(trigger("hello")) == b"Hello World"
+    finally:
+        for service in ("dynamodb", "s3"):
+            client(service).meta.events.unregister("before-call.*.*", count)
+    assert sorted(calls) == ["GetItem", "GetObject"]
+    assert script_cache.stats.bytes_downloaded == downloaded_before
+    assert script_cache.stats.compiles == compiles_before

@@ -1,0 +1,54 @@
+"""Calling the sandbox in-process, as the router's tests and benchmarks do, and checking what it left."""
+
+from __future__ import annotations
+
+import base64
+import textwrap
+from typing import Any
+
+from httpendpoint import processes, sandbox
+from httpendpoint.zygote_client import pool
+from tests.events import api_event
+
+SCRIPT_PATH = "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"
+# Comfortably above what a well-behaved handler needs on a loaded CI machine; hostile tests pass less.
+TIMEOUT = 10.0
+
+
+def run_script(script: str, *, event: dict[str, Any] | None = None, timeout: float = TIMEOUT) -> dict[str, Any]:
+    payload = {
+        "script": textwrap.dedent(script),
+        "script_path": SCRIPT_PATH,
+        "script_etag": '"abc"',
+        "event": event if event is not None else api_event("router"),
+        "timeout": timeout,
+    }
+    return sandbox.run(payload)
+
+
+def body_of(outcome: dict[str, Any]) -> bytes:
+    assert outcome["outcome"] == "response", outcome
+    response = outcome["response"]
+    body = str(response["body"])
+    return base64.b64decode(body) if response["isBase64Encoded"] else body.encode()
+
+
+def text_of(outcome: dict[str, Any]) -> str:
+    return body_of(outcome).decode()
+
+
+def leftovers() -> dict[int, list[processes.ProcessInfo]]:
+    """Processes still hanging off an idle zygote: after any request, there must be none."""
+    found = {pid: processes.children_of(pid) for pid in pool.idle_pids()}
+    return {pid: children for pid, children in found.items() if children}
+
+
+HELLO = """
+    def handler(request):
+        return "Hello World"
+"""
+
+
+def assert_serves_hello() -> None:
+    """The next request after something hostile is served normally."""
+    assert text_of(run_script(HELLO)) == "Hello World"

@@ -1,0 +1,341 @@
+"""`httpep` against a moto server (`--local`) and moto's CloudFormation (`--stack`), through click's runner.
+
+Every failure a user can cause is exactly one `Error: ...` line on stderr, a non-zero exit and no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner, Result
+from moto.server import ThreadedMotoServer
+
+from httpendpoint import token_store
+from httpep.cli import main
+from httpep.local.resources import create_resources, table_definition
+from httpep.local.template import LOCAL_REGION, LocalTemplate
+from tests.conftest import aws_client
+from tests.e2e.conftest import free_port
+
+# Each fixture below starts its own AWS; none of them may leak into another test's environment.
+HERMETIC_ENV = {"AWS_ENDPOINT_URL": None, "AWS_PROFILE": None, "PORT": None}
+
+
+class MotoServer:
+    def __init__(self, template: LocalTemplate) -> None:
+        self.port = free_port()
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.template = template
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            region_name=LOCAL_REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    @property
+    def tokens_table(self) -> str:
+        return self.template.local_names["TokensTable"]
+
+    @property
+    def bucket(self) -> str:
+        return self.template.local_names["ScriptBucket"]
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[MotoServer]:
+    """What `make dev` serves at AWS_PORT, minus the API: moto with the template's tables and bucket."""
+    server = MotoServer(LocalTemplate())
+    server.server.start()
+    create_resources(server.template, server.client)
+    yield server
+    server.server.stop()
+
+
+def invoke(*args: str, aws_port: int | None = None) -> Result:
+    env = {**HERMETIC_ENV, "AWS_PORT": None if aws_port is None else str(aws_port)}
+    return CliRunner(mix_stderr=False).invoke(main, list(args), env=env)
+
+
+def local(server: MotoServer, *args: str) -> Result:
+    return invoke("--local", *args, aws_port=server.port)
+
+
+def assert_one_line_error(result: Result, *fragments: str) -> str:
+    assert result.exit_code != 0, result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # not an uncaught exception
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+def new_account() -> str:
+    return "acct-" + uuid.uuid4().hex[:10]
+
+
+# ---------------------------------------------------------------- tokens on --local
+
+
+def test_token_create_prints_the_token_alone_and_stores_its_hash(moto_server: MotoServer) -> None:
+    account = new_account()
+    result = local(moto_server, "token", "create", "--account", account, "--label", "my laptop")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    token = result.stdout.removesuffix("\n")
+    assert result.stdout == token + "\n"
+    assert "\n" not in token and token.strip() == token
+    record = token_store.find_active(token, table=moto_server.tokens_table, dynamodb=moto_server.client("dynamodb"))
+    assert record is not None
+    assert (record.account, record.label) == (account, "my laptop")
+
+
+def test_token_list_shows_labels_and_dates_never_tokens(moto_server: MotoServer) -> None:
+    account = new_account()
+    tokens = [local(moto_server, "token", "create", "--account", account, "--label", f"label-{n}") for n in (1, 2)]
+    plain = [t.stdout.strip() for t in tokens]
+    result = local(moto_server, "token", "list", "--account", account)
+    assert result.exit_code == 0, result.stderr
+    assert "label-1" in result.stdout and "label-2" in result.stdout
+    assert result.stdout.count("active") == 2
+    for token in plain:
+        assert token not in result.stdout
+        assert token.removeprefix(token_store.TOKEN_PREFIX)[:8] not in result.stdout
+
+
+def test_token_revoke_revokes_and_list_shows_it(moto_server: MotoServer) -> None:
+    account = new_account()
+    token = local(moto_server, "token", "create", "--account", account).stdout.strip()
+    result = local(moto_server, "token", "revoke", token)
+    assert result.exit_code == 0, result.stderr
+    assert account in result.stdout and token not in result.stdout
+    dynamodb = moto_server.client("dynamodb")
+    assert token_store.find_active(token, table=moto_server.tokens_table, dynamodb=dynamodb) is None
+    assert "active" not in local(moto_server, "token", "list", "--account", account).stdout
+
+
+def test_token_revoke_reads_the_token_from_stdin(moto_server: MotoServer) -> None:
+    token = local(moto_server, "token", "create", "--account", new_account()).stdout.strip()
+    env = {**HERMETIC_ENV, "AWS_PORT": str(moto_server.port)}
+    result = CliRunner(mix_stderr=False).invoke(main, ["--local", "token", "revoke", "-"], input=token + "\n", env=env)
+    assert result.exit_code == 0, result.stderr
+    dynamodb = moto_server.client("dynamodb")
+    assert token_store.find_active(token, table=moto_server.tokens_table, dynamodb=dynamodb) is None
+
+
+def test_revoking_an_unknown_token_is_one_line(moto_server: MotoServer) -> None:
+    assert_one_line_error(local(moto_server, "token", "revoke", "hep_never-issued"), "no such token")
+
+
+@pytest.mark.parametrize("account", ["JayDoe", "-jay", "jay doe", "a" * 64, ""])
+def test_an_invalid_account_is_refused_in_one_line_and_nothing_is_stored(moto_server: MotoServer, account: str) -> None:
+    before = moto_server.client("dynamodb").scan(TableName=moto_server.tokens_table)["Count"]
+    assert_one_line_error(local(moto_server, "token", "create", "--account", account), "--account")
+    assert_one_line_error(local(moto_server, "token", "list", "--account", account), "--account")
+    assert moto_server.client("dynamodb").scan(TableName=moto_server.tokens_table)["Count"] == before
+
+
+def test_an_invalid_label_is_one_line(moto_server: MotoServer) -> None:
+    assert_one_line_error(local(moto_server, "token", "create", "--account", "jaydoe", "--label", "a\nb"), "label")
+
+
+# ---------------------------------------------------------------- scripts on --local
+
+
+def test_script_put_uploads_to_a_drive_path_with_spaces(moto_server: MotoServer, tmp_path: Path) -> None:
+    source = b"def handler(request):\n    return 'hello'\n"
+    script = tmp_path / "hello world.py"
+    script.write_bytes(source)
+    drive_path = f"/jaydoe/my_repo/fs/Instabase Drive/handlers/{uuid.uuid4().hex}.py"
+    result = local(moto_server, "script", "put", str(script), drive_path)
+    assert result.exit_code == 0, result.stderr
+    assert drive_path in result.stdout
+    stored = moto_server.client("s3").get_object(Bucket=moto_server.bucket, Key=drive_path.lstrip("/"))
+    assert stored["Body"].read() == source
+
+
+def test_script_put_of_a_missing_file_is_one_line(moto_server: MotoServer, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.py"
+    assert_one_line_error(local(moto_server, "script", "put", str(missing), "/jaydoe/a.py"), "does not exist")
+
+
+def test_script_put_of_a_directory_is_one_line(moto_server: MotoServer, tmp_path: Path) -> None:
+    assert_one_line_error(local(moto_server, "script", "put", str(tmp_path), "/jaydoe/a.py"), "LOCAL_FILE")
+
+
+@pytest.mark.parametrize(
+    "drive_path",
+    ["jaydoe/a.py", "/jaydoe/a.txt", "/jaydoe/../other/a.py", "/jaydoe//a.py", "/JayDoe/a.py", "/a.py", "/jaydoe/"],
+)
+def test_script_put_to_a_bad_drive_path_is_one_line(moto_server: MotoServer, tmp_path: Path, drive_path: str) -> None:
+    script = tmp_path / "a.py"
+    script.write_text("def handler(request):\n    return 'x'\n")
+    assert_one_line_error(local(moto_server, "script", "put", str(script), drive_path), "DRIVE_PATH")
+
+
+# ---------------------------------------------------------------- choosing and reaching the target
+
+
+def test_a_target_is_required(tmp_path: Path) -> None:
+    assert_one_line_error(invoke("token", "create", "--account", "jaydoe"), "--local", "--stack")
+    assert_one_line_error(invoke("token", "revoke", "hep_x"), "--local", "--stack")
+    script = tmp_path / "a.py"
+    script.write_text("")
+    assert_one_line_error(invoke("script", "put", str(script), "/jaydoe/a.py"), "--local", "--stack")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--local", "--stack", "s", "token", "list", "--account", "jaydoe"),
+        ("--local", "--region", "eu-west-1", "token", "list", "--account", "jaydoe"),
+        ("--local", "token", "create"),
+        ("--local", "token", "nope"),
+        ("--local", "--bogus"),
+        ("--local", "token", "revoke"),
+        ("--local", "script", "put"),
+    ],
+)
+def test_bad_arguments_are_one_line(args: tuple[str, ...]) -> None:
+    result = invoke(*args)
+    assert_one_line_error(result)
+    assert result.exit_code == 2
+
+
+def test_help_still_works() -> None:
+    result = invoke("token", "create", "--help")
+    assert result.exit_code == 0
+    assert "--account" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("token", "create", "--account", "jaydoe"),
+        ("token", "revoke", "hep_x"),
+        ("token", "list", "--account", "jaydoe"),
+    ],
+)
+def test_a_stopped_local_stack_is_one_line_that_says_make_dev(args: tuple[str, ...]) -> None:
+    nothing_listens = free_port()
+    line = assert_one_line_error(invoke("--local", *args, aws_port=nothing_listens), "not running", "make dev")
+    assert str(nothing_listens) in line
+
+
+def test_a_stopped_local_stack_for_script_put_is_one_line(tmp_path: Path) -> None:
+    script = tmp_path / "a.py"
+    script.write_text("")
+    result = invoke("--local", "script", "put", str(script), "/jaydoe/a.py", aws_port=free_port())
+    assert_one_line_error(result, "not running", "make dev")
+
+
+def test_a_bad_aws_port_is_one_line() -> None:
+    result = CliRunner(mix_stderr=False).invoke(
+        main, ["--local", "token", "list", "--account", "jaydoe"], env={**HERMETIC_ENV, "AWS_PORT": "abc"}
+    )
+    assert_one_line_error(result, "AWS_PORT")
+
+
+def test_the_console_script_reports_a_stopped_stack_in_one_line() -> None:
+    """`python -m httpep` goes through `run`, the console script's entry point."""
+    env = {key: value for key, value in os.environ.items() if key not in HERMETIC_ENV}
+    env["AWS_PORT"] = str(free_port())
+    result = subprocess.run(
+        [sys.executable, "-m", "httpep", "--local", "token", "create", "--account", "jaydoe"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "not running" in result.stderr and "make dev" in result.stderr
+
+
+# ---------------------------------------------------------------- --stack (moto's CloudFormation)
+
+STACK_REGION = "eu-west-1"
+
+
+def create_cloudformation_stack(template: LocalTemplate, name: str, outputs: tuple[str, ...]) -> dict[str, str]:
+    """A tiny deployed stack: the template's tokens table and script bucket, with the real stack's outputs."""
+    tokens = template.resources["TokensTable"]["Properties"]
+    body = {
+        "Resources": {
+            "TokensTable": {"Type": "AWS::DynamoDB::Table", "Properties": table_definition(tokens)},
+            "ScriptBucket": {"Type": "AWS::S3::Bucket"},
+        },
+        "Outputs": {
+            output: {"Value": {"Ref": {"TokensTableName": "TokensTable", "ScriptBucketName": "ScriptBucket"}[output]}}
+            for output in outputs
+        },
+    }
+    cloudformation = boto3.client("cloudformation", region_name=STACK_REGION)
+    cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(body))
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def stack_invoke(*args: str) -> Result:
+    return CliRunner(mix_stderr=False).invoke(main, list(args), env={"AWS_ENDPOINT_URL": None})
+
+
+@pytest.mark.usefixtures("aws")
+def test_stack_target_writes_to_the_table_named_in_the_outputs(template: LocalTemplate, tmp_path: Path) -> None:
+    outputs = create_cloudformation_stack(template, "http-endpoint", ("TokensTableName", "ScriptBucketName"))
+    assert outputs["TokensTableName"] != template.local_names["TokensTable"]
+    base = ("--stack", "http-endpoint", "--region", STACK_REGION)
+
+    created = stack_invoke(*base, "token", "create", "--account", "jaydoe", "--label", "deployed")
+    assert created.exit_code == 0, created.stderr
+    token = created.stdout.strip()
+    dynamodb = boto3.client("dynamodb", region_name=STACK_REGION)
+    items = dynamodb.scan(TableName=outputs["TokensTableName"])["Items"]
+    assert [(i["token_hash"]["S"], i["account"]["S"], i["label"]["S"]) for i in items] == [
+        (token_store.hash_token(token), "jaydoe", "deployed")
+    ]
+    # Nothing went to the local stack's table of the same template.
+    assert aws_client("dynamodb").scan(TableName=template.local_names["TokensTable"])["Count"] == 0
+
+    listed = stack_invoke(*base, "token", "list", "--account", "jaydoe")
+    assert listed.exit_code == 0 and "deployed" in listed.stdout
+    assert stack_invoke(*base, "token", "revoke", token).exit_code == 0
+    assert token_store.find_active(token, table=outputs["TokensTableName"], dynamodb=dynamodb) is None
+
+    script = tmp_path / "hello.py"
+    script.write_text("def handler(request):\n    return 'hi'\n")
+    put = stack_invoke(*base, "script", "put", str(script), "/jaydoe/repo/fs/Instabase Drive/hello.py")
+    assert put.exit_code == 0, put.stderr
+    s3 = boto3.client("s3", region_name=STACK_REGION)
+    body = s3.get_object(Bucket=outputs["ScriptBucketName"], Key="jaydoe/repo/fs/Instabase Drive/hello.py")["Body"]
+    assert body.read() == script.read_bytes()
+
+
+@pytest.mark.usefixtures("aws")
+def test_an_unknown_stack_is_one_line() -> None:
+    result = stack_invoke("--stack", "no-such-stack", "--region", STACK_REGION, "token", "list", "--account", "jaydoe")
+    assert_one_line_error(result, "no-such-stack")
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_stack_without_the_output_is_one_line(template: LocalTemplate) -> None:
+    create_cloudformation_stack(template, "bucket-only", ("ScriptBucketName",))
+    result = stack_invoke("--stack", "bucket-only", "--region", STACK_REGION, "token", "create", "--account", "jaydoe")
+    assert_one_line_error(result, "TokensTableName")
