@@ -1,4 +1,4 @@
-"""A small client of the HTTP API (API.md): the management routes and the trigger route.
+"""A small client of the service's HTTP API (README "Routes", openapi.yaml): management and trigger routes.
 
 It knows HTTP and the contract's shapes, nothing about click: `httpep endpoint ...` and `httpep call` wrap it,
 and tests use it to drive the local stack.

@@ -45,9 +45,16 @@ def api_root(ctx: click.Context) -> str:
     )
 
 
+def _is_local(ctx: click.Context) -> bool:
+    options = _options(ctx)
+    if options.get("api_url"):
+        return urlsplit(str(options["api_url"])).hostname in LOOPBACK_HOSTS
+    return not options.get("stack")
+
+
 def _token_hint(ctx: click.Context) -> str:
     stack = _options(ctx).get("stack")
-    where = f"--stack {stack}" if stack else "--local"
+    where = f"--stack {stack}" if stack else "--local" if _is_local(ctx) else "--stack NAME"
     return f"get one with `httpep {where} token create --account NAME`"
 
 
@@ -80,9 +87,8 @@ def describe(ctx: click.Context, exc: ApiError) -> str:
     """`<status> <message>`, plus a pointer to the likely cause of API Gateway's own refusals."""
     hint = ""
     if exc.gateway and exc.status == 401:
-        hint = (
-            f" (the token is unknown or revoked; the local stack forgets its tokens when it stops: {_token_hint(ctx)})"
-        )
+        forgets = "; the local stack forgets its tokens when it stops" if _is_local(ctx) else ""
+        hint = f" (the token is unknown or revoked{forgets}: {_token_hint(ctx)})"
     elif exc.gateway and exc.status == 403:
         hint = " (API Gateway has no such route: check the API URL, which ends in /api/v1/http-endpoint)"
     return f"{exc.status} {exc.message}{hint}"

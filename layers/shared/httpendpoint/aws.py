@@ -9,15 +9,26 @@ from botocore.config import Config
 
 # botocore's standard retry mode: bounded, jittered retries of throttling and transient errors.
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=10)
+# Invoking the sandbox runs a user's handler: never twice for one request (no retries), and the answer may
+# take as long as the longest endpoint timeout the template allows (25 s) plus the sandbox's own work.
+SANDBOX_INVOKE_CONFIG = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=2, read_timeout=60)
+SERVICE_CONFIGS = {"lambda": SANDBOX_INVOKE_CONFIG}
+
+
+@cache
+def _session() -> Any:
+    # One session for every client: each new session re-reads configuration and the endpoint data.
+    import boto3
+
+    return boto3.session.Session()
 
 
 @cache
 def client(service: str) -> Any:
-    import boto3
-
-    return boto3.session.Session().client(service, config=RETRY_CONFIG)  # type: ignore[call-overload]
+    return _session().client(service, config=SERVICE_CONFIGS.get(service, RETRY_CONFIG))
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests switch between moto backends)."""
+    """Forget cached clients and their session (tests switch between moto backends and environments)."""
     client.cache_clear()
+    _session.cache_clear()

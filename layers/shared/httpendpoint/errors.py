@@ -35,6 +35,10 @@ class TooManyRequests(ServiceError):
     status = 429
 
 
+# Seconds a client should wait before retrying a 503 (a dependency failed, or the endpoint is disabled).
+RETRY_AFTER_SECONDS = "30"
+
+
 class Unavailable(ServiceError):
     """A dependency (DynamoDB, S3, the sandbox) failed or throttled; the client may retry."""
 

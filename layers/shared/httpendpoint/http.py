@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from httpendpoint.errors import ServiceError
+from httpendpoint.errors import RETRY_AFTER_SECONDS, ServiceError, Unavailable
 from httpendpoint.observability import logger
 
 # The template decides the path; a function answers whatever route API Gateway sends it (any character,
@@ -31,7 +31,11 @@ def new_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(ServiceError)
     def service_error(exc: ServiceError) -> Response[dict[str, Any]]:
-        return error_response(exc.status, exc.message)
+        response = error_response(exc.status, exc.message)
+        if isinstance(exc, Unavailable):
+            # A dependency failed or throttled: tell clients when a retry is worth it.
+            response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response[dict[str, Any]]:

@@ -10,11 +10,12 @@ import base64
 import json
 from typing import Any
 
+from httpendpoint.errors import RETRY_AFTER_SECONDS
+
 ALLOWED_MIMETYPES = frozenset({"application/json", "text/plain"})
 TEXT_PLAIN = "text/plain; charset=utf-8"
 # Lambda's synchronous response limit; a larger body would fail in API Gateway with an opaque 502.
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
-RETRY_AFTER_SECONDS = "30"
 
 Headers = dict[str, list[str]]
 

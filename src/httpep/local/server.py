@@ -12,6 +12,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,12 @@ def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, lo
             # path with %0A would be denied (403) instead of reaching the function as it does on AWS.
             arn = str(super()._create_method_arn(flask_request, event_type))
             return CONTROL_CHARACTERS.sub(lambda m: f"%{ord(m.group()):02X}", arn)
+
+        def _generate_lambda_event(self, flask_request: Any, route: Any, method: str, endpoint: str) -> dict[str, Any]:
+            # SAM CLI draws the default request id once per process; API Gateway gives each request its own.
+            event = dict(super()._generate_lambda_event(flask_request, route, method, endpoint))
+            event.setdefault("requestContext", {})["requestId"] = str(uuid.uuid4())
+            return event
 
         def create(self) -> None:
             super().create()

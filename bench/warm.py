@@ -1,0 +1,174 @@
+"""Part 1 (the warm trigger in-process on moto, against the floor) and part 5 (the sandbox, against the floor).
+
+The floor is the least any service could do: the same handler, called directly inside a Flask test request
+context built from the same request. It is timed twice. In a loop of its own, its code stays hot in the CPU
+caches: that is the strict baseline the target is checked against. And once right after each trigger, as cold
+as the router's own code, which always runs between SDK calls and the sandbox run: a like-for-like comparison.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import flask
+
+from bench.inprocess import AwsMeter, TimedExecutor, Trigger, TriggerSample
+from bench.support import SEED, micros, progress, quiet_stdout, ratio
+from httpendpoint import compiled_scripts, executor, sandbox, script_cache
+
+ROUTER_SERVICES = ("dynamodb", "s3")
+
+
+def floor_call(event: dict[str, Any]) -> Callable[[], object]:
+    """The seed's handler called inside `flask.Flask.test_request_context` for the event's request."""
+    namespace: dict[str, Any] = {"__name__": "hello"}
+    exec(compile(SEED.source(), SEED.local_file.name, "exec"), namespace)
+    handler = namespace["handler"]
+    app = flask.Flask("floor")
+    headers = {k: v for k, v in event["headers"].items() if k.lower() != "authorization"}
+    path, method = event["path"], event["httpMethod"]
+
+    def call() -> object:
+        with app.test_request_context(path, method=method, headers=headers):
+            return handler(flask.request)
+
+    return call
+
+
+def time_calls(call: Callable[[], object], count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+@dataclass
+class WarmResult:
+    calls: int
+    dynamodb_requests: float
+    s3_requests: float
+    operations: dict[str, float]
+    statuses: dict[str, float]
+    sandbox_invokes: float
+    script_bytes: float
+    router_compiles: float
+    sandbox_compiles: float
+    wall_us: float
+    own_us: float
+    sdk_us: float
+    sandbox_us: float
+    floor_us: float
+    floor_after_trigger_us: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "aws_requests_per_warm_trigger": self.dynamodb_requests + self.s3_requests,
+            "dynamodb_requests_per_warm_trigger": self.dynamodb_requests,
+            "s3_requests_per_warm_trigger": self.s3_requests,
+            "aws_operations_per_warm_trigger": self.operations,
+            "aws_statuses_per_warm_trigger": self.statuses,
+            "sandbox_invokes_per_trigger": self.sandbox_invokes,
+            "script_bytes_per_warm_trigger": self.script_bytes,
+            "compiles_per_warm_trigger": self.router_compiles + self.sandbox_compiles,
+            "router_compiles_per_warm_trigger": self.router_compiles,
+            "sandbox_compiles_per_warm_trigger": self.sandbox_compiles,
+            "warm_trigger_calls": self.calls,
+            "warm_trigger_us_median": self.wall_us,
+            "router_own_us_median": self.own_us,
+            "router_sdk_us_median": self.sdk_us,
+            "router_sandbox_us_median": self.sandbox_us,
+            "floor_us_median": self.floor_us,
+            "floor_after_trigger_us_median": self.floor_after_trigger_us,
+            "router_overhead_ratio": ratio(self.own_us, self.floor_us),
+            "router_overhead_ratio_same_conditions": ratio(self.own_us, self.floor_after_trigger_us),
+        }
+
+
+def measure_warm(trigger: Trigger, meter: AwsMeter, timed: TimedExecutor, calls: int, warmup: int) -> WarmResult:
+    floor = floor_call(trigger.event)
+    progress(f"part 1: {warmup} warm-up triggers")
+    with quiet_stdout():
+        for _ in range(warmup):
+            trigger()
+            trigger.check()
+    time_calls(floor, warmup)  # the floor gets as many warm-up calls as the router
+
+    meter.reset()
+    runs_before = timed.runs
+    router_stats = (script_cache.stats.bytes_downloaded, script_cache.stats.compiles)
+    sandbox_compiles_before = compiled_scripts.stats.compiles
+    progress(f"part 1: {calls} warm triggers of {SEED.trigger_path}, each followed by one floor call")
+    samples: list[TriggerSample] = []
+    floor_after_trigger: list[float] = []
+    with quiet_stdout():
+        for _ in range(calls):
+            samples.append(trigger())
+            # The same handler right after a trigger, when the floor's code is as cold as the router's.
+            started = time.perf_counter()
+            floor()
+            floor_after_trigger.append(time.perf_counter() - started)
+            trigger.check()
+    progress(f"part 1: {calls} floor calls in a row")
+    floor_samples = time_calls(floor, calls)
+
+    def per_call(value: float) -> float:
+        return value / calls
+
+    return WarmResult(
+        calls=calls,
+        dynamodb_requests=per_call(meter.total("dynamodb")),
+        s3_requests=per_call(meter.total("s3")),
+        operations={key: per_call(n) for key, n in sorted(meter.calls.items())},
+        statuses={key: per_call(n) for key, n in sorted(meter.statuses.items())},
+        sandbox_invokes=per_call(timed.runs - runs_before),
+        script_bytes=per_call(script_cache.stats.bytes_downloaded - router_stats[0]),
+        router_compiles=per_call(script_cache.stats.compiles - router_stats[1]),
+        sandbox_compiles=per_call(compiled_scripts.stats.compiles - sandbox_compiles_before),
+        wall_us=micros([s.wall for s in samples]),
+        own_us=micros([s.own for s in samples]),
+        sdk_us=micros([s.sdk for s in samples]),
+        sandbox_us=micros([s.sandbox for s in samples]),
+        floor_us=micros(floor_samples),
+        floor_after_trigger_us=micros(floor_after_trigger),
+    )
+
+
+@dataclass
+class SandboxResult:
+    calls: int
+    run_us: float
+
+    def to_json(self, floor_us: float) -> dict[str, Any]:
+        return {
+            "sandbox_calls": self.calls,
+            "sandbox_run_us_median": self.run_us,
+            "sandbox_overhead_ratio": ratio(self.run_us, floor_us),
+        }
+
+
+def measure_sandbox(payload: dict[str, Any], calls: int) -> SandboxResult:
+    """`sandbox.run` with exactly the payload the router sent: zygote fork, handler run, checked result."""
+    progress(f"part 5: {calls} sandbox runs of the router's own payload")
+    for _ in range(5):
+        outcome = sandbox.run(payload)
+    if outcome.get("outcome") != "response":
+        raise RuntimeError(f"the sandbox did not answer with a response: {outcome}")
+    samples = time_calls(lambda: sandbox.run(payload), calls)
+    return SandboxResult(calls, micros(samples))
+
+
+def router_instruments() -> tuple[AwsMeter, TimedExecutor]:
+    """Attach the meter to the router's own clients and time its executor (in-process: it still forks)."""
+    from httpendpoint.aws import client
+
+    meter = AwsMeter()
+    for service in ROUTER_SERVICES:
+        meter.attach(client(service))
+    timed = TimedExecutor(executor.InProcessSandbox())
+    executor.use(timed)
+    return meter, timed

@@ -1,0 +1,176 @@
+"""Every handler in examples/: uploaded, registered and called on the local stack, as examples/README.md shows."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib.util
+import json
+import uuid
+from types import ModuleType
+
+import pytest
+import requests
+
+from httpep.local.template import REPO_ROOT
+from tests.e2e.conftest import RunningStack
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLES = REPO_ROOT / "examples"
+
+
+class Registered:
+    """One example registered for a fresh account; `call` goes to its trigger URL with the account's token."""
+
+    def __init__(self, stack: RunningStack, http: requests.Session, example: str) -> None:
+        self.http = http
+        account = "examples-" + uuid.uuid4().hex[:10]
+        self.token = stack.token(account)
+        self.path = f"{example.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
+        drive_path = f"/{account}/repo/fs/Instabase Drive/handlers/{example}.py"
+        result = stack.httpep(
+            "--local", "--token", self.token, "endpoint", "create", self.path, "--path", self.path,
+            "--handler", drive_path, "--upload", str(EXAMPLES / f"{example}.py"),
+        )  # fmt: skip
+        assert json.loads(result.stdout) == {"id": self.path}
+        self.url = f"{stack.api_root}/u/{self.path}"
+
+    def call(
+        self,
+        method: str = "GET",
+        data: bytes | None = None,
+        json: object = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        all_headers = {"Authorization": f"Bearer {self.token}", **(headers or {})}
+        return self.http.request(method, self.url, data=data, json=json, headers=all_headers, timeout=60)
+
+
+def load_example(name: str) -> ModuleType:
+    """The example as a module, to read its constants (the webhook's secret) rather than repeat them here."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------------------------------------- hello
+
+
+def test_hello_is_the_seed_s_handler(stack: RunningStack, http: requests.Session) -> None:
+    assert (EXAMPLES / "hello.py").read_text() == (REPO_ROOT / "tests" / "handlers" / "hello.py").read_text()
+    hello = Registered(stack, http, "hello")
+    response = hello.call()
+    assert (response.status_code, response.text) == (200, "Hello World")
+    assert response.headers["Content-Type"].startswith("text/plain")
+    # The seed's `Response(status=404)` has an empty body, served as text/plain.
+    other = hello.call("POST", data=b"anything")
+    assert (other.status_code, other.content) == (404, b"")
+    assert other.headers["Content-Type"].startswith("text/plain")
+
+
+# ---------------------------------------------------------------------------------------------- webhook
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def webhook(stack: RunningStack, http: requests.Session) -> Registered:
+    return Registered(stack, http, "webhook_hmac")
+
+
+def test_webhook_accepts_a_correctly_signed_delivery(webhook: Registered) -> None:
+    secret = load_example("webhook_hmac").SECRET
+    body = json.dumps({"type": "loan.updated", "id": 17}).encode()
+    response = webhook.call(
+        "POST", data=body, headers={"X-Signature": sign(secret, body), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {"received": True, "type": "loan.updated", "bytes": len(body)}
+
+
+def test_webhook_verifies_the_raw_bytes_whatever_they_are(webhook: Registered) -> None:
+    """Not JSON, not UTF-8, sent as a form: the signature still covers exactly the bytes sent."""
+    secret = load_example("webhook_hmac").SECRET
+    body = bytes(range(256)) + b"&a=1"
+    headers = {"X-Signature": sign(secret, body), "Content-Type": "application/x-www-form-urlencoded"}
+    response = webhook.call("POST", data=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": True, "type": None, "bytes": len(body)}
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        None,
+        "",
+        "sha256=" + "0" * 64,
+        "sha1=whatever",
+        "tampered",  # replaced below by a valid signature of another body
+        "secret",  # replaced below by a signature made with another secret
+    ],
+)
+def test_webhook_refuses_a_missing_or_wrong_signature(webhook: Registered, signature: str | None) -> None:
+    secret = load_example("webhook_hmac").SECRET
+    body = b'{"type": "loan.updated"}'
+    if signature == "tampered":
+        signature = sign(secret, b'{"type": "loan.deleted"}')
+    elif signature == "secret":
+        signature = sign(b"not-the-secret", body)
+    headers = {} if signature is None else {"X-Signature": signature}
+    response = webhook.call("POST", data=body, headers=headers)
+    assert response.status_code == 401
+    assert response.json() == {"error": "missing or invalid X-Signature"}
+
+
+def test_webhook_answers_405_to_anything_but_post(webhook: Registered) -> None:
+    response = webhook.call("GET")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+
+
+# ---------------------------------------------------------------------------------------------- JSON transform
+
+
+@pytest.fixture(scope="module")
+def transform(stack: RunningStack, http: requests.Session) -> Registered:
+    return Registered(stack, http, "json_transform")
+
+
+def test_transform_returns_201_a_summary_and_its_format_header(transform: Registered) -> None:
+    order = {
+        "order_id": "A-17",
+        "currency": "EUR",
+        "items": [{"sku": "X1", "qty": 2, "unit_price": 9.5}, {"sku": "Y2", "qty": 3, "unit_price": 0.1}],
+    }
+    response = transform.call("POST", json=order)
+    assert response.status_code == 201, response.text
+    assert response.headers["X-Transform"] == "order-summary/v1"
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {"id": "A-17", "currency": "EUR", "lines": 2, "units": 5, "total": 19.3}
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"order_id=A-17", "Content-Type: application/json"),
+        (["not", "an", "object"], "JSON object"),
+        ({"order_id": "A-17"}, "missing 'items'"),
+        ({"order_id": "A-17", "items": [{"sku": "X", "qty": True, "unit_price": 1}]}, "qty"),
+        ({"order_id": "A-17", "items": [{"sku": "X", "qty": 1, "unit_price": "9.50"}]}, "unit_price"),
+    ],
+)
+def test_transform_answers_400_to_what_is_not_an_order(transform: Registered, body: object, fragment: str) -> None:
+    # Bytes go as a form post (what `curl -d` sends); anything else as JSON.
+    if isinstance(body, bytes):
+        response = transform.call("POST", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    else:
+        response = transform.call("POST", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("not an order: ")
+    assert fragment in response.json()["error"]
