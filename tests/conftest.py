@@ -36,7 +36,7 @@ class SharedCacheLoader(botocore.loaders.Loader):
 
     _shared: ClassVar[dict[tuple[str, ...], dict[Any, Any]]] = {}
 
-    @property  # type: ignore[override]
+    @property
     def _cache(self) -> dict[Any, Any]:
         return self._shared.setdefault(tuple(self.search_paths), {})
 
@@ -61,7 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
     before the `aws` fixture sets the environment): a Metrics object created without its namespace fails
     every invocation that records a metric.
     """
-    botocore.session.create_loader = create_shared_cache_loader  # type: ignore[attr-defined]
+    botocore.session.create_loader = create_shared_cache_loader
     for key, value in template_environment(LocalTemplate()).items():
         if key.startswith("POWERTOOLS_"):
             os.environ.setdefault(key, value)

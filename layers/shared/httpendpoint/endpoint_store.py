@@ -39,6 +39,8 @@ MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = 0.02
 # Items read per Query call at most; the list route asks for no more than it can still use.
 MAX_PAGE_ITEMS = 1000
+# DynamoDB refuses a longer partition key with a ValidationException, on reads too: such a key names no item.
+MAX_KEY_BYTES = 2048
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class ListPage:
 
 def get(endpoint_id: str, account: str) -> Endpoint | None:
     """The caller's endpoint, or None when it does not exist or belongs to another account."""
+    if not _fits_key(ENDPOINT_PREFIX + endpoint_id):
+        return None
     response = _call("get_item", TableName=_table(), Key=_key(ENDPOINT_PREFIX + endpoint_id), ConsistentRead=True)
     item = response.get("Item")
     if item is None or item["account"]["S"] != account:
@@ -81,7 +85,12 @@ def get(endpoint_id: str, account: str) -> Endpoint | None:
 
 
 def get_route(path: str) -> RouteRecord | None:
-    """The path item for `path` (one strongly consistent GetItem), whatever account owns it."""
+    """The path item for `path` (one strongly consistent GetItem), whatever account owns it.
+
+    The router passes the URL's path as it came; one too long to be a key is a miss, not a failed read.
+    """
+    if not _fits_key(PATH_PREFIX + path):
+        return None
     response = _call("get_item", TableName=_table(), Key=_key(PATH_PREFIX + path), ConsistentRead=True)
     item = response.get("Item")
     if item is None:
@@ -254,6 +263,13 @@ def delete(endpoint_id: str, account: str) -> Endpoint:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+def _fits_key(pk: str) -> bool:
+    try:
+        return len(pk.encode()) <= MAX_KEY_BYTES
+    except UnicodeEncodeError:  # a lone surrogate cannot even be sent
+        return False
 
 
 def _require(endpoint_id: str, account: str) -> Endpoint:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from httpendpoint import settings
 from httpendpoint.aws import client
@@ -59,8 +59,16 @@ def fetch(drive_path: str, if_none_match: str | None = None, max_bytes: int | No
         if error.get("Code") in ("NoSuchKey", "404", "NotFound"):
             raise ScriptMissing(drive_path) from exc
         raise Unavailable(f"script store unavailable: {error.get('Code')}") from exc
+    except BotoCoreError as exc:
+        # No answer at all (connection refused or closed, timed out), once botocore's retries are spent.
+        raise Unavailable(f"script store unavailable: {type(exc).__name__}") from exc
     body = response["Body"]
     if max_bytes is not None and int(response.get("ContentLength", 0)) > max_bytes:
         body.close()
         raise PayloadTooLarge(f"handler script {drive_path} is larger than {max_bytes} bytes")
-    return Script(drive_path=drive_path, source=body.read(), etag=str(response["ETag"]))
+    try:
+        source = body.read()
+    except BotoCoreError as exc:
+        # The body is streamed after the call returned: a connection lost mid-body surfaces here.
+        raise Unavailable(f"script store unavailable: {type(exc).__name__}") from exc
+    return Script(drive_path=drive_path, source=source, etag=str(response["ETag"]))
