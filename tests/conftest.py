@@ -81,17 +81,22 @@ def template_environment(template: LocalTemplate) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def aws(template: LocalTemplate, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalTemplate]:
-    """moto with the template's tables and bucket, and the functions' environment variables set."""
-    for key, value in {
+def fake_aws_environment(template: LocalTemplate) -> dict[str, str]:
+    """Fake credentials, the local region and every variable the template gives the functions."""
+    return {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": LOCAL_REGION,
         "AWS_REGION": LOCAL_REGION,
         **template_environment(template),
-    }.items():
+    }
+
+
+@pytest.fixture
+def aws(template: LocalTemplate, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalTemplate]:
+    """moto with the template's tables and bucket, and the functions' environment variables set."""
+    for key, value in fake_aws_environment(template).items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     reset_clients()

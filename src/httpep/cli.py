@@ -262,6 +262,12 @@ def script() -> None:
 @click.pass_context
 def script_put(ctx: click.Context, local_file: Path, drive_path: str) -> None:
     """Upload LOCAL_FILE to DRIVE_PATH, e.g. "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"."""
+    upload_script(ctx, local_file, drive_path)
+    click.echo(f"uploaded {local_file} to {drive_path}")
+
+
+def upload_script(ctx: click.Context, local_file: Path, drive_path: str) -> None:
+    """Put a local file into the target's script store (shared by `script put` and `endpoint create --upload`)."""
     from httpendpoint import script_store
 
     try:
@@ -271,7 +277,6 @@ def script_put(ctx: click.Context, local_file: Path, drive_path: str) -> None:
     target = _target(ctx)
     with _store_errors(target):
         script_store.put(drive_path, source, bucket=target.output("ScriptBucketName"), s3=target.client("s3"))
-    click.echo(f"uploaded {local_file} to {drive_path}")
 
 
 def run() -> None:

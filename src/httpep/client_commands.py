@@ -153,18 +153,11 @@ def endpoint_create(ctx: click.Context, endpoint_id: str, path: str, handler: st
 
 def _upload(ctx: click.Context, local_file: Path, drive_path: str) -> None:
     """What `httpep script put` does, with its checks; the note goes to stderr so stdout stays JSON."""
-    from httpendpoint import script_store
-    from httpep.cli import CliError, _drive_path, _store_errors, _target
+    from httpep.cli import _drive_path, upload_script
 
     handler_option = next(param for param in ctx.command.params if param.name == "handler")
     _drive_path(ctx, handler_option, drive_path)
-    try:
-        source = local_file.read_bytes()
-    except OSError as exc:
-        raise CliError(f"cannot read {local_file}: {exc.strerror}") from None
-    target = _target(ctx)
-    with _store_errors(target):
-        script_store.put(drive_path, source, bucket=target.output("ScriptBucketName"), s3=target.client("s3"))
+    upload_script(ctx, local_file, drive_path)
     click.echo(f"uploaded {local_file} to {drive_path}", err=True)
 
 

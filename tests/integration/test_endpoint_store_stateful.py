@@ -25,8 +25,8 @@ from moto import mock_aws
 from httpendpoint import script_store
 from httpendpoint.aws import client, reset_clients
 from httpep.local.resources import create_resources
-from httpep.local.template import LOCAL_REGION, LocalTemplate
-from tests.conftest import FakeContext, aws_client, load_function, template_environment
+from httpep.local.template import LocalTemplate
+from tests.conftest import FakeContext, aws_client, fake_aws_environment, load_function
 from tests.events import api_event
 
 ACCOUNTS = ("jaydoe", "acme")
@@ -426,15 +426,7 @@ STATEFUL_SETTINGS = settings(
 @pytest.fixture
 def environment(template: LocalTemplate, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The functions' environment, as the `aws` fixture sets it; moto itself is started per example."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": LOCAL_REGION,
-        "AWS_REGION": LOCAL_REGION,
-        **template_environment(template),
-        "MAX_ENDPOINTS_PER_ACCOUNT": str(MAX_ENDPOINTS),
-    }.items():
+    for key, value in {**fake_aws_environment(template), "MAX_ENDPOINTS_PER_ACCOUNT": str(MAX_ENDPOINTS)}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setattr(EndpointStoreMachine, "template", template, raising=False)
