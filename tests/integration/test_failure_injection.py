@@ -475,3 +475,25 @@ def test_a_sandbox_invoke_lost_in_flight_is_503_with_retry_after(lambda_sandbox:
     assert "sandbox" in assert_unavailable(trigger())
     lambda_sandbox.clear()
     assert served(trigger()) == (200, b"Hello World")
+
+
+def test_a_lost_sandbox_invoke_is_not_sent_twice(lambda_sandbox: Faults) -> None:
+    """The sandbox runs a user's handler: one request must never run it twice."""
+    lambda_sandbox.fail("Invoke", "read timeout")
+    assert trigger()["statusCode"] == 503
+    assert lambda_sandbox.attempts["Invoke"] == 1
+
+
+def test_a_cut_off_sandbox_answer_is_503(lambda_sandbox: Faults) -> None:
+    def cut(request: Any) -> Any:
+        response = http_response(request, 200, b'{"outcome": "resp', {})
+        response.headers["Content-Length"] = "4096"
+        return response
+
+    lambda_sandbox.planned["Invoke"] = [cut]
+    assert trigger()["statusCode"] == 503
+
+
+def test_a_garbled_sandbox_answer_is_503(lambda_sandbox: Faults) -> None:
+    lambda_sandbox.planned["Invoke"] = [lambda request: http_response(request, 200, b"<html>", {})]
+    assert trigger()["statusCode"] == 503

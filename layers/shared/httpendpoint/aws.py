@@ -8,10 +8,14 @@ from typing import Any
 from botocore.config import Config
 
 # botocore's standard retry mode: bounded, jittered retries of throttling and transient errors.
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=10)
+# Three attempts in all, each short, so a failing store answers 503 well inside API Gateway's 29 s.
+RETRY_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5)
 # Invoking the sandbox runs a user's handler: never twice for one request (no retries), and the answer may
 # take as long as the longest endpoint timeout the template allows (25 s) plus the sandbox's own work.
-SANDBOX_INVOKE_CONFIG = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=2, read_timeout=60)
+# (`max_attempts` counts retries, not attempts: one attempt in all is `total_max_attempts: 1`.)
+SANDBOX_INVOKE_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=60
+)
 SERVICE_CONFIGS = {"lambda": SANDBOX_INVOKE_CONFIG}
 
 

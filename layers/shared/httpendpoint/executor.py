@@ -38,12 +38,18 @@ class LambdaSandbox:
             )
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable(f"the sandbox could not be reached ({type(exc).__name__})") from exc
-        body = response["Payload"].read()
+        try:
+            body = response["Payload"].read()
+            answer = json.loads(body) if body else {}
+        except (BotoCoreError, ValueError) as exc:
+            # A cut-off or garbled answer says nothing about the handler: the sandbox was not really reached.
+            raise Unavailable(f"the sandbox's answer was unreadable ({type(exc).__name__})") from exc
+        if not isinstance(answer, dict):
+            raise Unavailable("the sandbox's answer was not a JSON object")
         if response.get("FunctionError"):
             # The sandbox itself failed (killed, out of memory, timed out as a whole): not the user's fault alone.
-            detail = json.loads(body or b"{}") if body else {}
-            return {"outcome": "crashed", "error": f"the sandbox failed: {detail.get('errorType', 'unknown error')}"}
-        return dict(json.loads(body))
+            return {"outcome": "crashed", "error": f"the sandbox failed: {answer.get('errorType', 'unknown error')}"}
+        return answer
 
 
 class InProcessSandbox:

@@ -38,9 +38,10 @@ def trigger(event: dict[str, Any]) -> dict[str, Any]:
         response = responses.unavailable(exc.message)
     except PayloadTooLarge as exc:
         response = responses.error(413, exc.message, request_id)
-    except BaseException:
-        metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)  # counted even when we fail
-        raise
+    except Exception:
+        # Our own bug, not the user's: log it, and still answer JSON rather than API Gateway's opaque 502.
+        logger.exception("unexpected error in the router")
+        response = responses.error(500, "internal error", request_id)
     status = int(response["statusCode"])
     # The metrics are added together, at the end: one warm pass through Powertools instead of two cold ones.
     metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
