@@ -17,6 +17,7 @@ from typing import Any
 from bench.support import SEED, environment
 from httpendpoint import executor
 from httpep.local.template import LOCAL_REGION, LocalTemplate
+from tests import events
 from tests.conftest import FakeContext, aws_client, load_function, template_environment
 from tests.events import api_event
 
@@ -55,13 +56,7 @@ def put_script(drive_path: str, source: bytes) -> None:
 
 def create_endpoint(endpoint_id: str, path: str, drive_path: str, account: str = SEED.account) -> None:
     """Through the create function, as a client would."""
-    event = api_event(
-        "create",
-        path_parameters={"id": endpoint_id},
-        body={"path": path, "handler_script_path": drive_path},
-        account=account,
-    )
-    response = load_function("create").lambda_handler(event, FakeContext())
+    response = events.create_endpoint(endpoint_id, path, drive_path, account)
     if response["statusCode"] != 201:
         raise RuntimeError(f"creating {endpoint_id} failed: {response}")
 

@@ -50,3 +50,16 @@ def api_event(
         event["headers"] = {k: v[-1] for k, v in merged.items()}
     event["requestContext"]["authorizer"] = {"account": account, "principalId": account}
     return event
+
+
+def create_endpoint(endpoint_id: str, path: str, drive_path: str, account: str = "jaydoe") -> dict[str, Any]:
+    """Register an endpoint through the create function, as a client would; returns its response."""
+    from tests.conftest import FakeContext, load_function
+
+    event = api_event(
+        "create",
+        path_parameters={"id": endpoint_id},
+        body={"path": path, "handler_script_path": drive_path},
+        account=account,
+    )
+    return dict(load_function("create").lambda_handler(event, FakeContext()))

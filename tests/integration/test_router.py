@@ -14,7 +14,7 @@ import pytest
 from httpendpoint import executor, script_cache
 from httpep.local.template import REPO_ROOT
 from tests.conftest import FakeContext, aws_client, load_function
-from tests.events import api_event
+from tests.events import api_event, create_endpoint
 
 SCRIPTS = REPO_ROOT / "tests" / "handlers"
 
@@ -26,13 +26,7 @@ def put_script(name: str, source: bytes, account: str = "jaydoe") -> str:
 
 
 def create(endpoint_id: str, path: str, drive_path: str, account: str = "jaydoe") -> None:
-    event = api_event(
-        "create",
-        path_parameters={"id": endpoint_id},
-        body={"path": path, "handler_script_path": drive_path},
-        account=account,
-    )
-    response = load_function("create").lambda_handler(event, FakeContext())
+    response = create_endpoint(endpoint_id, path, drive_path, account)
     assert response["statusCode"] == 201, response
 
 
