@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -149,3 +151,21 @@ def lambda_context() -> FakeContext:
 
 def repo_path(*parts: str) -> Path:
     return REPO_ROOT.joinpath(*parts)
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """Everything the service's Logger writes, at DEBUG, during the test."""
+    # Imported here: Powertools reads its POWERTOOLS_* settings when the Logger is made, after pytest_configure.
+    from httpendpoint.observability import logger
+
+    buffer = io.StringIO()
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous_stream, previous_level = handler.setStream(buffer), logger.log_level
+    logger.setLevel("DEBUG")
+    try:
+        yield buffer
+    finally:
+        handler.setStream(previous_stream)
+        logger.setLevel(previous_level)

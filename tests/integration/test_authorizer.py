@@ -6,14 +6,13 @@ import importlib.util
 import io
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from httpendpoint import token_store
-from httpendpoint.observability import logger
 from tests.conftest import FUNCTIONS_DIR, FakeContext, load_event, load_function
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -34,21 +33,6 @@ def event_with(header: str | None, **changes: str) -> dict[str, Any]:
 @pytest.fixture
 def handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     return load_function("authorizer").lambda_handler  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """Everything the service's Logger writes, at DEBUG, during the test."""
-    buffer = io.StringIO()
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    previous_stream, previous_level = handler.setStream(buffer), logger.log_level
-    logger.setLevel("DEBUG")
-    try:
-        yield buffer
-    finally:
-        handler.setStream(previous_stream)
-        logger.setLevel(previous_level)
 
 
 def test_valid_token_allows_every_route_of_the_stage_for_its_account(

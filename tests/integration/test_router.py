@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -225,10 +226,12 @@ def test_an_edited_script_is_served_on_the_next_request() -> None:
     assert body_of(trigger("edit")) == b"second"
 
 
-def test_a_slow_handler_is_cut_off_with_504_and_the_next_request_is_served() -> None:
+def test_a_slow_handler_is_cut_off_with_504_and_the_next_request_is_served(capsys: pytest.CaptureFixture[str]) -> None:
     response = trigger("returns", query={"kind": ["sleep"]})
     assert response["statusCode"] == 504
     assert "request_id" in json.loads(body_of(response))
+    (line,) = metrics_lines(capsys.readouterr().out)
+    assert (line["Timeouts"], line["Errors"], line["request"]["status"]) == ([1.0], [1.0], 504)
     assert body_of(trigger("hello")) == b"Hello World"
 
 
@@ -276,3 +279,62 @@ def test_the_warm_path_reads_one_item_and_revalidates_the_script_with_no_downloa
     assert sorted(calls) == ["GetItem", "GetObject"]
     assert script_cache.stats.bytes_downloaded == downloaded_before
     assert script_cache.stats.compiles == compiles_before
+
+
+# ---------------------------------------------------------------------------------------------- observability
+
+
+def metrics_lines(output: str) -> list[dict[str, Any]]:
+    """The EMF documents among the lines the router printed."""
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{") and '"_aws"' in line]
+
+
+def metric_names(line: dict[str, Any]) -> set[str]:
+    return {metric["Name"] for metric in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+
+
+def test_each_trigger_prints_one_metrics_line_that_is_also_its_access_record(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    trigger("hello")
+    (line,) = metrics_lines(capsys.readouterr().out)
+    assert metric_names(line) == {"Invocations", "Duration"}
+    assert line["Invocations"] == [1.0]
+    (duration,) = line["Duration"]
+    assert 0 < duration < 60_000
+    assert line["service"] == os.environ["POWERTOOLS_SERVICE_NAME"]
+    assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == os.environ["POWERTOOLS_METRICS_NAMESPACE"]
+    assert line["request"] == {
+        "request_id": api_event("router")["requestContext"]["requestId"],
+        "method": "GET",
+        "path": "hello",
+        "endpoint_id": "hello-id",
+        "account": "jaydoe",
+        "status": 200,
+    }
+
+
+def test_a_path_nobody_owns_is_recorded_without_an_endpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    trigger("hello", account="someone-else")
+    (line,) = metrics_lines(capsys.readouterr().out)
+    assert metric_names(line) == {"Invocations", "Duration"}
+    assert line["request"]["status"] == 404
+    assert "endpoint_id" not in line["request"]
+    assert "account" not in line["request"]
+
+
+def test_a_handler_fault_counts_as_an_error_and_its_log_lines_name_the_request(
+    capsys: pytest.CaptureFixture[str], log_output: io.StringIO
+) -> None:
+    trigger("returns", query={"kind": ["raise"]})
+    (line,) = metrics_lines(capsys.readouterr().out)
+    assert metric_names(line) == {"Invocations", "Errors", "Duration"}
+    assert (line["Errors"], line["request"]["status"]) == ([1.0], 500)
+    logged = {entry["message"]: entry for entry in map(json.loads, log_output.getvalue().splitlines())}
+    request_id = api_event("router")["requestContext"]["requestId"]
+    for message in ("handler fault", "handler traceback"):
+        entry = logged[message]
+        assert entry["correlation_id"] == entry["request_id"] == request_id
+        assert (entry["endpoint_id"], entry["account"], entry["path"]) == ("returns-id", "jaydoe", "returns")
+    assert logged["handler fault"]["error"] == "ZeroDivisionError: division by zero"
+    assert "ZeroDivisionError" in logged["handler traceback"]["traceback"]
