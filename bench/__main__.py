@@ -12,6 +12,7 @@ Progress goes to stderr, the table to stdout, every figure to bench/results.json
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -121,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
 
     results["targets"] = verdicts(results)
     write_json(results)
+    if not options.only:
+        # From the file just written, so the README shows the very (rounded) figures results.json holds.
+        from bench import readme
+
+        written = json.loads(RESULTS_PATH.read_text())
+        progress("README.md: figures updated" if readme.update(written) else "README.md: no figures block found")
     print(table(results))
     print(
         f"\nLoad average {load_before:.2f} at the start, {results['load_average_end']:.2f} at the end, "
