@@ -37,9 +37,10 @@ NOTES = """\
 How to read it:
 - 1: the router's own time is the lambda_handler call minus the time inside botocore (taken around the
   client's _make_api_call, which holds all of the SDK's work and moto's) minus the sandbox run (a stopwatch
-  around the executor). The floor is the seed's handler inside flask.Flask.test_request_context: in a loop of
-  its own (hot CPU caches; the target is checked against it) and right after each trigger (as cold as the
-  router's code, which runs between SDK calls and the sandbox: a like-for-like comparison).
+  around the executor). The floor is the seed's handler inside flask.Flask.test_request_context: in loops of
+  its own, 50 calls after every 50 triggers (hot CPU caches; the target is checked against it), and right
+  after each trigger (as cold as the router's code, which runs between SDK calls and the sandbox run: a
+  like-for-like comparison).
 - 2: the router child gets the local stack's environment for the router function; its sandbox hop is the
   stack's real Lambda service with a warm sandbox worker, since on AWS the sandbox is another function with
   its own cold start. Both children leave with os._exit once they have answered: interpreter teardown is never

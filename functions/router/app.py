@@ -23,8 +23,10 @@ def traced(handler: Handler) -> Handler:
     return handler if tracer.disabled else tracer.capture_lambda_handler(capture_response=False)(handler)
 
 
-# The correlation id (API Gateway's request id) is set by `trigger`, which reads it anyway.
-@logger.inject_lambda_context(clear_state=True)
+# The correlation id (API Gateway's request id) is set by `trigger`, which reads it anyway. No clear_state: the
+# router appends no key of its own (a request's fields go with each log line), so there is nothing to clear,
+# and clearing rebuilt the logger's keys on every request.
+@logger.inject_lambda_context
 @traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
