@@ -3,8 +3,8 @@
 The floor is the least any service could do: the same handler, called directly inside a Flask test request
 context built from the same request. It is timed twice. In loops of its own (blocks of 50, after 10 warm-up
 calls, spread over the run), its code stays hot in the CPU caches: that is the strict baseline the target is
-checked against. And once right after each trigger, as cold
-as the router's own code, which always runs between SDK calls and the sandbox run: a like-for-like comparison.
+checked against. And once right after each trigger, as cold as the router's own code, which always runs
+between SDK calls and the sandbox run: a like-for-like comparison.
 """
 
 from __future__ import annotations
