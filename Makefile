@@ -47,4 +47,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache bench/results.json
+	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache bench/results-partial.json

@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.support import RESULTS_PATH, SEED, load_average, progress, quiet_stdout
+from bench.support import PARTIAL_RESULTS_PATH, RESULTS_PATH, SEED, load_average, progress, quiet_stdout
 
 PARTS = ("warm", "cold", "scale", "e2e", "sandbox")
 
@@ -33,7 +33,12 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cold-runs", type=int, default=5, help="child processes of each kind in part 2")
     parser.add_argument("--e2e-seconds", type=float, default=10.0, help="seconds of load per server in part 4")
     parser.add_argument("--sandbox-calls", type=int, default=200, help="sandbox runs in part 5")
-    parser.add_argument("--only", choices=PARTS, action="append", help="run only these parts (repeatable)")
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="run only these parts (repeatable); their figures go to bench/results-partial.json",
+    )
     return parser.parse_args(argv)
 
 
@@ -121,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench.report import NOTES, table, verdicts, write_json
 
     results["targets"] = verdicts(results)
-    write_json(results)
+    results_path = PARTIAL_RESULTS_PATH if options.only else RESULTS_PATH
+    write_json(results, results_path)
     if not options.only:
         # From the file just written, so the README shows the very (rounded) figures results.json holds.
         from bench import readme
@@ -131,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     print(
         f"\nLoad average {load_before:.2f} at the start, {results['load_average_end']:.2f} at the end, "
-        f"on {os.cpu_count()} CPUs. Every figure is in {RESULTS_PATH.relative_to(RESULTS_PATH.parents[1])}.\n"
+        f"on {os.cpu_count()} CPUs. Every figure is in {results_path.relative_to(results_path.parents[1])}.\n"
     )
     print(NOTES)
     return 0

@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
@@ -59,7 +60,7 @@ def verdicts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return checked
 
 
-def write_json(results: dict[str, Any]) -> None:
+def write_json(results: dict[str, Any], path: Path = RESULTS_PATH) -> None:
     def clean(value: Any) -> Any:
         if isinstance(value, float):
             return None if math.isnan(value) else round(value, 3)
@@ -67,7 +68,7 @@ def write_json(results: dict[str, Any]) -> None:
             return {key: clean(item) for key, item in value.items()}
         return value
 
-    RESULTS_PATH.write_text(json.dumps(clean(results), indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(clean(results), indent=2, sort_keys=True) + "\n")
 
 
 def _n(value: Any, digits: int = 2) -> str:

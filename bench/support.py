@@ -16,6 +16,8 @@ from httpep.local.template import REPO_ROOT
 
 BENCH_DIR = REPO_ROOT / "bench"
 RESULTS_PATH = BENCH_DIR / "results.json"
+# A run of some parts only (--only) must not replace the full run's figures, which the README shows.
+PARTIAL_RESULTS_PATH = BENCH_DIR / "results-partial.json"
 
 _STARTED = time.monotonic()
 
