@@ -12,7 +12,6 @@ Progress goes to stderr, the table to stdout, every figure to bench/results.json
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -127,12 +126,11 @@ def main(argv: list[str] | None = None) -> int:
 
     results["targets"] = verdicts(results)
     results_path = PARTIAL_RESULTS_PATH if options.only else RESULTS_PATH
-    write_json(results, results_path)
+    written = write_json(results, results_path)
     if not options.only:
-        # From the file just written, so the README shows the very (rounded) figures results.json holds.
+        # The figures as written (rounded), so the README shows exactly what results.json holds.
         from bench import readme
 
-        written = json.loads(RESULTS_PATH.read_text())
         progress("README.md: figures updated" if readme.update(written) else "README.md: no figures block found")
     print(table(results))
     print(

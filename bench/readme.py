@@ -11,7 +11,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from bench.report import verdicts
+from bench.report import number, verdicts
 from httpep.local.template import REPO_ROOT
 
 README_PATH = REPO_ROOT / "README.md"
@@ -20,15 +20,11 @@ END = "<!-- end of figures -->"
 
 
 def _us(value: float) -> str:
-    return f"{value:,.0f} µs"
+    return f"{number(value, 0)} µs"
 
 
-def _ms(value: float) -> str:
-    return f"{value:,.1f} ms"
-
-
-def _ratio(value: float, digits: int = 2) -> str:
-    return f"{value:,.{digits}f}"
+def _ms(value: float, digits: int = 1) -> str:
+    return f"{number(value, digits)} ms"
 
 
 def figures(results: dict[str, Any]) -> str:
@@ -67,21 +63,21 @@ def figures(results: dict[str, Any]) -> str:
             "router's own time per warm trigger (in-process, moto)",
             _us(r["router_own_us_median"]),
             f"{_us(r['floor_us_median'])}: the handler alone in `test_request_context`, in a loop",
-            _ratio(r["router_overhead_ratio"]),
+            number(r["router_overhead_ratio"]),
             target("router_overhead_ratio"),
         ],
         [
             "the same, the floor timed right after each trigger",
             _us(r["router_own_us_median"]),
             _us(r["floor_after_trigger_us_median"]),
-            _ratio(r["router_overhead_ratio_same_conditions"]),
+            number(r["router_overhead_ratio_same_conditions"]),
             "",
         ],
         [
             "cold start: new interpreter to first answer",
-            f"{r['cold_start_router_ms_median']:,.0f} ms",
-            f"{r['cold_start_baseline_ms_median']:,.0f} ms: `import boto3, flask`, call the handler",
-            _ratio(r["cold_start_ratio"]),
+            _ms(r["cold_start_router_ms_median"], 0),
+            f"{_ms(r['cold_start_baseline_ms_median'], 0)}: `import boto3, flask`, call the handler",
+            number(r["cold_start_ratio"]),
             target("cold_start_ratio"),
         ],
         [
@@ -89,7 +85,7 @@ def figures(results: dict[str, Any]) -> str:
             f"and {r['scale_aws_requests_per_trigger_10']:g})",
             _ms(r["scale_trigger_us_median_10k"] / 1000),
             _ms(r["scale_trigger_us_median_10"] / 1000),
-            _ratio(r["scale_ratio_10k_vs_10"]),
+            number(r["scale_ratio_10k_vs_10"]),
             target("scale_ratio_10k_vs_10"),
         ],
         [
@@ -101,19 +97,19 @@ def figures(results: dict[str, Any]) -> str:
         ],
         [
             f"requests per second, {r['e2e_clients']} clients, local stack vs plain Flask app",
-            f"{r['e2e_rps']:,.1f}",
-            f"{r['e2e_plain_flask_rps']:,.1f}",
-            _ratio(r["e2e_rps_ratio"], 3),
+            number(r["e2e_rps"], 1),
+            number(r["e2e_plain_flask_rps"], 1),
+            number(r["e2e_rps_ratio"], 3),
             "",
         ],
         [
             "sandbox run per trigger (fork, run, return)",
             _ms(r["sandbox_run_us_median"] / 1000),
             _us(r["floor_us_median"]),
-            _ratio(r["sandbox_overhead_ratio"], 0),
+            number(r["sandbox_overhead_ratio"], 0),
             "",
         ],
-        ["the whole of `make bench`", f"{r['bench_seconds']:,.0f} s", "", "", target("bench_seconds")],
+        ["the whole of `make bench`", f"{number(r['bench_seconds'], 0)} s", "", "", target("bench_seconds")],
     ]
     table = tabulate(
         rows, headers=["measure", "ours", "baseline", "ratio", "target"], tablefmt="github", disable_numparse=True

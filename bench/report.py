@@ -60,7 +60,9 @@ def verdicts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return checked
 
 
-def write_json(results: dict[str, Any], path: Path = RESULTS_PATH) -> None:
+def write_json(results: dict[str, Any], path: Path = RESULTS_PATH) -> dict[str, Any]:
+    """Write the figures, rounded, to `path`; returns what was written."""
+
     def clean(value: Any) -> Any:
         if isinstance(value, float):
             return None if math.isnan(value) else round(value, 3)
@@ -68,10 +70,12 @@ def write_json(results: dict[str, Any], path: Path = RESULTS_PATH) -> None:
             return {key: clean(item) for key, item in value.items()}
         return value
 
-    path.write_text(json.dumps(clean(results), indent=2, sort_keys=True) + "\n")
+    written: dict[str, Any] = clean(results)
+    path.write_text(json.dumps(written, indent=2, sort_keys=True) + "\n")
+    return written
 
 
-def _n(value: Any, digits: int = 2) -> str:
+def number(value: Any, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float):
@@ -100,109 +104,113 @@ def table(results: dict[str, Any]) -> str:
     t = _Rows(results)
     if "aws_requests_per_warm_trigger" in r:
         t.part("1. warm trigger, in-process on moto", f"{r['warm_trigger_calls']} calls")
-        t.add("  AWS requests per trigger", _n(r["aws_requests_per_warm_trigger"]), key="aws_requests_per_warm_trigger")
+        t.add(
+            "  AWS requests per trigger",
+            number(r["aws_requests_per_warm_trigger"]),
+            key="aws_requests_per_warm_trigger",
+        )
         for operation, n in r["aws_statuses_per_warm_trigger"].items():
-            t.add(f"    {operation} (operation, HTTP status)", _n(n))
-        t.add("  sandbox invokes per trigger", _n(r["sandbox_invokes_per_trigger"]))
+            t.add(f"    {operation} (operation, HTTP status)", number(n))
+        t.add("  sandbox invokes per trigger", number(r["sandbox_invokes_per_trigger"]))
         t.add(
             "  script bytes downloaded per trigger",
-            _n(r["script_bytes_per_warm_trigger"]),
+            number(r["script_bytes_per_warm_trigger"]),
             key="script_bytes_per_warm_trigger",
         )
         t.add(
             "  compiles per trigger (router + sandbox)",
-            f"{_n(r['router_compiles_per_warm_trigger'])} + {_n(r['sandbox_compiles_per_warm_trigger'])}",
+            f"{number(r['router_compiles_per_warm_trigger'])} + {number(r['sandbox_compiles_per_warm_trigger'])}",
             key="compiles_per_warm_trigger",
         )
         t.add(
             "  router's own time, µs, vs floor (hot)",
-            _n(r["router_own_us_median"], 0),
-            _n(r["floor_us_median"], 0),
-            _n(r["router_overhead_ratio"]),
+            number(r["router_own_us_median"], 0),
+            number(r["floor_us_median"], 0),
+            number(r["router_overhead_ratio"]),
             "router_overhead_ratio",
         )
         t.add(
             "  router's own time, µs, vs floor right after each trigger",
-            _n(r["router_own_us_median"], 0),
-            _n(r["floor_after_trigger_us_median"], 0),
-            _n(r["router_overhead_ratio_same_conditions"]),
+            number(r["router_own_us_median"], 0),
+            number(r["floor_after_trigger_us_median"], 0),
+            number(r["router_overhead_ratio_same_conditions"]),
         )
         t.add(
             "  whole trigger, µs: own + AWS SDK and moto + sandbox",
-            _n(r["warm_trigger_us_median"], 0),
-            f"{_n(r['router_own_us_median'], 0)} + {_n(r['router_sdk_us_median'], 0)} + "
-            f"{_n(r['router_sandbox_us_median'], 0)}",
+            number(r["warm_trigger_us_median"], 0),
+            f"{number(r['router_own_us_median'], 0)} + {number(r['router_sdk_us_median'], 0)} + "
+            f"{number(r['router_sandbox_us_median'], 0)}",
         )
     if "cold_start_ratio" in r:
         t.part("2. cold start, new interpreter to first answer", f"median of {r['cold_start_runs']}")
         t.add(
             "  child wall time, ms (baseline: boto3 + Flask, handler)",
-            _n(r["cold_start_router_ms_median"], 0),
-            _n(r["cold_start_baseline_ms_median"], 0),
-            _n(r["cold_start_ratio"]),
+            number(r["cold_start_router_ms_median"], 0),
+            number(r["cold_start_baseline_ms_median"], 0),
+            number(r["cold_start_ratio"]),
             "cold_start_ratio",
         )
         t.add(
             "  child CPU time, ms",
-            _n(r["cold_start_router_cpu_ms_median"], 0),
-            _n(r["cold_start_baseline_cpu_ms_median"], 0),
-            _n(r["cold_start_cpu_ratio"]),
+            number(r["cold_start_router_cpu_ms_median"], 0),
+            number(r["cold_start_baseline_cpu_ms_median"], 0),
+            number(r["cold_start_cpu_ratio"]),
         )
         router_split = (r["cold_start_router_import_ms_median"], r["cold_start_router_first_request_ms_median"])
         baseline_split = (r["cold_start_baseline_import_ms_median"], r["cold_start_baseline_request_ms_median"])
         t.add(
             "  imports / first request, ms",
-            f"{_n(router_split[0], 0)} / {_n(router_split[1], 0)}",
-            f"{_n(baseline_split[0], 0)} / {_n(baseline_split[1], 1)}",
+            f"{number(router_split[0], 0)} / {number(router_split[1], 0)}",
+            f"{number(baseline_split[0], 0)} / {number(baseline_split[1], 1)}",
         )
     if "scale_ratio_10k_vs_10" in r:
         t.part("3. scale", f"{r['scale_calls_each']} calls each")
         t.add(
             "  warm trigger, µs: 10,000 endpoints vs 10",
-            _n(r["scale_trigger_us_median_10k"], 0),
-            _n(r["scale_trigger_us_median_10"], 0),
-            _n(r["scale_ratio_10k_vs_10"]),
+            number(r["scale_trigger_us_median_10k"], 0),
+            number(r["scale_trigger_us_median_10"], 0),
+            number(r["scale_ratio_10k_vs_10"]),
             "scale_ratio_10k_vs_10",
         )
         t.add(
             "    router's own time, µs",
-            _n(r["scale_own_us_median_10k"], 0),
-            _n(r["scale_own_us_median_10"], 0),
-            _n(r["scale_own_ratio_10k_vs_10"]),
+            number(r["scale_own_us_median_10k"], 0),
+            number(r["scale_own_us_median_10"], 0),
+            number(r["scale_own_ratio_10k_vs_10"]),
         )
         t.add(
             "    AWS requests per trigger",
-            _n(r["scale_aws_requests_per_trigger_10k"]),
-            _n(r["scale_aws_requests_per_trigger_10"]),
+            number(r["scale_aws_requests_per_trigger_10k"]),
+            number(r["scale_aws_requests_per_trigger_10"]),
         )
         t.add(
             f"  list page of {r['list_page_size']}: items read at offset 0",
-            _n(r["list_items_read_offset0"]),
+            number(r["list_items_read_offset0"]),
             key="list_items_read_offset0",
         )
-        t.add("  list page: items read at offset 9,000", _n(r["list_items_read_offset9000"]))
+        t.add("  list page: items read at offset 9,000", number(r["list_items_read_offset9000"]))
         t.add(
             "  list page, ms: offset 0 / offset 9,000",
-            f"{_n(r['list_ms_median_offset0'], 0)} / {_n(r['list_ms_median_offset9000'], 0)}",
+            f"{number(r['list_ms_median_offset0'], 0)} / {number(r['list_ms_median_offset9000'], 0)}",
         )
     if "e2e_rps_ratio" in r:
-        t.part("4. end to end, HTTP on loopback", f"{r['e2e_clients']} clients, {_n(r['e2e_seconds'], 0)} s")
+        t.part("4. end to end, HTTP on loopback", f"{r['e2e_clients']} clients, {number(r['e2e_seconds'], 0)} s")
         t.add(
             "  requests per second (baseline: plain Flask app)",
-            _n(r["e2e_rps"], 1),
-            _n(r["e2e_plain_flask_rps"], 1),
-            _n(r["e2e_rps_ratio"], 3),
+            number(r["e2e_rps"], 1),
+            number(r["e2e_plain_flask_rps"], 1),
+            number(r["e2e_rps_ratio"], 3),
         )
-        t.add("  failed requests", _n(r["e2e_errors"]), _n(r["e2e_plain_flask_errors"]))
+        t.add("  failed requests", number(r["e2e_errors"]), number(r["e2e_plain_flask_errors"]))
     if "sandbox_overhead_ratio" in r:
         t.part("5. sandbox", f"{r['sandbox_calls']} calls")
         t.add(
             "  sandbox.run (fork, run, return), µs, vs floor (hot)",
-            _n(r["sandbox_run_us_median"], 0),
-            _n(r["floor_us_median"], 0),
-            _n(r["sandbox_overhead_ratio"], 0),
+            number(r["sandbox_run_us_median"], 0),
+            number(r["floor_us_median"], 0),
+            number(r["sandbox_overhead_ratio"], 0),
         )
-    t.add("whole benchmark, s", _n(r.get("bench_seconds"), 0), key="bench_seconds")
+    t.add("whole benchmark, s", number(r.get("bench_seconds"), 0), key="bench_seconds")
     headers = ["measure", "ours", "baseline", "ratio", "target", ""]
     # Whitespace kept: the indentation shows which rows belong to which part.
     return tabulate(t.rows, headers=headers, disable_numparse=True, preserve_whitespace=True)
