@@ -42,7 +42,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def set_powertools_environment() -> None:
-    """Powertools reads its settings once, when `httpendpoint.observability` is first imported; give it the
+    """Powertools reads its settings once, when `httpendpoint.core.observability` is first imported; give it the
     template's before anything imports it (as tests/conftest.py's pytest_configure does)."""
     from httpep.local.template import LocalTemplate
     from tests.conftest import template_environment
@@ -57,7 +57,8 @@ def in_process_parts(options: argparse.Namespace, parts: set[str]) -> dict[str, 
     from bench.inprocess import Trigger, create_endpoint, moto_aws, put_script, trigger_event
     from bench.scale import measure_scale
     from bench.warm import measure_sandbox, measure_warm, router_instruments
-    from httpendpoint import executor, sandbox
+    from httpendpoint.sandbox import function
+    from httpendpoint.trigger import sandbox_client
     from httpep.local.template import LocalTemplate
 
     results: dict[str, Any] = {}
@@ -81,8 +82,8 @@ def in_process_parts(options: argparse.Namespace, parts: set[str]) -> dict[str, 
                 scale = measure_scale(template, trigger, meter, endpoints, options.scale_calls, options.list_calls)
                 results.update(scale.to_json())
         finally:
-            executor.use(None)
-            sandbox.shutdown()
+            sandbox_client.use(None)
+            function.shutdown()
     return results
 
 

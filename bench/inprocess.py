@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.support import SEED, environment
-from httpendpoint import executor
+from httpendpoint.trigger import sandbox_client
 from httpep.local.template import LOCAL_REGION, LocalTemplate
 from tests import events
 from tests.conftest import FakeContext, aws_client, load_function, template_environment
@@ -39,7 +39,7 @@ def moto_aws(template: LocalTemplate) -> Iterator[None]:
     """moto in this process with the template's tables and bucket, and the functions' environment set."""
     from moto import mock_aws
 
-    from httpendpoint.aws import reset_clients
+    from httpendpoint.core.aws import reset_clients
     from httpep.local.resources import create_resources
 
     with environment(function_settings(template), remove=("AWS_ENDPOINT_URL",)):
@@ -122,7 +122,7 @@ class AwsMeter:
 class TimedExecutor:
     """The router's executor seam with a stopwatch around each sandbox run."""
 
-    def __init__(self, inner: executor.Executor) -> None:
+    def __init__(self, inner: sandbox_client.Executor) -> None:
         self.inner = inner
         self.runs = 0
         self.seconds = 0.0

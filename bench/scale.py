@@ -19,8 +19,8 @@ from typing import Any
 
 from bench.inprocess import AwsMeter, Trigger, TriggerSample
 from bench.support import SEED, micros, progress, quiet_stdout, ratio
-from httpendpoint import endpoint_store
-from httpendpoint.endpoint_store import ACCOUNT_PREFIX, Endpoint
+from httpendpoint.stores import endpoint_store
+from httpendpoint.stores.endpoint_store import ACCOUNT_PREFIX, Endpoint
 from httpep.local.resources import table_definition
 from httpep.local.template import LocalTemplate
 from tests.conftest import FakeContext, aws_client, load_function

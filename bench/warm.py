@@ -18,7 +18,8 @@ import flask
 
 from bench.inprocess import AwsMeter, TimedExecutor, Trigger, TriggerSample
 from bench.support import SEED, micros, progress, quiet_stdout, ratio
-from httpendpoint import compiled_scripts, executor, sandbox, script_cache
+from httpendpoint.sandbox import code_cache, function
+from httpendpoint.trigger import sandbox_client, script_cache
 
 ROUTER_SERVICES = ("dynamodb", "s3")
 # Hot floor calls run in blocks of this many, each after as many triggers and a few unrecorded warm-up calls.
@@ -105,7 +106,7 @@ def measure_warm(trigger: Trigger, meter: AwsMeter, timed: TimedExecutor, calls:
     meter.reset()
     runs_before = timed.runs
     router_stats = (script_cache.stats.bytes_downloaded, script_cache.stats.compiles)
-    sandbox_compiles_before = compiled_scripts.stats.compiles
+    sandbox_compiles_before = code_cache.stats.compiles
     progress(
         f"part 1: {calls} warm triggers of {SEED.trigger_path}, each followed by one floor call, and "
         f"{calls} floor calls in a row, in blocks of {FLOOR_BLOCK} between them"
@@ -139,7 +140,7 @@ def measure_warm(trigger: Trigger, meter: AwsMeter, timed: TimedExecutor, calls:
         sandbox_invokes=per_call(timed.runs - runs_before),
         script_bytes=per_call(script_cache.stats.bytes_downloaded - router_stats[0]),
         router_compiles=per_call(script_cache.stats.compiles - router_stats[1]),
-        sandbox_compiles=per_call(compiled_scripts.stats.compiles - sandbox_compiles_before),
+        sandbox_compiles=per_call(code_cache.stats.compiles - sandbox_compiles_before),
         wall_us=micros([s.wall for s in samples]),
         own_us=micros([s.own for s in samples]),
         sdk_us=micros([s.sdk for s in samples]),
@@ -163,23 +164,23 @@ class SandboxResult:
 
 
 def measure_sandbox(payload: dict[str, Any], calls: int) -> SandboxResult:
-    """`sandbox.run` with exactly the payload the router sent: zygote fork, handler run, checked result."""
+    """`function.run` with exactly the payload the router sent: zygote fork, handler run, checked result."""
     progress(f"part 5: {calls} sandbox runs of the router's own payload")
     for _ in range(5):
-        outcome = sandbox.run(payload)
+        outcome = function.run(payload)
     if outcome.get("outcome") != "response":
         raise RuntimeError(f"the sandbox did not answer with a response: {outcome}")
-    samples = time_calls(lambda: sandbox.run(payload), calls)
+    samples = time_calls(lambda: function.run(payload), calls)
     return SandboxResult(calls, micros(samples))
 
 
 def router_instruments() -> tuple[AwsMeter, TimedExecutor]:
     """Attach the meter to the router's own clients and time its executor (in-process: it still forks)."""
-    from httpendpoint.aws import client
+    from httpendpoint.core.aws import client
 
     meter = AwsMeter()
     for service in ROUTER_SERVICES:
         meter.attach(client(service))
-    timed = TimedExecutor(executor.InProcessSandbox())
-    executor.use(timed)
+    timed = TimedExecutor(sandbox_client.InProcessSandbox())
+    sandbox_client.use(timed)
     return meter, timed

@@ -19,7 +19,7 @@ import botocore.session
 import pytest
 from moto import mock_aws
 
-from httpendpoint.aws import reset_clients
+from httpendpoint.core.aws import reset_clients
 from httpep.local.resources import create_resources
 from httpep.local.template import LOCAL_REGION, REPO_ROOT, LocalTemplate
 
@@ -59,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Share botocore's parsed models between sessions (see SharedCacheLoader), and give the process the
     template's POWERTOOLS_* settings before any test module is collected.
 
-    Powertools reads them once, when `httpendpoint.observability` is first imported (often at collection,
+    Powertools reads them once, when `httpendpoint.core.observability` is first imported (often at collection,
     before the `aws` fixture sets the environment): a Metrics object created without its namespace fails
     every invocation that records a metric.
     """
@@ -157,7 +157,7 @@ def repo_path(*parts: str) -> Path:
 def log_output() -> Iterator[io.StringIO]:
     """Everything the service's Logger writes, at DEBUG, during the test."""
     # Imported here: Powertools reads its POWERTOOLS_* settings when the Logger is made, after pytest_configure.
-    from httpendpoint.observability import logger
+    from httpendpoint.core.observability import logger
 
     buffer = io.StringIO()
     handler = logger.registered_handler

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from httpendpoint.auth import authorize
-from httpendpoint.observability import logger
+from httpendpoint.core.observability import logger
 
 
 # The event carries the bearer token: log_event=False explicitly, so POWERTOOLS_LOGGER_LOG_EVENT cannot turn

@@ -6,17 +6,17 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from httpendpoint import management
-from httpendpoint.http import ANY_ROUTE, new_resolver
-from httpendpoint.models import EndpointView
-from httpendpoint.observability import logger, metrics, tracer
+from httpendpoint.core.observability import logger, metrics, tracer
+from httpendpoint.management import operations
+from httpendpoint.management.models import EndpointView
+from httpendpoint.management.resolver import ANY_ROUTE, new_resolver
 
 app = new_resolver()
 
 
 @app.route(ANY_ROUTE, method="GET")
 def get() -> Response[EndpointView]:
-    return management.handle_get(app)
+    return operations.handle_get(app)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

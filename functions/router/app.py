@@ -6,8 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from httpendpoint.observability import logger, metrics, tracer
-from httpendpoint.router import trigger
+from httpendpoint.core.observability import logger, metrics, tracer
+from httpendpoint.trigger.router import trigger
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 

@@ -4,10 +4,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from httpendpoint import sandbox
-from httpendpoint.observability import logger
+from httpendpoint.core.observability import logger
+from httpendpoint.sandbox import function
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return sandbox.run(event)
+    return function.run(event)

@@ -77,7 +77,7 @@ def _store_errors(target: Target) -> Iterator[None]:
     """Turn the errors of a store call into one line that says what to do."""
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-    from httpendpoint.errors import ServiceError
+    from httpendpoint.core.errors import ServiceError
 
     try:
         yield
@@ -95,8 +95,8 @@ def _store_errors(target: Target) -> Iterator[None]:
 
 
 def _account(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from httpendpoint import token_store
-    from httpendpoint.errors import BadRequest
+    from httpendpoint.core.errors import BadRequest
+    from httpendpoint.stores import token_store
 
     try:
         return token_store.validate_account(value)
@@ -105,8 +105,8 @@ def _account(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 def _label(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from httpendpoint import token_store
-    from httpendpoint.errors import BadRequest
+    from httpendpoint.core.errors import BadRequest
+    from httpendpoint.stores import token_store
 
     try:
         return token_store.validate_label(value)
@@ -116,7 +116,8 @@ def _label(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 def _drive_path(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """API.md's handler_script_path rule (the layer's own check), so an upload lands where an endpoint can use it."""
-    from httpendpoint import scripts, token_store
+    from httpendpoint import scripts
+    from httpendpoint.stores import token_store
 
     try:
         scripts.check_drive_path(value)
@@ -205,7 +206,7 @@ def token() -> None:
 @click.pass_context
 def token_create(ctx: click.Context, account: str, label: str) -> None:
     """Print a new token for ACCOUNT, alone on one line (nothing else goes to stdout)."""
-    from httpendpoint import token_store
+    from httpendpoint.stores import token_store
 
     target = _target(ctx)
     with _store_errors(target):
@@ -220,7 +221,7 @@ def token_create(ctx: click.Context, account: str, label: str) -> None:
 @click.pass_context
 def token_revoke(ctx: click.Context, token_value: str) -> None:
     """Revoke TOKEN (at once locally; on AWS within the authorizer cache TTL); `-` reads it from stdin."""
-    from httpendpoint import token_store
+    from httpendpoint.stores import token_store
 
     if token_value == "-":
         # Keeps the token out of `ps` and shell history: `httpep --local token revoke - < token.txt`.
@@ -240,7 +241,7 @@ def token_list(ctx: click.Context, account: str) -> None:
     """Tokens of ACCOUNT: hash prefix, label, dates (never the tokens)."""
     from tabulate import tabulate
 
-    from httpendpoint import token_store
+    from httpendpoint.stores import token_store
 
     target = _target(ctx)
     with _store_errors(target):
@@ -268,7 +269,7 @@ def script_put(ctx: click.Context, local_file: Path, drive_path: str) -> None:
 
 def upload_script(ctx: click.Context, local_file: Path, drive_path: str) -> None:
     """Put a local file into the target's script store (shared by `script put` and `endpoint create --upload`)."""
-    from httpendpoint import script_store
+    from httpendpoint.stores import script_store
 
     try:
         source = local_file.read_bytes()

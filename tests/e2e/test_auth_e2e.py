@@ -12,7 +12,7 @@ import boto3
 import pytest
 import requests
 
-from httpendpoint import token_store
+from httpendpoint.stores import token_store
 from httpep.local.template import LOCAL_REGION, LocalTemplate
 from tests.e2e.conftest import RunningStack
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from httpendpoint import token_store
+from httpendpoint.stores import token_store
 from tests.conftest import FUNCTIONS_DIR, FakeContext, load_event, load_function
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from moto import mock_aws
 
-from httpendpoint import script_store
-from httpendpoint.aws import client, reset_clients
+from httpendpoint.core.aws import client, reset_clients
+from httpendpoint.stores import script_store
 from httpep.local.resources import create_resources
 from httpep.local.template import LocalTemplate
 from tests.conftest import FakeContext, aws_client, fake_aws_environment, load_function

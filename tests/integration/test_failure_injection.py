@@ -24,9 +24,10 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from moto.core.models import botocore_stubber
 
-from httpendpoint import endpoint_store, executor, script_cache, script_store
-from httpendpoint.aws import client
-from httpendpoint.errors import Unavailable
+from httpendpoint.core.aws import client
+from httpendpoint.core.errors import Unavailable
+from httpendpoint.stores import endpoint_store, script_store
+from httpendpoint.trigger import sandbox_client, script_cache
 from tests.conftest import FakeContext, load_function
 from tests.events import api_event
 
@@ -341,11 +342,11 @@ def test_a_transaction_that_keeps_conflicting_is_a_503(faults: Faults) -> None:
 def endpoint(faults: Faults) -> Iterator[Faults]:
     """The `hello` endpoint, served by the sandbox run in-process, with a cold script cache."""
     script_cache.clear()
-    executor.use(executor.InProcessSandbox())
+    sandbox_client.use(sandbox_client.InProcessSandbox())
     assert create() == (201, {"id": "ep"})
     faults.clear()
     yield faults
-    executor.use(None)
+    sandbox_client.use(None)
     script_cache.clear()
 
 
@@ -421,12 +422,12 @@ class FailingExecutor:
         self.calls += 1
         if not self.healthy:
             raise Unavailable("the sandbox could not be reached (TooManyRequestsException)")
-        return executor.InProcessSandbox().run(*arguments)
+        return sandbox_client.InProcessSandbox().run(*arguments)
 
 
 def test_an_unreachable_sandbox_is_503_with_retry_after_and_recovers(endpoint: Faults) -> None:
     sandbox = FailingExecutor()
-    executor.use(sandbox)
+    sandbox_client.use(sandbox)
     assert "sandbox" in assert_unavailable(trigger())
     sandbox.healthy = True
     assert served(trigger()) == (200, b"Hello World")
@@ -445,7 +446,7 @@ def lambda_sandbox(endpoint: Faults) -> Faults:
         return http_response(request, 200, outcome, {"Content-Type": "application/json"})
 
     endpoint.services["lambda"] = invoke
-    executor.use(executor.LambdaSandbox("sandbox-function"))
+    sandbox_client.use(sandbox_client.LambdaSandbox("sandbox-function"))
     return endpoint
 
 

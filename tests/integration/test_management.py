@@ -17,11 +17,11 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from botocore.exceptions import ClientError
 from moto.dynamodb.models import DynamoDBBackend
 
-from httpendpoint import endpoint_store, script_store
-from httpendpoint.aws import client
-from httpendpoint.endpoint_store import RouteRecord
-from httpendpoint.errors import Unavailable
-from httpendpoint.observability import metrics
+from httpendpoint.core.aws import client
+from httpendpoint.core.errors import Unavailable
+from httpendpoint.core.observability import metrics
+from httpendpoint.stores import endpoint_store, script_store
+from httpendpoint.stores.endpoint_store import RouteRecord
 from tests.conftest import FUNCTIONS_DIR, FakeContext, load_event, load_function
 from tests.events import api_event
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from httpendpoint import executor, script_cache
+from httpendpoint.trigger import sandbox_client, script_cache
 from httpep.local.template import REPO_ROOT
 from tests.conftest import FakeContext, aws_client, load_function
 from tests.events import api_event, create_endpoint
@@ -66,12 +66,12 @@ def content_type(response: dict[str, Any]) -> str:
 def endpoints(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("ENDPOINT_TIMEOUT", "2")
     script_cache.clear()
-    executor.use(executor.InProcessSandbox())
+    sandbox_client.use(sandbox_client.InProcessSandbox())
     for name in ("hello", "echo", "returns"):
         drive_path = put_script(f"{name}.py", (SCRIPTS / f"{name}.py").read_bytes())
         create(f"{name}-id", name, drive_path)
     yield
-    executor.use(None)
+    sandbox_client.use(None)
     script_cache.clear()
 
 
@@ -267,7 +267,7 @@ def test_the_warm_path_reads_one_item_and_revalidates_the_script_with_no_downloa
     def count(**kwargs: Any) -> None:
         calls.append(kwargs["event_name"].split(".")[-1])
 
-    from httpendpoint.aws import client
+    from httpendpoint.core.aws import client
 
     for service in ("dynamodb", "s3"):
         client(service).meta.events.register("before-call.*.*", count)

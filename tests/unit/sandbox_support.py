@@ -6,8 +6,8 @@ import base64
 import textwrap
 from typing import Any
 
-from httpendpoint import processes, sandbox
-from httpendpoint.zygote_client import pool
+from httpendpoint.sandbox import function, processes
+from httpendpoint.sandbox.zygote_client import pool
 from tests.events import api_event
 
 SCRIPT_PATH = "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"
@@ -23,7 +23,7 @@ def run_script(script: str, *, event: dict[str, Any] | None = None, timeout: flo
         "event": event if event is not None else api_event("router"),
         "timeout": timeout,
     }
-    return sandbox.run(payload)
+    return function.run(payload)
 
 
 def body_of(outcome: dict[str, Any]) -> bytes:

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 from moto.server import ThreadedMotoServer
 
-from httpendpoint import token_store
+from httpendpoint.stores import token_store
 from httpep.cli import main
 from httpep.local.resources import create_resources, table_definition
 from httpep.local.template import LOCAL_REGION, LocalTemplate

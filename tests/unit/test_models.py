@@ -8,8 +8,7 @@ import pytest
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from httpendpoint.http import describe_validation_errors
-from httpendpoint.models import (
+from httpendpoint.management.models import (
     CreateRequest,
     EndpointListView,
     EndpointView,
@@ -20,6 +19,7 @@ from httpendpoint.models import (
     parse_list_query,
     state_of,
 )
+from httpendpoint.management.resolver import describe_validation_errors
 
 SCRIPT = "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"
 

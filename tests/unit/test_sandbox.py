@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from httpendpoint import compiled_scripts, sandbox, zygote_client
-from httpendpoint.sandbox_limits import LOG_LIMIT_BYTES, RESPONSE_LIMIT_BYTES
+from httpendpoint.sandbox import code_cache, function, zygote_client
+from httpendpoint.sandbox.limits import LOG_LIMIT_BYTES, RESPONSE_LIMIT_BYTES
 from tests.events import api_event
 from tests.unit.sandbox_support import HELLO, SCRIPT_PATH, body_of, leftovers, run_script, text_of
 
@@ -236,7 +236,7 @@ def test_output_gives_way_to_a_response_that_needs_the_room() -> None:
     """
     outcome = run_script(script)
     assert len(body_of(outcome)) == 6 * 1024 * 1024 - 1000
-    assert outcome["logs"] == sandbox.LOGS_DROPPED
+    assert outcome["logs"] == function.LOGS_DROPPED
     assert len(json.dumps(outcome)) <= RESPONSE_LIMIT_BYTES
 
 
@@ -265,12 +265,12 @@ def test_nothing_of_a_request_survives_into_the_next() -> None:
 
 def test_a_script_version_is_compiled_once_per_warm_sandbox() -> None:
     script = f"def handler(request):\n    return 'version {os.urandom(8).hex()}'\n"
-    before = compiled_scripts.stats.compiles
+    before = code_cache.stats.compiles
     for _ in range(3):
         assert text_of(run_script(script)).startswith("version ")
-    assert compiled_scripts.stats.compiles == before + 1
+    assert code_cache.stats.compiles == before + 1
     run_script(script + "\n# edited\n")
-    assert compiled_scripts.stats.compiles == before + 2
+    assert code_cache.stats.compiles == before + 2
 
 
 def test_concurrent_callers_each_get_a_zygote() -> None:
@@ -310,14 +310,14 @@ def test_the_lambda_handler_is_the_sandbox(lambda_context: Any) -> None:
 )
 def test_a_malformed_payload_is_the_callers_bug(change: dict[str, Any], complaint: str) -> None:
     payload = {"script": HELLO, "script_path": SCRIPT_PATH, "event": api_event("router"), "timeout": 1, **change}
-    with pytest.raises(sandbox.SandboxInputError, match=complaint):
-        sandbox.run(payload)
+    with pytest.raises(function.SandboxInputError, match=complaint):
+        function.run(payload)
 
 
 def test_the_timeout_defaults_to_the_templates_endpoint_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENDPOINT_TIMEOUT", "1")
     payload = {"script": "import time\ndef handler(r):\n    time.sleep(30)\n", "script_path": SCRIPT_PATH}
-    assert sandbox.run({**payload, "event": api_event("router")}) == {"outcome": "timeout", "timeout": 1.0, "logs": ""}
+    assert function.run({**payload, "event": api_event("router")}) == {"outcome": "timeout", "timeout": 1.0, "logs": ""}
 
 
 def test_log_tail_does_not_start_inside_a_character() -> None:
@@ -329,10 +329,10 @@ def test_log_tail_does_not_start_inside_a_character() -> None:
 
 
 def test_children_get_their_code_marshalled_not_their_source_compiled() -> None:
-    compiled = compiled_scripts.compiled("def handler(request):\n    return 'x'\n", "/a/b.py")
+    compiled = code_cache.compiled("def handler(request):\n    return 'x'\n", "/a/b.py")
     assert compiled.error is None
     assert compiled.code  # marshalled code object
-    failed = compiled_scripts.compiled("def handler(:\n", "/a/b.py")
+    failed = code_cache.compiled("def handler(:\n", "/a/b.py")
     assert failed.code == b""
     assert failed.error is not None
     assert failed.error.startswith("SyntaxError: ")

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from httpendpoint import child_mounts, linux, processes, sandbox, sandbox_files
-from httpendpoint.sandbox_limits import (
+from httpendpoint.sandbox import function, linux, mounts, processes, scratch
+from httpendpoint.sandbox.limits import (
     FILE_SIZE_LIMIT_BYTES,
     MEMORY_LIMIT_BYTES,
     OPEN_FILES_LIMIT,
     PROCESS_LIMIT,
     SANDBOX_UID,
 )
-from httpendpoint.zygote_client import pool, zygote_environment
+from httpendpoint.sandbox.zygote_client import pool, zygote_environment
 from tests.events import api_event
 from tests.unit.sandbox_support import assert_serves_hello, leftovers, run_script, text_of
 
@@ -186,8 +186,8 @@ def test_killing_the_zygote_does_not_break_the_next_request() -> None:
 
 def test_killing_the_zygote_as_its_own_user_restarts_it(monkeypatch: pytest.MonkeyPatch) -> None:
     # As on Lambda: no user switch, so the child can kill the zygote; the next request gets a new one.
-    monkeypatch.setattr(sandbox, "child_identity", lambda: None)
-    sandbox.shutdown()
+    monkeypatch.setattr(function, "child_identity", lambda: None)
+    function.shutdown()
     assert_serves_hello()
     (zygote,) = pool.idle_pids()
     script = "import os, time\n\ndef handler(request):\n    os.kill(os.getppid(), 9)\n    time.sleep(5)\n"
@@ -200,8 +200,8 @@ def test_killing_the_zygote_as_its_own_user_restarts_it(monkeypatch: pytest.Monk
 
 
 def test_stopping_the_zygote_as_its_own_user_replaces_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "child_identity", lambda: None)
-    sandbox.shutdown()
+    monkeypatch.setattr(function, "child_identity", lambda: None)
+    function.shutdown()
     assert_serves_hello()
     (zygote,) = pool.idle_pids()
     stop = "import os, signal\n\ndef handler(request):\n    os.kill(os.getppid(), signal.SIGSTOP)\n    return 'ok'\n"
@@ -264,7 +264,7 @@ def test_the_child_runs_confined() -> None:
 
 def test_the_interpreter_stays_importable_and_its_untraversable_parents_hidden() -> None:
     # pyenv's Python under /root (mode 0700) is the usual case; see child_mounts.
-    exposures = child_mounts.needed_exposures(sys.path) if sandbox.child_identity() is not None else {}
+    exposures = mounts.needed_exposures(sys.path) if function.child_identity() is not None else {}
     script = """
         import json
         import os
@@ -287,7 +287,7 @@ def test_untraversable_parents_are_found() -> None:
         package = top / "private" / "inner" / "site-packages"
         package.mkdir(parents=True)
         (top / "private").chmod(0o700)
-        assert child_mounts.needed_exposures([str(package), str(top)]) == {str(top / "private"): ["inner"]}
+        assert mounts.needed_exposures([str(package), str(top)]) == {str(top / "private"): ["inner"]}
 
 
 def test_files_written_to_shared_scratch_space_are_removed() -> None:
@@ -300,7 +300,7 @@ def test_files_written_to_shared_scratch_space_are_removed() -> None:
             return "written"
     """
     assert text_of(run_script(script)) == "written"
-    if sandbox.child_identity() is not None:  # told apart by owner: the child ran as `nobody`
+    if function.child_identity() is not None:  # told apart by owner: the child ran as `nobody`
         assert not os.path.exists(f"/tmp/{name}")
         assert not os.path.exists(f"/dev/shm/{name}")
 
@@ -310,17 +310,17 @@ def test_on_lambda_the_whole_of_tmp_but_the_sandbox_root_is_swept(
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setenv("AWS_EXECUTION_ENV", "AWS_Lambda_python3.13")
-    root = sandbox_files.workdir_root()
+    root = scratch.workdir_root()
     (tmp_path / "planted.py").write_text("print('hello from an earlier request')")
     (tmp_path / "a-dir").mkdir(mode=0)
-    sandbox_files.sweep_scratch(None)
+    scratch.sweep_scratch(None)
     assert list(tmp_path.iterdir()) == [root]
 
 
 def test_credentials_are_nowhere_to_be_found(monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(key, value)
-    sandbox.shutdown()  # the next zygote starts from this environment, credentials included
+    function.shutdown()  # the next zygote starts from this environment, credentials included
     script = """
         import gc
         import json
@@ -377,7 +377,7 @@ def test_the_zygote_environment_holds_nothing_but_what_python_needs(monkeypatch:
     for key, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
-    sandbox.shutdown()
+    function.shutdown()
     assert_serves_hello()
     (zygote,) = pool.idle_pids()
     # What the kernel shows for the zygote (and every child: they share its initial environment block).

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from httpendpoint import script_store, scripts
-from httpendpoint.errors import BadRequest, Forbidden, PayloadTooLarge
-from httpendpoint.script_store import Script, ScriptMissing
+from httpendpoint import scripts
+from httpendpoint.core.errors import BadRequest, Forbidden, PayloadTooLarge
+from httpendpoint.stores import script_store
+from httpendpoint.stores.script_store import Script, ScriptMissing
 
 SEED = "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"
 SEED_HANDLER = b"""from flask import Request, Response

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from httpendpoint import token_store
-from httpendpoint.errors import BadRequest, NotFound, Unavailable
+from httpendpoint.core.errors import BadRequest, NotFound, Unavailable
+from httpendpoint.stores import token_store
 from httpep.local.template import LocalTemplate
 from tests.conftest import aws_client
 

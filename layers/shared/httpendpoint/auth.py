@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerTokenEvent,
 )
 
-from httpendpoint import token_store
-from httpendpoint.observability import logger
+from httpendpoint.core.observability import logger
+from httpendpoint.stores import token_store
 
 # RFC 6750's `Bearer <token68>`; the scheme is case-insensitive (RFC 9110), the token is not. The length cap
 # keeps an absurd header from being hashed and looked up.

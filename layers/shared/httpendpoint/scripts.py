@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ast
 
-from httpendpoint import script_store, settings
-from httpendpoint.errors import BadRequest, Forbidden, PayloadTooLarge
-from httpendpoint.script_store import ScriptMissing
+from httpendpoint.core import settings
+from httpendpoint.core.errors import BadRequest, Forbidden, PayloadTooLarge
+from httpendpoint.stores import script_store
+from httpendpoint.stores.script_store import ScriptMissing
 
 MAX_DRIVE_PATH_CHARS = 1024
 HANDLER_NAME = "handler"

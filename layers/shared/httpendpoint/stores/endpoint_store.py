@@ -22,9 +22,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from httpendpoint import settings
-from httpendpoint.aws import client
-from httpendpoint.errors import Conflict, NotFound, Unavailable
+from httpendpoint.core import settings
+from httpendpoint.core.aws import client
+from httpendpoint.core.errors import Conflict, NotFound, Unavailable
 
 ENDPOINT_PREFIX = "endpoint#"
 PATH_PREFIX = "path#"

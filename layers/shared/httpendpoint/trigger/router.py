@@ -12,10 +12,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from httpendpoint import endpoint_store, executor, responses, script_cache, settings
-from httpendpoint.errors import RETRY_AFTER_SECONDS, PayloadTooLarge, Unavailable
-from httpendpoint.observability import logger, metrics
-from httpendpoint.script_store import ScriptMissing
+from httpendpoint.core import settings
+from httpendpoint.core.errors import RETRY_AFTER_SECONDS, PayloadTooLarge, Unavailable
+from httpendpoint.core.observability import logger, metrics
+from httpendpoint.stores import endpoint_store
+from httpendpoint.stores.script_store import ScriptMissing
+from httpendpoint.trigger import responses, sandbox_client, script_cache
 
 # A synchronous Lambda invoke carries at most 6 MB; the sandbox payload holds the event (body base64-encoded)
 # and the script, so the request body limit is what fits beside them.
@@ -91,7 +93,7 @@ def _trigger(event: dict[str, Any], path: str, account: str | None, record: dict
             f"the request is too large: {len(encoded)} bytes once encoded; the limit is {MAX_SANDBOX_PAYLOAD_BYTES} "
             "(about 4.4 MB of binary body)"
         )
-    outcome = executor.current().run(payload, encoded)
+    outcome = sandbox_client.current().run(payload, encoded)
     return _shape(outcome, timeout, record)
 
 

@@ -1,7 +1,7 @@
 """The zygote: a clean, warm Python process that forks one fresh child per sandboxed request.
 
-The sandbox starts it (`python -m httpendpoint.zygote <fd>`) with an environment that holds no credentials,
-so /proc/<pid>/environ of the zygote and of every child is clean. It imports Flask, Werkzeug and apig-wsgi
+The sandbox starts it (`python -m httpendpoint.sandbox.zygote_server <fd>`) with an environment that holds no
+credentials, so /proc/<pid>/environ of the zygote and of every child is clean. It imports Flask, Werkzeug and apig-wsgi
 once, then serves its control socket (SOCK_SEQPACKET, one JSON message each way per event):
 
     sandbox -> zygote  {"workdir", "uid", "gid", "cpu_seconds"} + fds [request, result pipe, log pipe]
@@ -27,8 +27,8 @@ import tempfile
 import traceback
 from typing import Any, NoReturn
 
-from httpendpoint import child_mounts, linux, processes
-from httpendpoint.sandbox_limits import FILE_SIZE_LIMIT_BYTES, MEMORY_LIMIT_BYTES, OPEN_FILES_LIMIT, PROCESS_LIMIT
+from httpendpoint.sandbox import linux, mounts, processes
+from httpendpoint.sandbox.limits import FILE_SIZE_LIMIT_BYTES, MEMORY_LIMIT_BYTES, OPEN_FILES_LIMIT, PROCESS_LIMIT
 
 RESULT_FD = 3
 # Exit statuses of a child that never got as far as running the handler, or could not report.
@@ -48,9 +48,9 @@ def main() -> None:
     linux.set_child_subreaper()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C of a test run reaches the whole process group
 
-    from httpendpoint import handler_run
+    from httpendpoint.sandbox import child_run
 
-    handler_run.warm_up()
+    child_run.warm_up()
     if os.geteuid() == 0:
         _expose_interpreter()
     gc.freeze()  # children never scan (and so never copy) the zygote's objects
@@ -103,10 +103,10 @@ def _reap(control: socket.socket, children: set[int]) -> None:
 
 def _expose_interpreter() -> None:
     """Children will run as `nobody`: let them reach sys.path, in a mount namespace they all share with us."""
-    exposures = child_mounts.needed_exposures(sys.path)
+    exposures = mounts.needed_exposures(sys.path)
     if exposures:
         try:
-            child_mounts.expose(exposures)
+            mounts.expose(exposures)
         except OSError as exc:  # e.g. a container without CAP_SYS_ADMIN: imports from there will fail
             print(f"zygote: {', '.join(exposures)} stays out of the handlers' reach ({exc})", file=sys.stderr)
 
@@ -133,9 +133,9 @@ def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: lis
         if os.getppid() != zygote:  # the zygote died before that took effect
             os._exit(status)
 
-        from httpendpoint import handler_run
+        from httpendpoint.sandbox import child_run
 
-        result = handler_run.run(request)
+        result = child_run.run(request)
         status = EXIT_RESULT_UNWRITABLE
         _write_all(RESULT_FD, result)
         status = 0

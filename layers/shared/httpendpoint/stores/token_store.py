@@ -16,9 +16,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from httpendpoint import settings
-from httpendpoint.aws import client
-from httpendpoint.errors import BadRequest, NotFound, Unavailable
+from httpendpoint.core import settings
+from httpendpoint.core.aws import client
+from httpendpoint.core.errors import BadRequest, NotFound, Unavailable
 
 ACCOUNT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 # The prefix lets secret scanners and people recognise a leaked token; the entropy is all in the 32 bytes.

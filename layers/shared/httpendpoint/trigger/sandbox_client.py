@@ -12,9 +12,9 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from httpendpoint import settings
-from httpendpoint.aws import client
-from httpendpoint.errors import Unavailable
+from httpendpoint.core import settings
+from httpendpoint.core.aws import client
+from httpendpoint.core.errors import Unavailable
 
 
 class Executor(Protocol):
@@ -56,9 +56,9 @@ class InProcessSandbox:
     """Runs the sandbox's own entry point in this process (tests and benchmarks; it still forks per request)."""
 
     def run(self, payload: dict[str, Any], encoded: bytes) -> dict[str, Any]:
-        from httpendpoint import sandbox
+        from httpendpoint.sandbox import function
 
-        return sandbox.run(payload)
+        return function.run(payload)
 
 
 _override: Executor | None = None

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from httpendpoint import processes
-from httpendpoint.observability import logger
-from httpendpoint.sandbox_limits import LOG_LIMIT_BYTES, RESPONSE_LIMIT_BYTES
+from httpendpoint.core.observability import logger
+from httpendpoint.sandbox import processes
+from httpendpoint.sandbox.limits import LOG_LIMIT_BYTES, RESPONSE_LIMIT_BYTES
 
 ZYGOTE_START_SECONDS = 60.0
 # After the child is gone, how long its pipes may take to deliver their last bytes.
@@ -104,7 +104,7 @@ class Zygote:
         with theirs:
             self.process = subprocess.Popen(
                 # -s: no user site directory, -P: no working directory on sys.path.
-                [sys.executable, "-s", "-P", "-m", "httpendpoint.zygote", str(theirs.fileno())],
+                [sys.executable, "-s", "-P", "-m", "httpendpoint.sandbox.zygote_server", str(theirs.fileno())],
                 env=zygote_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

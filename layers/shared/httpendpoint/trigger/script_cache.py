@@ -10,7 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from httpendpoint import script_store
+from httpendpoint.stores import script_store
 
 MAX_ENTRIES = 256
 

@@ -14,8 +14,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from httpendpoint.errors import RETRY_AFTER_SECONDS, ServiceError, Unavailable
-from httpendpoint.observability import logger
+from httpendpoint.core.errors import RETRY_AFTER_SECONDS, ServiceError, Unavailable
+from httpendpoint.core.observability import logger
 
 # The template decides the path; a function answers whatever route API Gateway sends it (any character,
 # a decoded newline included, hence not ".*").

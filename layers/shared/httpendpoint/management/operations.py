@@ -13,11 +13,11 @@ from typing import TypeVar
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
 
-from httpendpoint import endpoint_store, scripts, settings
-from httpendpoint.endpoint_store import Endpoint, ListPage
-from httpendpoint.errors import BadRequest, NotFound, ServiceError
-from httpendpoint.http import caller_account
-from httpendpoint.models import (
+from httpendpoint import scripts
+from httpendpoint.core import settings
+from httpendpoint.core.errors import BadRequest, NotFound, ServiceError
+from httpendpoint.core.observability import logger, metrics
+from httpendpoint.management.models import (
     CreateRequest,
     EndpointIdView,
     EndpointListView,
@@ -28,7 +28,9 @@ from httpendpoint.models import (
     parse_list_query,
     state_of,
 )
-from httpendpoint.observability import logger, metrics
+from httpendpoint.management.resolver import caller_account
+from httpendpoint.stores import endpoint_store
+from httpendpoint.stores.endpoint_store import Endpoint, ListPage
 
 View = TypeVar("View", EndpointIdView, EndpointView, EndpointListView)
 

@@ -10,7 +10,7 @@ import base64
 import json
 from typing import Any
 
-from httpendpoint.errors import RETRY_AFTER_SECONDS
+from httpendpoint.core.errors import RETRY_AFTER_SECONDS
 
 ALLOWED_MIMETYPES = frozenset({"application/json", "text/plain"})
 TEXT_PLAIN = "text/plain; charset=utf-8"

@@ -7,9 +7,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from httpendpoint import settings
-from httpendpoint.aws import client
-from httpendpoint.errors import NotFound, PayloadTooLarge, Unavailable
+from httpendpoint.core import settings
+from httpendpoint.core.aws import client
+from httpendpoint.core.errors import NotFound, PayloadTooLarge, Unavailable
 
 
 @dataclass(frozen=True)

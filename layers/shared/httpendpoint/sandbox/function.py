@@ -24,10 +24,11 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
-from httpendpoint import compiled_scripts, linux, sandbox_files, settings
-from httpendpoint.sandbox_limits import MAX_TIMEOUT_SECONDS, RESPONSE_LIMIT_BYTES, SANDBOX_GID, SANDBOX_UID
-from httpendpoint.sandbox_protocol import pack_request, too_large
-from httpendpoint.zygote_client import ChildReport, pool
+from httpendpoint.core import settings
+from httpendpoint.sandbox import code_cache, linux, scratch
+from httpendpoint.sandbox.limits import MAX_TIMEOUT_SECONDS, RESPONSE_LIMIT_BYTES, SANDBOX_GID, SANDBOX_UID
+from httpendpoint.sandbox.protocol import pack_request, too_large
+from httpendpoint.sandbox.zygote_client import ChildReport, pool
 
 LOGS_DROPPED = "[output dropped: the response needs the room]"
 _SIGNAL_HINTS = {
@@ -54,7 +55,7 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
     job = _job(payload)
     # Other processes of this user (a child, on Lambda) may not read our environ (credentials) or ptrace us.
     linux.set_dumpable(False)
-    compiled = compiled_scripts.compiled(job.script, job.script_path)
+    compiled = code_cache.compiled(job.script, job.script_path)
     if compiled.error is not None:
         return {"outcome": "error", "error": compiled.error, "traceback": compiled.traceback, "logs": ""}
     request = pack_request(compiled.code, job.script, job.script_path, job.event)
@@ -77,7 +78,7 @@ def shutdown() -> None:
 
 
 def _execute(request: bytes, owner: tuple[int, int] | None, timeout: float) -> ChildReport:
-    with sandbox_files.request_workdir(owner) as workdir:
+    with scratch.request_workdir(owner) as workdir:
         header = {
             "workdir": workdir,
             "uid": owner[0] if owner else None,
@@ -90,7 +91,7 @@ def _execute(request: bytes, owner: tuple[int, int] | None, timeout: float) -> C
             report = zygote.execute(request, header, timeout)
         finally:
             pool.release(zygote)
-    sandbox_files.sweep_scratch(owner)
+    scratch.sweep_scratch(owner)
     return report
 
 

@@ -15,7 +15,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from httpendpoint import linux
+from httpendpoint.sandbox import linux
 
 Exposures = dict[str, list[str]]  # untraversable directory -> its entries that must stay reachable
 
