@@ -11,7 +11,7 @@ LAMBDA_PORT ?= 3001
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: dev test lint typecheck templates unit bench install clean
+.PHONY: dev test lint typecheck templates unit integration e2e bench install clean
 
 install: $(STAMP)
 
@@ -38,10 +38,18 @@ templates: $(STAMP)
 
 # Two workers for most tests; the sandbox's hostile-handler tests then run alone (they exhaust shared limits).
 unit: $(STAMP)
-	$(BIN)/pytest -n 2 -m "not serial"
-	$(BIN)/pytest -m serial
+	$(BIN)/pytest -n 2 -m "not serial" tests/unit
+	$(BIN)/pytest -m serial tests/unit
 
-test: lint typecheck templates unit
+# Function handlers and stores on moto's in-process AWS.
+integration: $(STAMP)
+	$(BIN)/pytest -n 2 tests/integration
+
+# The local stack over HTTP (`pytest tests/e2e --stack NAME` runs the suite against a deployed stack).
+e2e: $(STAMP)
+	$(BIN)/pytest -n 2 tests/e2e
+
+test: lint typecheck templates unit integration e2e
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -27,7 +27,7 @@ from bench.stack import SeededStack
 from bench.support import SEED, median, progress, ratio
 from httpep.local.runner import function_environment
 from httpep.local.template import LocalTemplate
-from tests.events import api_event
+from tests.support.events import api_event
 
 ROUTER_FUNCTION = "RouterFunction"
 

@@ -24,7 +24,7 @@ from httpendpoint.stores.endpoint_store import ACCOUNT_PREFIX, Endpoint
 from httpep.local.resources import table_definition
 from httpep.local.template import LocalTemplate
 from tests.conftest import FakeContext, aws_client, load_function
-from tests.events import api_event
+from tests.support.events import api_event
 
 BIG_TABLE_ENDPOINTS = 10_000
 PAGE_SIZE = 100

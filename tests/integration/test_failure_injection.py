@@ -29,7 +29,7 @@ from httpendpoint.core.errors import Unavailable
 from httpendpoint.stores import endpoint_store, script_store
 from httpendpoint.trigger import sandbox_client, script_cache
 from tests.conftest import FakeContext, load_function
-from tests.events import api_event
+from tests.support.events import api_event
 
 HELLO = b"def handler(request):\n    return 'Hello World'\n"
 ECHO = b"import flask\n\ndef handler(request):\n    return flask.jsonify(method=request.method)\n"

@@ -13,8 +13,8 @@ import pytest
 
 from httpendpoint.sandbox import code_cache, function, zygote_client
 from httpendpoint.sandbox.limits import LOG_LIMIT_BYTES, RESPONSE_LIMIT_BYTES
-from tests.events import api_event
-from tests.unit.sandbox_support import HELLO, SCRIPT_PATH, body_of, leftovers, run_script, text_of
+from tests.support.events import api_event
+from tests.support.sandbox import HELLO, SCRIPT_PATH, body_of, leftovers, run_script, text_of
 
 # One worker runs every sandbox test: the hostile ones push `nobody` to its process limit for a moment.
 # The sandbox tests share machine-wide limits (the `nobody` process count), so they never run beside others.

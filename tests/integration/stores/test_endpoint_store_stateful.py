@@ -27,7 +27,7 @@ from httpendpoint.stores import script_store
 from httpep.local.resources import create_resources
 from httpep.local.template import LocalTemplate
 from tests.conftest import FakeContext, aws_client, fake_aws_environment, load_function
-from tests.events import api_event
+from tests.support.events import api_event
 
 ACCOUNTS = ("jaydoe", "acme")
 MAX_ENDPOINTS = 3

@@ -15,7 +15,7 @@ import pytest
 from httpendpoint.trigger import sandbox_client, script_cache
 from httpep.local.template import REPO_ROOT
 from tests.conftest import FakeContext, aws_client, load_function
-from tests.events import api_event, create_endpoint
+from tests.support.events import api_event, create_endpoint
 
 SCRIPTS = REPO_ROOT / "tests" / "handlers"
 

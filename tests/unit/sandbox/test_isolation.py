@@ -24,8 +24,8 @@ from httpendpoint.sandbox.limits import (
     SANDBOX_UID,
 )
 from httpendpoint.sandbox.zygote_client import pool, zygote_environment
-from tests.events import api_event
-from tests.unit.sandbox_support import assert_serves_hello, leftovers, run_script, text_of
+from tests.support.events import api_event
+from tests.support.sandbox import assert_serves_hello, leftovers, run_script, text_of
 
 # The sandbox tests share machine-wide limits (the `nobody` process count), so they never run beside others.
 pytestmark = pytest.mark.serial

@@ -8,7 +8,7 @@ from typing import Any
 
 from httpendpoint.sandbox import function, processes
 from httpendpoint.sandbox.zygote_client import pool
-from tests.events import api_event
+from tests.support.events import api_event
 
 SCRIPT_PATH = "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"
 # Comfortably above what a well-behaved handler needs on a loaded CI machine; hostile tests pass less.
