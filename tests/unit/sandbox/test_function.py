@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from httpendpoint.core.limits import LOG_LIMIT_BYTES, RESPONSE_LIMIT_BYTES
 from httpendpoint.sandbox import code_cache, function, zygote_client
-from httpendpoint.sandbox.limits import LOG_LIMIT_BYTES, RESPONSE_LIMIT_BYTES
 from tests.support.events import api_event
 from tests.support.sandbox import HELLO, SCRIPT_PATH, body_of, leftovers, run_script, text_of
 

@@ -1,4 +1,4 @@
-"""The service's own exceptions. Each carries its HTTP status; `http.py` turns them into JSON in one place."""
+"""The service's own exceptions, each carrying its HTTP status; `management/resolver.py` makes them JSON."""
 
 from __future__ import annotations
 
@@ -31,19 +31,7 @@ class PayloadTooLarge(ServiceError):
     status = 413
 
 
-class TooManyRequests(ServiceError):
-    status = 429
-
-
-# Seconds a client should wait before retrying a 503 (a dependency failed, or the endpoint is disabled).
-RETRY_AFTER_SECONDS = "30"
-
-
 class Unavailable(ServiceError):
     """A dependency (DynamoDB, S3, the sandbox) failed or throttled; the client may retry."""
 
     status = 503
-
-
-class NotImplementedYet(ServiceError):
-    status = 501

@@ -14,7 +14,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from httpendpoint.core.errors import RETRY_AFTER_SECONDS, ServiceError, Unavailable
+from httpendpoint.core.errors import ServiceError, Unavailable
+from httpendpoint.core.limits import RETRY_AFTER_HEADER, RETRY_AFTER_SECONDS
 from httpendpoint.core.observability import logger
 
 # The template decides the path; a function answers whatever route API Gateway sends it (any character,
@@ -34,7 +35,7 @@ def new_resolver() -> APIGatewayRestResolver:
         response = error_response(exc.status, exc.message)
         if isinstance(exc, Unavailable):
             # A dependency failed or throttled: tell clients when a retry is worth it.
-            response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+            response.headers[RETRY_AFTER_HEADER] = RETRY_AFTER_SECONDS
         return response
 
     @app.exception_handler(RequestValidationError)

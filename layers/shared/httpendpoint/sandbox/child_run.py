@@ -20,7 +20,7 @@ import flask
 from apig_wsgi import DEFAULT_NON_BINARY_CONTENT_TYPE_PREFIXES, V1Response, get_environ_v1
 from werkzeug.wrappers import Response
 
-from httpendpoint.sandbox.limits import ERROR_MESSAGE_LIMIT, RESPONSE_LIMIT_BYTES, TRACEBACK_LIMIT
+from httpendpoint.core.limits import ERROR_MESSAGE_LIMIT, RESPONSE_LIMIT_BYTES, TRACEBACK_LIMIT
 from httpendpoint.sandbox.protocol import too_large, unpack_request
 
 # Never the script's own file name: a script called json.py would otherwise replace the json module.

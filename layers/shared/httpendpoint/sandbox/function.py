@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from httpendpoint.core import settings
+from httpendpoint.core.limits import RESPONSE_LIMIT_BYTES
 from httpendpoint.sandbox import code_cache, linux, scratch
-from httpendpoint.sandbox.limits import MAX_TIMEOUT_SECONDS, RESPONSE_LIMIT_BYTES, SANDBOX_GID, SANDBOX_UID
+from httpendpoint.sandbox.limits import MAX_TIMEOUT_SECONDS, SANDBOX_GID, SANDBOX_UID
 from httpendpoint.sandbox.protocol import pack_request, too_large
 from httpendpoint.sandbox.zygote_client import ChildReport, pool
 

@@ -1,14 +1,9 @@
-"""What a sandboxed request may use: the numbers the sandbox, the zygote and the child agree on."""
+"""What a sandboxed request may use: the numbers the sandbox, the zygote and the child agree on.
+
+The byte limits it shares with the router are in `httpendpoint.core.limits`.
+"""
 
 from __future__ import annotations
-
-# A synchronous Lambda invoke returns at most this many bytes; the sandbox's whole answer must fit.
-RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024
-# The tail of the handler's stdout+stderr that is reported back.
-LOG_LIMIT_BYTES = 64 * 1024
-# Error messages and tracebacks are for logs; their size must never crowd out the answer.
-ERROR_MESSAGE_LIMIT = 4 * 1024
-TRACEBACK_LIMIT = 32 * 1024
 
 # Per-child resource limits (setrlimit). Address space is virtual memory, so it is well above what a
 # typical handler touches; the sandbox function's memory size (template.yaml) must leave room for it.

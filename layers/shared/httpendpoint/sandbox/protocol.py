@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from httpendpoint.sandbox.limits import RESPONSE_LIMIT_BYTES
+from httpendpoint.core.limits import RESPONSE_LIMIT_BYTES
 
 
 def pack_request(code: bytes, script: str, script_path: str, event: dict[str, Any]) -> bytes:

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from httpendpoint.core.limits import LOG_LIMIT_BYTES, RESPONSE_LIMIT_BYTES
 from httpendpoint.core.observability import logger
 from httpendpoint.sandbox import processes
-from httpendpoint.sandbox.limits import LOG_LIMIT_BYTES, RESPONSE_LIMIT_BYTES
 
 ZYGOTE_START_SECONDS = 60.0
 # After the child is gone, how long its pipes may take to deliver their last bytes.

@@ -10,12 +10,10 @@ import base64
 import json
 from typing import Any
 
-from httpendpoint.core.errors import RETRY_AFTER_SECONDS
+from httpendpoint.core.limits import RESPONSE_LIMIT_BYTES, RETRY_AFTER_HEADER, RETRY_AFTER_SECONDS
 
 ALLOWED_MIMETYPES = frozenset({"application/json", "text/plain"})
 TEXT_PLAIN = "text/plain; charset=utf-8"
-# Lambda's synchronous response limit; a larger body would fail in API Gateway with an opaque 502.
-MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 
 Headers = dict[str, list[str]]
 
@@ -37,7 +35,7 @@ def error(status: int, message: str, request_id: str | None = None, headers: Hea
 
 
 def unavailable(message: str) -> dict[str, Any]:
-    return error(503, message, headers={"Retry-After": [RETRY_AFTER_SECONDS]})
+    return error(503, message, headers={RETRY_AFTER_HEADER: [RETRY_AFTER_SECONDS]})
 
 
 def _header(headers: Headers, name: str) -> str | None:
@@ -61,10 +59,10 @@ def from_handler(response: dict[str, Any], request_id: str) -> dict[str, Any]:
     raw_body = response.get("body") or ""
     is_base64 = bool(response.get("isBase64Encoded"))
     body = base64.b64decode(raw_body) if is_base64 else str(raw_body).encode()
-    if len(body) > MAX_RESPONSE_BYTES:
+    if len(body) > RESPONSE_LIMIT_BYTES:
         return error(
             500,
-            f"ResponseTooLarge: the handler's response is {len(body)} bytes; the limit is {MAX_RESPONSE_BYTES}",
+            f"ResponseTooLarge: the handler's response is {len(body)} bytes; the limit is {RESPONSE_LIMIT_BYTES}",
             request_id,
         )
     mimetype = mimetype_of(_header(headers, "Content-Type"))

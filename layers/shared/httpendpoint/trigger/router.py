@@ -13,16 +13,17 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from httpendpoint.core import settings
-from httpendpoint.core.errors import RETRY_AFTER_SECONDS, PayloadTooLarge, Unavailable
+from httpendpoint.core.errors import PayloadTooLarge, Unavailable
+from httpendpoint.core.limits import (
+    LOGGED_OUTPUT_LIMIT,
+    RETRY_AFTER_HEADER,
+    RETRY_AFTER_SECONDS,
+    SANDBOX_PAYLOAD_LIMIT_BYTES,
+)
 from httpendpoint.core.observability import logger, metrics
 from httpendpoint.stores import endpoint_store
 from httpendpoint.stores.script_store import ScriptMissing
 from httpendpoint.trigger import responses, sandbox_client, script_cache
-
-# A synchronous Lambda invoke carries at most 6 MB; the sandbox payload holds the event (body base64-encoded)
-# and the script, so the request body limit is what fits beside them.
-MAX_SANDBOX_PAYLOAD_BYTES = 6 * 1024 * 1024 - 64 * 1024
-MAX_LOGGED_OUTPUT = 8 * 1024
 
 
 def trigger(event: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def _trigger(event: dict[str, Any], path: str, account: str | None, record: dict
         return responses.error(
             503,
             f"endpoint {route.endpoint_id!r} is disabled",
-            headers={"Retry-After": [RETRY_AFTER_SECONDS]},
+            headers={RETRY_AFTER_HEADER: [RETRY_AFTER_SECONDS]},
         )
     try:
         script = script_cache.load(route.handler_script_path)
@@ -88,9 +89,9 @@ def _trigger(event: dict[str, Any], path: str, account: str | None, record: dict
     # Encoded once: the size check and the Invoke share the bytes (for a big webhook body, a second
     # encoding would cost milliseconds).
     encoded = json.dumps(payload).encode()
-    if len(encoded) > MAX_SANDBOX_PAYLOAD_BYTES:
+    if len(encoded) > SANDBOX_PAYLOAD_LIMIT_BYTES:
         raise PayloadTooLarge(
-            f"the request is too large: {len(encoded)} bytes once encoded; the limit is {MAX_SANDBOX_PAYLOAD_BYTES} "
+            f"the request is too large: {len(encoded)} bytes once encoded; the limit is {SANDBOX_PAYLOAD_LIMIT_BYTES} "
             "(about 4.4 MB of binary body)"
         )
     outcome = sandbox_client.current().run(payload, encoded)
@@ -106,7 +107,7 @@ def _shape(outcome: dict[str, Any], timeout: float, record: dict[str, Any]) -> d
     request_id = record["request_id"]
     output = str(outcome.get("logs") or "")
     if output:
-        logger.info("handler output", extra={**record, "output": output[-MAX_LOGGED_OUTPUT:]})
+        logger.info("handler output", extra={**record, "output": output[-LOGGED_OUTPUT_LIMIT:]})
     kind = outcome.get("outcome")
     if kind == "response":
         return responses.from_handler(outcome.get("response") or {}, request_id)
@@ -122,7 +123,7 @@ def _shape(outcome: dict[str, Any], timeout: float, record: dict[str, Any]) -> d
         )
     if kind in ("error", "crashed"):
         if outcome.get("traceback"):
-            traceback = str(outcome["traceback"])[-MAX_LOGGED_OUTPUT:]
+            traceback = str(outcome["traceback"])[-LOGGED_OUTPUT_LIMIT:]
             logger.info("handler traceback", extra={**record, "traceback": traceback})
         return _fault(str(outcome.get("error") or "the handler failed"), record)
     return _fault(f"the sandbox answered an unknown outcome {kind!r}", record)
