@@ -61,7 +61,7 @@ def test_the_owner_is_the_first_segment() -> None:
 
 
 def test_the_seed_handler_compiles() -> None:
-    scripts.check_handler_source(SEED, SEED_HANDLER)
+    scripts.require_usable_handler(SEED, SEED_HANDLER)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,7 @@ def test_the_seed_handler_compiles() -> None:
     ],
 )
 def test_usable_handlers(source: bytes) -> None:
-    scripts.check_handler_source(SEED, source)
+    scripts.require_usable_handler(SEED, source)
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_usable_handlers(source: bytes) -> None:
 )
 def test_unusable_scripts_are_named(source: bytes, message: str) -> None:
     with pytest.raises(BadRequest, match="handler_script_path") as caught:
-        scripts.check_handler_source(SEED, source)
+        scripts.require_usable_handler(SEED, source)
     assert message in caught.value.message
     assert SEED in caught.value.message
 
@@ -118,7 +118,7 @@ def test_unusable_scripts_are_named(source: bytes, message: str) -> None:
 def test_checking_never_runs_the_script(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     source = f"open({str(marker)!r}, 'w').close()\nraise SystemExit(3)\ndef handler(request):\n    return 1\n"
-    scripts.check_handler_source(SEED, source.encode())
+    scripts.require_usable_handler(SEED, source.encode())
     assert not marker.exists()
 
 

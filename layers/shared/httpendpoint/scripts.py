@@ -1,16 +1,14 @@
-"""Handler scripts at create/update time: drive-path rules, ownership, and a compile check that never runs them."""
+"""Handler scripts at create/update time: drive-path rules, ownership, and the compile-and-handler check."""
 
 from __future__ import annotations
 
-import ast
-
 from httpendpoint.core import settings
 from httpendpoint.core.errors import BadRequest, Forbidden, PayloadTooLarge
+from httpendpoint.handler_check import CompiledScript, check_handler_source
 from httpendpoint.stores import script_store
 from httpendpoint.stores.script_store import ScriptMissing
 
 MAX_DRIVE_PATH_CHARS = 1024
-HANDLER_NAME = "handler"
 
 
 def check_drive_path(drive_path: str) -> str:
@@ -44,44 +42,16 @@ def require_owner(drive_path: str, account: str) -> None:
         raise Forbidden(f"handler_script_path must be in your own drive (start with /{account}/)")
 
 
-def check_handler_source(drive_path: str, source: bytes) -> None:
-    """Parse and compile `source` (it is never executed) and find a top-level `def handler(request)`.
+def require_usable_handler(drive_path: str, source: bytes) -> CompiledScript:
+    """Compile `source` (it is never executed) and find a top-level `def handler(request)`.
 
     Raises BadRequest naming the problem.
     """
-    where = f"handler_script_path: {drive_path}"
-    try:
-        # PEP 263 encoding declarations are honoured because the source is passed as bytes.
-        tree = ast.parse(source, filename=drive_path)
-        # Some errors (e.g. 'return' outside a function) only surface when the tree is compiled.
-        compile(tree, drive_path, "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        line = f" at line {exc.lineno}" if exc.lineno else ""
-        raise BadRequest(f"{where} has a syntax error{line}: {exc.msg}") from None
-    except (ValueError, RecursionError, MemoryError) as exc:
-        # Null bytes, undecodable text, or nesting too deep for the compiler.
-        raise BadRequest(f"{where} cannot be compiled: {type(exc).__name__}: {exc}") from None
-    handlers = [
-        node
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == HANDLER_NAME
-    ]
-    if not handlers:
-        raise BadRequest(f"{where} does not define a top-level function 'def {HANDLER_NAME}(request)'")
-    # Python binds the last definition, so that is the one the router will call.
-    handler = handlers[-1]
-    if isinstance(handler, ast.AsyncFunctionDef):
-        raise BadRequest(f"{where}: '{HANDLER_NAME}' must be a plain 'def', not 'async def'")
-    if not accepts_one_positional(handler.args):
-        raise BadRequest(f"{where}: '{HANDLER_NAME}' must accept the request as its only required argument")
-
-
-def accepts_one_positional(arguments: ast.arguments) -> bool:
-    """Whether `handler(request)` is a valid call for this signature."""
-    positional = [*arguments.posonlyargs, *arguments.args]
-    required = len(positional) - len(arguments.defaults)
-    required_keyword_only = [default for default in arguments.kw_defaults if default is None]
-    return required <= 1 and (len(positional) >= 1 or arguments.vararg is not None) and not required_keyword_only
+    compiled = check_handler_source(source, drive_path)
+    problem = compiled.problem(f"handler_script_path: {drive_path}")
+    if problem is not None:
+        raise BadRequest(problem)
+    return compiled
 
 
 def check_handler_script(drive_path: str, account: str) -> None:
@@ -96,4 +66,4 @@ def check_handler_script(drive_path: str, account: str) -> None:
         raise BadRequest(f"handler_script_path: {drive_path} is larger than the limit of {limit} bytes") from None
     if script is None:  # only a conditional GET answers "unchanged", and none is made here
         raise BadRequest(f"handler_script_path: {drive_path} could not be read")
-    check_handler_source(drive_path, script.source)
+    require_usable_handler(drive_path, script.source)

@@ -12,8 +12,10 @@ import hashlib
 import marshal
 import threading
 import traceback
-from collections import OrderedDict
 from dataclasses import dataclass
+
+from httpendpoint.core.lru import BoundedLru
+from httpendpoint.handler_check import check_handler_source
 
 MAX_ENTRIES = 256
 MAX_CACHED_BYTES = 32 * 1024 * 1024
@@ -32,42 +34,31 @@ class CacheStats:
 
 
 stats = CacheStats()
-_entries: OrderedDict[tuple[str, str], CompiledScript] = OrderedDict()
-_cached_bytes = 0
-_lock = threading.Lock()
+_entries: BoundedLru[tuple[str, str], CompiledScript] = BoundedLru(
+    MAX_ENTRIES, MAX_CACHED_BYTES, size=lambda entry: len(entry.code)
+)
+_stats_lock = threading.Lock()
 
 
 def compiled(source: str, filename: str) -> CompiledScript:
     key = (hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest(), filename)
-    with _lock:
-        entry = _entries.get(key)
-        if entry is not None:
-            _entries.move_to_end(key)
-            return entry
+    entry = _entries.get(key)
+    if entry is not None:
+        return entry
     entry = _compile(source, filename)
-    with _lock:
+    with _stats_lock:
         stats.compiles += 1
-        _remember(key, entry)
+    _entries.put(key, entry)
     return entry
 
 
 def _compile(source: str, filename: str) -> CompiledScript:
-    try:
-        # dont_inherit: this module's own `from __future__` imports must not change the user's code.
-        code = compile(source, filename, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+    checked = check_handler_source(source, filename)
+    if checked.error is not None:
         # SyntaxError's message names the file's base name and the line, e.g. "(hello.py, line 3)".
+        exc = checked.error
         lines = traceback.format_exception_only(type(exc), exc)
         return CompiledScript(b"", f"{type(exc).__name__}: {exc}", "".join(lines))
-    return CompiledScript(marshal.dumps(code))
-
-
-def _remember(key: tuple[str, str], entry: CompiledScript) -> None:
-    global _cached_bytes
-    if key in _entries:
-        return
-    _entries[key] = entry
-    _cached_bytes += len(entry.code)
-    while len(_entries) > MAX_ENTRIES or (_cached_bytes > MAX_CACHED_BYTES and len(_entries) > 1):
-        _, evicted = _entries.popitem(last=False)
-        _cached_bytes -= len(evicted.code)
+    assert checked.code is not None  # compiled without an error
+    # A missing or unusable handler is the child's to report, when it looks the handler up.
+    return CompiledScript(marshal.dumps(checked.code))

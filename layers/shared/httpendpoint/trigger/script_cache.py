@@ -6,10 +6,11 @@ checked once. Checking means compiling, never running: the sandbox runs it.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from httpendpoint.core.lru import BoundedLru
+from httpendpoint.handler_check import check_handler_source
 from httpendpoint.stores import script_store
 
 MAX_ENTRIES = 256
@@ -33,22 +34,25 @@ class CacheStats:
 
 
 stats = CacheStats()
-_entries: OrderedDict[str, CachedScript] = OrderedDict()
+_entries: BoundedLru[str, CachedScript] = BoundedLru(MAX_ENTRIES)
 
 
 def check(drive_path: str, source_bytes: bytes) -> tuple[str, str | None]:
     """Decode and compile a script without running it; returns its text and its fault, if any."""
     stats.compiles += 1
     try:
+        # The sandbox gets the script as JSON text, so it must be UTF-8 whatever it declares.
         source = source_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
         return "", f"SyntaxError: the script is not UTF-8 ({exc.reason} at byte {exc.start})"
-    try:
-        compile(source, PurePosixPath(drive_path).name, "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        return source, f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
-    except ValueError as exc:  # e.g. a NUL byte in the source
-        return source, f"SyntaxError: {exc}"
+    # A missing or unusable handler is the sandbox's to report, when it looks the handler up.
+    error = check_handler_source(source, PurePosixPath(drive_path).name).error
+    if isinstance(error, SyntaxError):
+        return source, f"SyntaxError: {error.msg} ({error.filename}, line {error.lineno})"
+    if isinstance(error, ValueError):  # e.g. a NUL byte in the source
+        return source, f"SyntaxError: {error}"
+    if error is not None:
+        return source, f"{type(error).__name__}: {error}"
     return source, None
 
 
@@ -57,17 +61,13 @@ def load(drive_path: str) -> CachedScript:
     cached = _entries.get(drive_path)
     fetched = script_store.fetch(drive_path, if_none_match=cached.etag if cached else None)
     if fetched is None and cached is not None:
-        _entries.move_to_end(drive_path)
         return cached
     assert fetched is not None  # no ETag was sent, so the store answered with the object
     stats.fetches += 1
     stats.bytes_downloaded += len(fetched.source)
     source, fault = check(drive_path, fetched.source)
     entry = CachedScript(drive_path=drive_path, etag=fetched.etag, source=source, fault=fault)
-    _entries[drive_path] = entry
-    _entries.move_to_end(drive_path)
-    while len(_entries) > MAX_ENTRIES:
-        _entries.popitem(last=False)
+    _entries.put(drive_path, entry)
     return entry
 
 
