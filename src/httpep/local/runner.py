@@ -41,10 +41,6 @@ class WorkerGone(Exception):
         self.error = {"errorType": error_type, "errorMessage": message}
 
 
-def lambda_error(error_type: str, message: str) -> dict[str, str]:
-    return {"errorType": error_type, "errorMessage": message}
-
-
 class Worker:
     """One warm execution environment of a function."""
 

@@ -18,8 +18,6 @@ TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 LOCAL_STACK_NAME = "httpep-local"
 LOCAL_REGION = "us-east-1"
 
-NAMED_TYPES = ("AWS::DynamoDB::Table", "AWS::S3::Bucket")
-
 
 def _quiet_sam_cli() -> None:
     os.environ.setdefault("SAM_CLI_TELEMETRY", "0")

@@ -28,7 +28,6 @@ class CachedScript:
 class CacheStats:
     """What the benchmark reads: how often the warm path paid for a download or a compile."""
 
-    fetches: int = 0
     bytes_downloaded: int = 0
     compiles: int = 0
 
@@ -63,7 +62,6 @@ def load(drive_path: str) -> CachedScript:
     if fetched is None and cached is not None:
         return cached
     assert fetched is not None  # no ETag was sent, so the store answered with the object
-    stats.fetches += 1
     stats.bytes_downloaded += len(fetched.source)
     source, fault = check(drive_path, fetched.source)
     entry = CachedScript(drive_path=drive_path, etag=fetched.etag, source=source, fault=fault)
