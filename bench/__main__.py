@@ -45,7 +45,7 @@ def set_powertools_environment() -> None:
     """Powertools reads its settings once, when `httpendpoint.core.observability` is first imported; give it the
     template's before anything imports it (as tests/conftest.py's pytest_configure does)."""
     from httpep.local.template import LocalTemplate
-    from tests.conftest import template_environment
+    from tests.support.aws import template_environment
 
     for key, value in template_environment(LocalTemplate()).items():
         if key.startswith("POWERTOOLS_"):

@@ -23,8 +23,9 @@ from httpendpoint.stores import endpoint_store
 from httpendpoint.stores.endpoint_store import ACCOUNT_PREFIX, Endpoint
 from httpep.local.resources import table_definition
 from httpep.local.template import LocalTemplate
-from tests.conftest import FakeContext, aws_client, load_function
+from tests.support.aws import aws_client
 from tests.support.events import api_event
+from tests.support.functions import FakeContext, load_function
 
 BIG_TABLE_ENDPOINTS = 10_000
 PAGE_SIZE = 100

@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from bench.support import SEED, progress
-from tests.e2e.conftest import RunningStack, start_stack
+from tests.support.stack import RunningStack, start_stack
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from bench.inprocess import AwsMeter, TimedExecutor, Trigger, TriggerSample
 from bench.support import SEED, micros, progress, quiet_stdout, ratio
 from httpendpoint.sandbox import code_cache, function
 from httpendpoint.trigger import sandbox_client, script_cache
+from tests.support.sandbox import InProcessSandbox
 
 ROUTER_SERVICES = ("dynamodb", "s3")
 # Hot floor calls run in blocks of this many, each after as many triggers and a few unrecorded warm-up calls.
@@ -181,6 +182,6 @@ def router_instruments() -> tuple[AwsMeter, TimedExecutor]:
     meter = AwsMeter()
     for service in ROUTER_SERVICES:
         meter.attach(client(service))
-    timed = TimedExecutor(sandbox_client.InProcessSandbox())
+    timed = TimedExecutor(InProcessSandbox())
     sandbox_client.use(timed)
     return meter, timed

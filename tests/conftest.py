@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import json
 import logging
 import os
-import sys
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any, ClassVar
 
-import boto3
 import botocore.loaders
 import botocore.session
 import pytest
@@ -20,10 +15,9 @@ from moto import mock_aws
 
 from httpendpoint.core.aws import reset_clients
 from httpep.local.resources import create_resources
-from httpep.local.template import LOCAL_REGION, REPO_ROOT, LocalTemplate
-
-EVENTS_DIR = REPO_ROOT / "events"
-FUNCTIONS_DIR = REPO_ROOT / "functions"
+from httpep.local.template import LocalTemplate
+from tests.support.aws import aws_client, fake_aws_environment, template_environment
+from tests.support.functions import FakeContext
 
 
 class SharedCacheLoader(botocore.loaders.Loader):
@@ -54,6 +48,16 @@ def create_shared_cache_loader(search_path_string: str | None = None) -> botocor
     return SharedCacheLoader(extra_search_paths=paths)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--stack NAME`: the e2e suite (tests/e2e) calls this deployed stack instead of starting the local one.
+
+    Declared here, not in tests/e2e/conftest.py: pytest reads options only from the conftests it loads first.
+    """
+    group = parser.getgroup("e2e")
+    group.addoption("--stack", metavar="NAME", help="run the e2e suite against this deployed CloudFormation stack")
+    group.addoption("--stack-region", metavar="REGION", help="the region of --stack (default: your AWS configuration)")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Share botocore's parsed models between sessions (see SharedCacheLoader), and give the process the
     template's POWERTOOLS_* settings before any test module is collected.
@@ -73,27 +77,6 @@ def template() -> LocalTemplate:
     return LocalTemplate()
 
 
-def template_environment(template: LocalTemplate) -> dict[str, str]:
-    """Every variable the template gives any function, with names resolved as the local stack does."""
-    env: dict[str, str] = {}
-    for function in template.functions():
-        for key, value in (function.environment or {}).get("Variables", {}).items():
-            env[key] = str(value)
-    return env
-
-
-def fake_aws_environment(template: LocalTemplate) -> dict[str, str]:
-    """Fake credentials, the local region and every variable the template gives the functions."""
-    return {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": LOCAL_REGION,
-        "AWS_REGION": LOCAL_REGION,
-        **template_environment(template),
-    }
-
-
 @pytest.fixture
 def aws(template: LocalTemplate, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalTemplate]:
     """moto with the template's tables and bucket, and the functions' environment variables set."""
@@ -105,42 +88,6 @@ def aws(template: LocalTemplate, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lo
         create_resources(template, aws_client)
         yield template
     reset_clients()
-
-
-def aws_client(service: str) -> Any:
-    """A client of the AWS that the current test sees (moto in-process)."""
-    return boto3.client(service, region_name=LOCAL_REGION)  # type: ignore[call-overload]
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return dict(json.loads((EVENTS_DIR / f"{name}.json").read_text()))
-
-
-def load_function(name: str) -> ModuleType:
-    """Import functions/<name>/app.py under a unique module name (every function's file is app.py)."""
-    module_name = f"function_{name}_app"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    path = FUNCTIONS_DIR / name / "app.py"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-class FakeContext:
-    function_name = "test"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id = "11111111-2222-3333-4444-555555555555"
-    log_group_name = "/aws/lambda/test"
-    log_stream_name = "test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import requests
 
 from httpendpoint.stores import token_store
 from httpep.local.template import LOCAL_REGION, LocalTemplate
-from tests.e2e.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 # One worker runs the whole module under `pytest -n`, so its session stack is started once for it.
 pytestmark = pytest.mark.e2e
@@ -34,7 +34,7 @@ MINTED: list[str] = []
 
 
 def create_token(stack: RunningStack, account: str, label: str = "") -> str:
-    result = stack.httpep("--local", "token", "create", "--account", account, "--label", label)
+    result = stack.httpep(*stack.target, "token", "create", "--account", account, "--label", label)
     token = result.stdout.removesuffix("\n")
     assert result.stdout == token + "\n"
     MINTED.append(token)
@@ -57,7 +57,7 @@ def revoked_token(stack: RunningStack) -> str:
     token = create_token(stack, "jaydoe", "to revoke")
     before = requests.get(stack.api_root + "/list", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     assert before.status_code not in (401, 403), before.text
-    stack.httpep("--local", "token", "revoke", token)
+    stack.httpep(*stack.target, "token", "revoke", token)
     return token
 
 
@@ -105,7 +105,7 @@ def test_revocation_takes_effect_at_once(stack: RunningStack, http: requests.Ses
     token = create_token(stack, "jaydoe", "revoke at once")
     headers = {"Authorization": f"Bearer {token}"}
     assert http.get(stack.api_root + "/list", headers=headers).status_code not in (401, 403)
-    revoke = stack.httpep("--local", "token", "revoke", token)
+    revoke = stack.httpep(*stack.target, "token", "revoke", token)
     assert "jaydoe" in revoke.stdout and token not in revoke.stdout
     assert http.get(stack.api_root + "/list", headers=headers).status_code == 401
     assert http.get(stack.api_root + "/u/anything", headers=headers).status_code == 401
@@ -114,38 +114,40 @@ def test_revocation_takes_effect_at_once(stack: RunningStack, http: requests.Ses
 def test_token_list_shows_labels_never_tokens(stack: RunningStack) -> None:
     account = "e2e-" + uuid.uuid4().hex[:8]
     token = create_token(stack, account, "build server")
-    listed = stack.httpep("--local", "token", "list", "--account", account).stdout
+    listed = stack.httpep(*stack.target, "token", "list", "--account", account).stdout
     assert "build server" in listed and "active" in listed
     assert token not in listed
     assert token_store.hash_token(token)[:12] in listed
 
 
 def test_revoking_an_unknown_token_is_one_line(stack: RunningStack) -> None:
-    result = stack.httpep("--local", "token", "revoke", "hep_never-issued", check=False)
+    result = stack.httpep(*stack.target, "token", "revoke", "hep_never-issued", check=False)
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and "no such token" in result.stderr
 
 
 def test_an_invalid_account_gets_no_token(stack: RunningStack) -> None:
-    result = stack.httpep("--local", "token", "create", "--account", "Jay Doe", check=False)
+    result = stack.httpep(*stack.target, "token", "create", "--account", "Jay Doe", check=False)
     assert result.returncode != 0
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and "account" in result.stderr
 
 
+@pytest.mark.local_only
 def test_script_put_with_spaces_in_the_drive_path(stack: RunningStack, tmp_path: Path) -> None:
     source = b"def handler(request):\n    return 'hello from e2e'\n"
     local_file = tmp_path / "hello.py"
     local_file.write_bytes(source)
     drive_path = f"/jaydoe/my_repo/fs/Instabase Drive/handlers/auth e2e {uuid.uuid4().hex[:8]}.py"
-    result = stack.httpep("--local", "script", "put", str(local_file), drive_path)
+    result = stack.httpep(*stack.target, "script", "put", str(local_file), drive_path)
     assert drive_path in result.stdout
     bucket = LocalTemplate().outputs()["ScriptBucketName"]
     stored = stack_client(stack, "s3").get_object(Bucket=bucket, Key=drive_path.lstrip("/"))
     assert stored["Body"].read() == source
 
 
+@pytest.mark.local_only
 def test_no_plain_token_in_the_tokens_table(stack: RunningStack, valid_token: str, revoked_token: str) -> None:
     table = LocalTemplate().outputs()["TokensTableName"]
     pages = stack_client(stack, "dynamodb").get_paginator("scan").paginate(TableName=table)
@@ -156,6 +158,7 @@ def test_no_plain_token_in_the_tokens_table(stack: RunningStack, valid_token: st
         assert token_store.hash_token(token) in stored
 
 
+@pytest.mark.local_only
 def test_no_token_in_the_stack_logs(
     stack: RunningStack, http: requests.Session, valid_token: str, revoked_token: str
 ) -> None:

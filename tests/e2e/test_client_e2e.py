@@ -14,7 +14,7 @@ import pytest
 
 from httpep.client import ApiClient
 from httpep.local.template import REPO_ROOT
-from tests.e2e.conftest import RunningStack, free_port
+from tests.support.stack import RunningStack, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +67,7 @@ class Account:
         return f"/{self.name}/repo/fs/Instabase Drive/handlers/{file_name}"
 
     def run(self, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-        return httpep(self.stack, "--local", *args, token=self.token, stdin=stdin)
+        return httpep(self.stack, *self.stack.target, *args, token=self.token, stdin=stdin)
 
     def register(self, handler: Path) -> str:
         """Upload `handler` and create an endpoint for it in one step; returns its path."""
@@ -254,6 +254,7 @@ def test_a_handler_fault_exits_1_with_the_service_s_error(account: Account) -> N
     assert json.loads(result.stdout)["error"] in line
 
 
+@pytest.mark.local_only
 def test_the_api_url_can_come_from_the_environment(account: Account, stack: RunningStack) -> None:
     """HTTPEP_API_URL with no --local at all: what a user of a deployed stack sets once."""
     path = account.register(HANDLERS / "hello.py")
@@ -267,16 +268,18 @@ def test_the_api_url_can_come_from_the_environment(account: Account, stack: Runn
 
 def test_the_token_flag_beats_the_environment(account: Account, stack: RunningStack) -> None:
     path = account.register(HANDLERS / "hello.py")
-    result = httpep(stack, "--local", "--token", account.token, "call", path, token="hep_not-a-real-token")
+    result = httpep(stack, *stack.target, "--token", account.token, "call", path, token="hep_not-a-real-token")
     assert ok(result) == "Hello World"
 
 
+@pytest.mark.local_only  # the hint names the local stack
 def test_an_unknown_token_says_how_to_get_one(stack: RunningStack) -> None:
     line = error_line(httpep(stack, "--local", "endpoint", "list", token="hep_not-a-real-token"))
     assert line.startswith("Error: 401 Unauthorized")
     assert "httpep --local token create --account NAME" in line
 
 
+@pytest.mark.local_only
 def test_a_stopped_stack_says_how_to_start_it(stack: RunningStack) -> None:
     port = free_port()
     line = error_line(httpep(stack, "--local", "endpoint", "list", token="hep_x", env={"PORT": str(port)}))
@@ -289,7 +292,11 @@ def test_the_console_script_is_the_same_tool(account: Account) -> None:
     script = Path(sys.executable).parent / "httpep"
     env = {**{k: v for k, v in account.stack.env.items() if not k.startswith("HTTPEP_")}, "HTTPEP_TOKEN": account.token}
     result = subprocess.run(
-        [str(script), "--local", "endpoint", "list", "--json"], env=env, capture_output=True, timeout=60, check=False
+        [str(script), *account.stack.target, "endpoint", "list", "--json"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []

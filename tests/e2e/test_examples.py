@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from httpep.local.template import REPO_ROOT
-from tests.e2e.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ class Registered:
         self.path = f"{example.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
         drive_path = f"/{account}/repo/fs/Instabase Drive/handlers/{example}.py"
         result = stack.httpep(
-            "--local", "--token", self.token, "endpoint", "create", self.path, "--path", self.path,
+            *stack.target, "--token", self.token, "endpoint", "create", self.path, "--path", self.path,
             "--handler", drive_path, "--upload", str(EXAMPLES / f"{example}.py"),
         )  # fmt: skip
         assert json.loads(result.stdout) == {"id": self.path}

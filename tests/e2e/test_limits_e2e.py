@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import E2E_PARAMETERS, RunningStack, start_stack
+from tests.support.stack import E2E_PARAMETERS, RunningStack, start_stack
 
 # The module's own stack is started once: keep its tests on one worker under `pytest -n --dist loadgroup`.
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("limits_e2e")]
@@ -24,8 +24,7 @@ ECHO_LENGTH = "def handler(request):\n    return str(len(request.get_data()))\n"
 def small_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     running = start_stack(tmp_path_factory.mktemp("limits"), {**E2E_PARAMETERS, **SMALL_LIMITS})
     yield running
-    running.process.terminate()
-    running.process.wait(timeout=20)
+    running.stop()
 
 
 def new_account() -> str:
@@ -37,7 +36,7 @@ def upload(stack: RunningStack, tmp_path: Path, account: str, source: str) -> st
     drive_path = f"/{account}/limits/{uuid.uuid4().hex[:8]}.py"
     local = tmp_path / "script.py"
     local.write_text(source)
-    stack.httpep("--local", "script", "put", str(local), drive_path)
+    stack.httpep(*stack.target, "script", "put", str(local), drive_path)
     return drive_path
 
 
@@ -123,6 +122,7 @@ def test_a_list_filter_over_its_limit_is_a_400_naming_it(stack: RunningStack, na
 # ---------------------------------------------------------------------------------------------- template parameters
 
 
+@pytest.mark.local_only  # a second local stack with small limits
 def test_max_endpoints_per_account_comes_from_the_template(
     stack: RunningStack, small_stack: RunningStack, tmp_path: Path
 ) -> None:
@@ -159,6 +159,7 @@ def test_max_endpoints_per_account_comes_from_the_template(
         assert create(stack, account, *endpoint(n)).status_code == 201
 
 
+@pytest.mark.local_only  # a second local stack with small limits
 def test_max_script_bytes_comes_from_the_template(
     stack: RunningStack, small_stack: RunningStack, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ import requests
 
 from httpep.local.server import LocalStack
 from httpep.local.template import REPO_ROOT, LocalTemplate
-from tests.e2e.conftest import RunningStack, free_port
+from tests.support.stack import RunningStack, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -47,6 +47,7 @@ def test_unknown_route_is_a_json_error(stack: RunningStack, http: requests.Sessi
     assert response.json()["error"] == "Missing Authentication Token"
 
 
+@pytest.mark.local_only
 def test_a_port_in_use_is_one_line(stack: RunningStack) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "httpep", "serve", "--port", str(stack.port), "--aws-port", str(free_port())],
@@ -59,8 +60,9 @@ def test_a_port_in_use_is_one_line(stack: RunningStack) -> None:
     assert f"port {stack.port}" in result.stderr and "already in use" in result.stderr
 
 
+@pytest.mark.local_only
 def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    from tests.e2e.conftest import start_stack
+    from tests.support.stack import start_stack
 
     running = start_stack(tmp_path, {})
     running.process.send_signal(signal.SIGINT)
@@ -70,6 +72,7 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
         requests.get(running.api_root + "/list", timeout=2)
 
 
+@pytest.mark.local_only
 def test_a_route_changed_in_the_template_is_served_with_no_other_edit() -> None:
     changed = REPO_ROOT / f".template-{uuid.uuid4().hex[:8]}.yaml"
     original = (REPO_ROOT / "template.yaml").read_text()

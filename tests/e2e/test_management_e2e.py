@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,7 @@ SEED_DRIVE_PATH = "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"
 def upload(stack: RunningStack, tmp_path: Path, drive_path: str, source: str) -> None:
     local = tmp_path / f"{uuid.uuid4().hex}.py"
     local.write_text(source)
-    stack.httpep("--local", "script", "put", str(local), drive_path)
+    stack.httpep(*stack.target, "script", "put", str(local), drive_path)
 
 
 def fresh_endpoint(stack: RunningStack, tmp_path: Path, account: str = "jaydoe") -> tuple[str, str, str]:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import pytest
 
 from httpep.local.template import REPO_ROOT
-from tests.e2e.conftest import RunningStack, start_stack
+from tests.support.stack import RunningStack, start_stack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.local_only]  # the quick start runs the local stack
 
 README = REPO_ROOT / "README.md"
 SECTION = "Quick start"

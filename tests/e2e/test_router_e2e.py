@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,7 @@ def register(stack: RunningStack, tmp_path: Path, source: str, account: str = "j
     local = tmp_path / f"{name}.py"
     local.write_text(source)
     drive_path = f"/{account}/my_repo/fs/Instabase Drive/handlers/{name}.py"
-    stack.httpep("--local", "script", "put", str(local), drive_path)
+    stack.httpep(*stack.target, "script", "put", str(local), drive_path)
     response = requests.put(
         f"{stack.api_root}/ep-{name}",
         data=json.dumps({"path": name, "handler_script_path": drive_path}),
@@ -38,7 +38,7 @@ def test_the_seed_hello_example_verbatim(stack: RunningStack, tmp_path: Path) ->
     api_root = stack.api_root
     hello = tmp_path / "hello.py"
     hello.write_text((HANDLERS / "hello.py").read_text())
-    stack.httpep("--local", "script", "put", str(hello), "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py")
+    stack.httpep(*stack.target, "script", "put", str(hello), "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py")
     requests.delete(api_root + "/my-endpoint-id", headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
     # The seed's create snippet.
@@ -72,7 +72,7 @@ def test_edit_then_call_and_disable(stack: RunningStack, tmp_path: Path) -> None
     assert requests.get(url, headers=stack.headers(), timeout=30).text == "v1"
     local = tmp_path / "v2.py"
     local.write_text("def handler(request):\n    return 'v2'\n")
-    stack.httpep("--local", "script", "put", str(local), f"/jaydoe/my_repo/fs/Instabase Drive/handlers/{path}.py")
+    stack.httpep(*stack.target, "script", "put", str(local), f"/jaydoe/my_repo/fs/Instabase Drive/handlers/{path}.py")
     assert requests.get(url, headers=stack.headers(), timeout=30).text == "v2"
     patch = requests.patch(
         f"{stack.api_root}/ep-{path}", data=json.dumps({"enabled": False}), headers=stack.headers(), timeout=30

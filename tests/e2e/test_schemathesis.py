@@ -27,7 +27,7 @@ from hypothesis.errors import Flaky
 from schemathesis.checks import not_a_server_error, unsupported_method
 
 from httpep.local.template import REPO_ROOT
-from tests.e2e.conftest import RunningStack
+from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 
@@ -163,7 +163,7 @@ def target(
     script_paths = documented_script_paths()
     for drive_path in script_paths:
         assert drive_path.startswith(f"/{account}/"), drive_path
-        stack.httpep("--local", "script", "put", str(local), drive_path)
+        stack.httpep(*stack.target, "script", "put", str(local), drive_path)
     headers = stack.headers(account)
     before = endpoint_ids(stack, headers)
     yield Target(stack, account, headers, stack.headers(STRANGER), script_paths)

@@ -28,8 +28,9 @@ from httpendpoint.core.aws import client
 from httpendpoint.core.errors import Unavailable
 from httpendpoint.stores import endpoint_store, script_store
 from httpendpoint.trigger import sandbox_client, script_cache
-from tests.conftest import FakeContext, load_function
 from tests.support.events import api_event
+from tests.support.functions import FakeContext, load_function
+from tests.support.sandbox import InProcessSandbox
 
 HELLO = b"def handler(request):\n    return 'Hello World'\n"
 ECHO = b"import flask\n\ndef handler(request):\n    return flask.jsonify(method=request.method)\n"
@@ -342,7 +343,7 @@ def test_a_transaction_that_keeps_conflicting_is_a_503(faults: Faults) -> None:
 def endpoint(faults: Faults) -> Iterator[Faults]:
     """The `hello` endpoint, served by the sandbox run in-process, with a cold script cache."""
     script_cache.clear()
-    sandbox_client.use(sandbox_client.InProcessSandbox())
+    sandbox_client.use(InProcessSandbox())
     assert create() == (201, {"id": "ep"})
     faults.clear()
     yield faults
@@ -422,7 +423,7 @@ class FailingExecutor:
         self.calls += 1
         if not self.healthy:
             raise Unavailable("the sandbox could not be reached (TooManyRequestsException)")
-        return sandbox_client.InProcessSandbox().run(*arguments)
+        return InProcessSandbox().run(*arguments)
 
 
 def test_an_unreachable_sandbox_is_503_with_retry_after_and_recovers(endpoint: Faults) -> None:

@@ -8,7 +8,12 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from tests.conftest import load_event
+from tests.support.functions import FakeContext, load_function
+from tests.support.repo import EVENTS_DIR
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return dict(json.loads((EVENTS_DIR / f"{name}.json").read_text()))
 
 
 def api_event(
@@ -54,8 +59,6 @@ def api_event(
 
 def create_endpoint(endpoint_id: str, path: str, drive_path: str, account: str = "jaydoe") -> dict[str, Any]:
     """Register an endpoint through the create function, as a client would; returns its response."""
-    from tests.conftest import FakeContext, load_function
-
     event = api_event(
         "create",
         path_parameters={"id": endpoint_id},

@@ -15,6 +15,14 @@ SCRIPT_PATH = "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"
 TIMEOUT = 10.0
 
 
+class InProcessSandbox:
+    """A `sandbox_client.Executor` running the sandbox's own entry point in this process (it still forks per
+    request): what the router's tests and the benchmarks inject with `sandbox_client.use`."""
+
+    def run(self, payload: dict[str, Any], encoded: bytes) -> dict[str, Any]:
+        return function.run(payload)
+
+
 def run_script(script: str, *, event: dict[str, Any] | None = None, timeout: float = TIMEOUT) -> dict[str, Any]:
     payload = {
         "script": textwrap.dedent(script),

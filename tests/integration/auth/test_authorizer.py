@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from httpendpoint.stores import token_store
-from tests.conftest import FUNCTIONS_DIR, FakeContext, load_event, load_function
+from tests.support.events import load_event
+from tests.support.functions import FakeContext, load_function
+from tests.support.repo import FUNCTIONS_DIR
 
 pytestmark = pytest.mark.usefixtures("aws")
 

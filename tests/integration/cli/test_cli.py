@@ -23,8 +23,8 @@ from httpendpoint.stores import token_store
 from httpep.cli import main
 from httpep.local.resources import create_resources, table_definition
 from httpep.local.template import LOCAL_REGION, LocalTemplate
-from tests.conftest import aws_client
-from tests.e2e.conftest import free_port
+from tests.support.aws import aws_client
+from tests.support.stack import free_port
 
 # Each fixture below starts its own AWS; none of them may leak into another test's environment.
 HERMETIC_ENV = {"AWS_ENDPOINT_URL": None, "AWS_PROFILE": None, "PORT": None}

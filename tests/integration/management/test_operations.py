@@ -22,8 +22,9 @@ from httpendpoint.core.errors import Unavailable
 from httpendpoint.core.observability import metrics
 from httpendpoint.stores import endpoint_store, script_store
 from httpendpoint.stores.endpoint_store import RouteRecord
-from tests.conftest import FUNCTIONS_DIR, FakeContext, load_event, load_function
-from tests.support.events import api_event
+from tests.support.events import api_event, load_event
+from tests.support.functions import FakeContext, load_function
+from tests.support.repo import FUNCTIONS_DIR
 
 HELLO = b"def handler(request):\n    return 'Hello World'\n"
 SEED_DRIVE_PATH = "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"

@@ -26,8 +26,9 @@ from httpendpoint.core.aws import client, reset_clients
 from httpendpoint.stores import script_store
 from httpep.local.resources import create_resources
 from httpep.local.template import LocalTemplate
-from tests.conftest import FakeContext, aws_client, fake_aws_environment, load_function
+from tests.support.aws import aws_client, fake_aws_environment
 from tests.support.events import api_event
+from tests.support.functions import FakeContext, load_function
 
 ACCOUNTS = ("jaydoe", "acme")
 MAX_ENDPOINTS = 3

@@ -14,7 +14,7 @@ import pytest
 from httpendpoint.core.errors import BadRequest, NotFound, Unavailable
 from httpendpoint.stores import token_store
 from httpep.local.template import LocalTemplate
-from tests.conftest import aws_client
+from tests.support.aws import aws_client
 
 pytestmark = pytest.mark.usefixtures("aws")
 

@@ -14,8 +14,10 @@ import pytest
 
 from httpendpoint.trigger import sandbox_client, script_cache
 from httpep.local.template import REPO_ROOT
-from tests.conftest import FakeContext, aws_client, load_function
+from tests.support.aws import aws_client
 from tests.support.events import api_event, create_endpoint
+from tests.support.functions import FakeContext, load_function
+from tests.support.sandbox import InProcessSandbox
 
 SCRIPTS = REPO_ROOT / "tests" / "handlers"
 
@@ -66,7 +68,7 @@ def content_type(response: dict[str, Any]) -> str:
 def endpoints(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("ENDPOINT_TIMEOUT", "2")
     script_cache.clear()
-    sandbox_client.use(sandbox_client.InProcessSandbox())
+    sandbox_client.use(InProcessSandbox())
     for name in ("hello", "echo", "returns"):
         drive_path = put_script(f"{name}.py", (SCRIPTS / f"{name}.py").read_bytes())
         create(f"{name}-id", name, drive_path)

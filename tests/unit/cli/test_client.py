@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 from httpep import client as client_module
 from httpep.cli import main
 from httpep.client import ApiClient, ApiError, Unreachable, authorization
-from tests.e2e.conftest import free_port
+from tests.support.stack import free_port
 
 ROOT_PATH = "/api/v1/http-endpoint"
 # None of the developer's own settings may leak into a test.

@@ -289,7 +289,8 @@ def test_concurrent_callers_each_get_a_zygote() -> None:
 
 
 def test_the_lambda_handler_is_the_sandbox(lambda_context: Any) -> None:
-    from tests.conftest import load_event, load_function
+    from tests.support.events import load_event
+    from tests.support.functions import load_function
 
     outcome = load_function("sandbox").lambda_handler(load_event("sandbox"), lambda_context)
     assert text_of(outcome) == "Hello World"

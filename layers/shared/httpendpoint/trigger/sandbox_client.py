@@ -52,15 +52,6 @@ class LambdaSandbox:
         return answer
 
 
-class InProcessSandbox:
-    """Runs the sandbox's own entry point in this process (tests and benchmarks; it still forks per request)."""
-
-    def run(self, payload: dict[str, Any], encoded: bytes) -> dict[str, Any]:
-        from httpendpoint.sandbox import function
-
-        return function.run(payload)
-
-
 _override: Executor | None = None
 
 
