@@ -1,4 +1,4 @@
-"""Management: create an endpoint (API.md; the template decides the route)."""
+"""Management: create an endpoint (the template decides the route)."""
 
 from typing import Annotated, Any
 

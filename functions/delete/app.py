@@ -1,4 +1,4 @@
-"""Management: delete an endpoint (API.md; the template decides the route)."""
+"""Management: delete an endpoint (the template decides the route)."""
 
 from typing import Any
 

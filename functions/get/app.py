@@ -1,4 +1,4 @@
-"""Management: get one endpoint (API.md; the template decides the route)."""
+"""Management: get one endpoint (the template decides the route)."""
 
 from typing import Any
 

@@ -1,4 +1,4 @@
-"""Management: list the caller's endpoints (API.md; the template decides the route)."""
+"""Management: list the caller's endpoints (the template decides the route)."""
 
 from typing import Any
 

@@ -1,4 +1,4 @@
-"""Management: update an endpoint's path, script or state (API.md; the template decides the route)."""
+"""Management: update an endpoint's path, script or state (the template decides the route)."""
 
 from typing import Annotated, Any
 

@@ -115,7 +115,7 @@ def _label(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 def _drive_path(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """API.md's handler_script_path rule (the layer's own check), so an upload lands where an endpoint can use it."""
+    """The handler_script_path rule (the layer's own check), so an upload lands where an endpoint can use it."""
     from httpendpoint import scripts
     from httpendpoint.stores import token_store
 

@@ -19,7 +19,7 @@ from tests.support.stack import RunningStack
 # One worker runs the whole module under `pytest -n`, so its session stack is started once for it.
 pytestmark = pytest.mark.e2e
 
-# Every route and method of API.md: the management routes and the trigger route.
+# Every route and method of the contract: the management routes and the trigger route.
 ROUTES = [
     ("PUT", "/auth-e2e-id"),
     ("GET", "/auth-e2e-id"),

@@ -1,4 +1,4 @@
-"""The five management functions on moto: every status code of API.md's table, consistency and isolation."""
+"""The five management functions on moto: every status code of the contract, consistency and isolation."""
 
 from __future__ import annotations
 

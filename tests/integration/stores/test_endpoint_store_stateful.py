@@ -322,7 +322,7 @@ class EndpointStoreMachine(RuleBasedStateMachine):
             for key, model in sorted(self.model.items())
             if model.account == account
             and endpoint_id in (None, key)
-            # An empty value counts as not given (API.md's `list?id=&path=&...`).
+            # An empty value counts as not given (`list?id=&path=&...` lists everything).
             and path in (None, "", model.path)
             and handler in (None, model.handler_script_path)
             and (state is None or model.enabled == (state.upper() == "ENABLED"))

@@ -1,4 +1,4 @@
-"""Request and response models of the management API, with API.md's validation rules.
+"""Request and response models of the management API, with the contract's validation rules.
 
 Request models are strict (a string must be a JSON string, `enabled` a JSON boolean) and forbid unknown keys,
 so a client can never set `account`, `state`, timestamps or anything else the service owns.
@@ -125,7 +125,7 @@ def parse_list_query(parameters: Mapping[str, Sequence[str]]) -> ListQuery:
     """Validate the list route's query parameters (each name to all its values).
 
     Raises RequestValidationError (location `query`), so that errors read like every other 400.
-    An empty value counts as not given, as API.md's `list?id=&path=&...` spelling suggests.
+    An empty value counts as not given, so `list?id=&path=&...` lists everything.
     """
     errors: list[dict[str, Any]] = []
     fields: dict[str, Any] = {}

@@ -1,4 +1,4 @@
-"""The five management operations (API.md): business rules between the HTTP layer and the stores.
+"""The five management operations: business rules between the HTTP layer and the stores.
 
 Each `handle_*` function is what one Lambda function's route calls: it takes the caller's account and the
 URL's id from the resolver, runs the operation and shapes the response. The operations themselves take plain
