@@ -35,6 +35,7 @@ def error(status: int, message: str, request_id: str | None = None, headers: Hea
 
 
 def unavailable(message: str) -> dict[str, Any]:
+    """A 503 (a dependency failed, or the endpoint is disabled), with when to retry."""
     return error(503, message, headers={RETRY_AFTER_HEADER: [RETRY_AFTER_SECONDS]})
 
 

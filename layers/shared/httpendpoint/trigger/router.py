@@ -14,12 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from httpendpoint.core import settings
 from httpendpoint.core.errors import PayloadTooLarge, Unavailable
-from httpendpoint.core.limits import (
-    LOGGED_OUTPUT_LIMIT,
-    RETRY_AFTER_HEADER,
-    RETRY_AFTER_SECONDS,
-    SANDBOX_PAYLOAD_LIMIT_BYTES,
-)
+from httpendpoint.core.limits import LOGGED_OUTPUT_LIMIT, SANDBOX_PAYLOAD_LIMIT_BYTES
 from httpendpoint.core.observability import logger, metrics
 from httpendpoint.stores import endpoint_store
 from httpendpoint.stores.script_store import ScriptMissing
@@ -67,11 +62,7 @@ def _trigger(event: dict[str, Any], path: str, account: str | None, record: dict
     record["endpoint_id"] = route.endpoint_id
     record["account"] = route.account
     if not route.enabled:
-        return responses.error(
-            503,
-            f"endpoint {route.endpoint_id!r} is disabled",
-            headers={RETRY_AFTER_HEADER: [RETRY_AFTER_SECONDS]},
-        )
+        return responses.unavailable(f"endpoint {route.endpoint_id!r} is disabled")
     try:
         script = script_cache.load(route.handler_script_path)
     except ScriptMissing as exc:
