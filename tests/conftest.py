@@ -1,4 +1,7 @@
-"""Fixtures shared by every test: the template, moto-backed AWS built from it, events and function modules."""
+"""Fixtures shared by every test: the template, moto-backed AWS built from it, a Lambda context, the log.
+
+The helpers behind them (also used by the benchmarks) are in tests/support/.
+"""
 
 from __future__ import annotations
 
