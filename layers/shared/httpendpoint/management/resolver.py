@@ -1,41 +1,48 @@
 """The API Gateway resolver every management function uses, and the one place errors become HTTP.
 
-Each function serves exactly the route(s) the template wires to it, so the resolver matches any path and
-the template alone says which paths exist.
+A function's routes are relative (`/<id>`, `/list`): the template's `API_BASE_PATH` is stripped before routing,
+and the same variable puts them back when `openapi.yaml` is generated.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
 
-from httpendpoint.core.errors import RETRY_AFTER_SECONDS, ServiceError, Unavailable
+from httpendpoint.core import settings
+from httpendpoint.core.errors import RETRY_AFTER_SECONDS, NotFound, ServiceError, Unavailable
 from httpendpoint.core.observability import logger
-
-# The template decides the path; a function answers whatever route API Gateway sends it (any character,
-# a decoded newline included, hence not ".*").
-ANY_ROUTE = r"/[\s\S]*"
 
 
 def error_response(status: int, message: str, **extra: Any) -> Response[dict[str, Any]]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"error": message, **extra})
 
 
-def new_resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+def new_resolver(unroutable_id: Callable[[str], ServiceError] | None = None) -> APIGatewayRestResolver:
+    """The resolver of one management function.
 
-    @app.exception_handler(ServiceError)
-    def service_error(exc: ServiceError) -> Response[dict[str, Any]]:
-        response = error_response(exc.status, exc.message)
-        if isinstance(exc, Unavailable):
-            # A dependency failed or throttled: tell clients when a retry is worth it.
-            response.headers["Retry-After"] = RETRY_AFTER_SECONDS
-        return response
+    `unroutable_id` answers a request whose `{id}` API Gateway accepted but no route pattern of the resolver
+    does (a decoded character such as a quote or a newline): such an id breaks the id rules, so the answer is
+    the one the route gives an invalid id.
+    """
+    app = APIGatewayRestResolver(enable_validation=True, strip_prefixes=[settings.api_base_path()])
+
+    app.exception_handler(ServiceError)(service_error)
+
+    @app.not_found
+    def no_route(exc: NotFoundError) -> Response[dict[str, Any]]:
+        endpoint_id = (app.current_event.path_parameters or {}).get("id")
+        if unroutable_id is None or endpoint_id is None:
+            return service_error(NotFound(f"no route for {app.current_event.http_method} {app.current_event.path}"))
+        return service_error(unroutable_id(endpoint_id))
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response[dict[str, Any]]:
@@ -67,6 +74,14 @@ def new_resolver() -> APIGatewayRestResolver:
         return internal_error()
 
     return app
+
+
+def service_error(exc: ServiceError) -> Response[dict[str, Any]]:
+    response = error_response(exc.status, exc.message)
+    if isinstance(exc, Unavailable):
+        # A dependency failed or throttled: tell clients when a retry is worth it.
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
 
 
 def internal_error() -> Response[dict[str, Any]]:
@@ -111,6 +126,9 @@ def describe_validation_errors(errors: Any) -> str:
         message = MESSAGES.get(kind) or str(error.get("msg", "is invalid")).removeprefix("Value error, ")
         if kind == "extra_forbidden" and where == "query":
             message = "is not a known query parameter"
+        elif where == "query" and isinstance(error.get("input"), list):
+            # A scalar parameter given more than once (API Gateway hands over every value).
+            message = "may be given only once"
         elif kind == "missing" and not loc and where == "body":
             message = "a JSON object is required"
         parts.append(f"{field}: {message}")
@@ -124,4 +142,19 @@ def caller_account(app: APIGatewayRestResolver) -> str:
     if not account:
         # Only reachable if the API is misconfigured without its authorizer.
         raise ServiceError("no account in the authorizer context")
+    logger.append_keys(account=account)
     return str(account)
+
+
+def only_declared_query_parameters(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """Route middleware: a query parameter the route does not declare is a 400, not silently ignored."""
+    route = app.context["_route"]
+    declared = {field.alias for field in route.dependant.query_params}
+    unknown = sorted(set(app.current_event.resolved_query_string_parameters or {}) - declared)
+    if unknown:
+        raise RequestValidationError([{"type": "extra_forbidden", "loc": ("query", name)} for name in unknown])
+    return next_middleware(app)
+
+
+def json_response(status: int, body: Any) -> Response[Any]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
