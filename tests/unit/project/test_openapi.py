@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import schemathesis
 import yaml
+from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 from schemathesis.core.result import Ok
 
@@ -138,8 +138,8 @@ def test_management_bodies_are_closed_json_objects(document: dict[str, Any]) -> 
 
 def test_list_states_that_its_id_is_nullable(document: dict[str, Any]) -> None:
     schema = document["components"]["schemas"]["EndpointListView"]
-    validator = jsonschema.Draft202012Validator(schema)
-    page = {"endpoints": [], "next_offset": None}
+    validator = OAS31Validator(schema)
+    page: dict[str, Any] = {"endpoints": [], "next_offset": None}
     assert validator.is_valid({"id": None, **page})
     assert validator.is_valid({"id": "my-endpoint-id", **page})
 
@@ -198,7 +198,7 @@ def accepts(check: Callable[[str], str], value: str) -> bool:
 def test_each_field_schema_gives_the_services_answer(
     document: dict[str, Any], name: str, check: Callable[[str], str], value: str
 ) -> None:
-    validator = jsonschema.Draft202012Validator(field_schema(document, name))
+    validator = OAS31Validator(field_schema(document, name))
     assert validator.is_valid(value) is accepts(check, value)
 
 
@@ -208,9 +208,9 @@ def test_examples_are_valid_and_use_one_drive_path(document: dict[str, Any]) -> 
     for name in ("CreateRequest", "UpdateRequest"):
         example = schemas[name]["example"]
         assert example["handler_script_path"] == drive_path
-        jsonschema.validate(example, field_schema(document, name), cls=jsonschema.Draft202012Validator)
+        OAS31Validator(field_schema(document, name)).validate(example)
     for name in ("EndpointId", "EndpointPath", "HandlerScriptPath"):
-        jsonschema.validate(schemas[name]["example"], field_schema(document, name), cls=jsonschema.Draft202012Validator)
+        OAS31Validator(field_schema(document, name)).validate(schemas[name]["example"])
 
 
 # ---------------------------------------------------------------------------------------------- discovery
