@@ -12,7 +12,7 @@ from httpendpoint.management import contract, operations
 from httpendpoint.management.models import CreateRequest, EndpointIdView
 from httpendpoint.management.resolver import caller_account, json_response, new_resolver
 
-app = new_resolver(unroutable_id=operations.invalid_url_id)
+app = new_resolver(check_id=operations.checked_new_id)
 
 
 @app.put(

@@ -11,7 +11,7 @@ from httpendpoint.management import contract, operations
 from httpendpoint.management.models import EndpointView
 from httpendpoint.management.resolver import caller_account, json_response, new_resolver
 
-app = new_resolver(unroutable_id=operations.not_found)
+app = new_resolver(check_id=operations.checked_id)
 
 
 @app.get(

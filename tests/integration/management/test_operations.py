@@ -884,3 +884,42 @@ def test_base64_bodies_decode_as_utf8(scripts: None) -> None:
     event["isBase64Encoded"] = True
     assert invoke(event, "create") == (201, {"id": "unicode"})
     assert call("get", "unicode")[1]["handler_script_path"] == drive_path
+
+
+# ---------------------------------------------------------------------------------------------- routing
+
+
+@pytest.mark.usefixtures("scripts")
+@pytest.mark.parametrize(
+    ("function", "body", "status", "message"),
+    [
+        ("create", {"path": "p", "handler_script_path": SEED_DRIVE_PATH}, 400, "id in the URL: must be 1-128"),
+        ("get", None, 404, "no endpoint with id 'say\"hi\\n'"),
+        ("update", {"enabled": False}, 404, "no endpoint with id 'say\"hi\\n'"),
+        ("delete", None, 404, "no endpoint with id 'say\"hi\\n'"),
+    ],
+)
+def test_an_id_no_route_pattern_takes_is_answered_as_an_invalid_id(
+    function: str, body: dict[str, Any] | None, status: int, message: str
+) -> None:
+    """API Gateway hands over the path decoded; a quote or a newline in `{id}` matches none of the resolver's
+    route patterns, and the answer is still the route's answer to an id that breaks the rules, in JSON."""
+    event = api_event(function, path_parameters={"id": 'say"hi\n'}, body=body)
+    event["path"] = '/api/v1/http-endpoint/say"hi\n'
+    status_code, answer = invoke(event, function)
+    assert (status_code, set(answer)) == (status, {"error"})
+    assert answer["error"].startswith(message)
+    assert items() == {}
+
+
+@pytest.mark.usefixtures("scripts")
+def test_the_routes_hang_under_the_templates_base_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same function under another base path (as the template may set it) serves the same route there."""
+    create()
+    monkeypatch.setenv("API_BASE_PATH", "/elsewhere")
+    get = container("get", 0)
+    event = api_event("get", path_parameters={"id": "my-endpoint-id"})
+    event["path"] = "/elsewhere/my-endpoint-id"
+    assert get(event)["statusCode"] == 200
+    event["path"] = "/api/v1/http-endpoint/my-endpoint-id"
+    assert get(event)["statusCode"] == 404

@@ -29,7 +29,7 @@ from httpendpoint.stores.endpoint_store import Endpoint
 
 def create_endpoint(account: str, endpoint_id: str, request: CreateRequest) -> Endpoint:
     """A new endpoint; an id in the URL that breaks the id rules is the client's mistake (400)."""
-    _checked_id(endpoint_id, invalid=invalid_url_id)
+    checked_new_id(endpoint_id)
     _same_id(endpoint_id, request.id)
     scripts.check_handler_script(request.handler_script_path, account)
     endpoint = endpoint_store.create(
@@ -46,14 +46,14 @@ def create_endpoint(account: str, endpoint_id: str, request: CreateRequest) -> E
 
 def get_endpoint(account: str, endpoint_id: str) -> Endpoint:
     """The caller's endpoint; another account's, a missing one and an id that breaks the rules are all 404."""
-    endpoint = endpoint_store.get(_checked_id(endpoint_id), account)
+    endpoint = endpoint_store.get(checked_id(endpoint_id), account)
     if endpoint is None:
         raise not_found(endpoint_id)
     return endpoint
 
 
 def update_endpoint(account: str, endpoint_id: str, request: UpdateRequest) -> Endpoint:
-    _checked_id(endpoint_id)
+    checked_id(endpoint_id)
     _same_id(endpoint_id, request.id)
     # Existence first, so a caller learns about a wrong id before anything about the script.
     get_endpoint(account, endpoint_id)
@@ -72,7 +72,7 @@ def update_endpoint(account: str, endpoint_id: str, request: UpdateRequest) -> E
 
 
 def delete_endpoint(account: str, endpoint_id: str) -> Endpoint:
-    endpoint = endpoint_store.delete(_checked_id(endpoint_id), account)
+    endpoint = endpoint_store.delete(checked_id(endpoint_id), account)
     logger.info("endpoint deleted", extra={"path": endpoint.path})
     metrics.add_metric(name="EndpointsDeleted", unit=MetricUnit.Count, value=1)
     return endpoint
@@ -109,17 +109,22 @@ def not_found(endpoint_id: str) -> NotFound:
     return NotFound(f"no endpoint with id {endpoint_id!r}")
 
 
-def invalid_url_id(message: str) -> BadRequest:
-    return BadRequest(f"id in the URL: {message}")
+def checked_id(endpoint_id: str) -> str:
+    """The URL's id of an existing endpoint. One that breaks the id rules names no endpoint: 404."""
+    return _checked(endpoint_id, lambda message: not_found(endpoint_id))
 
 
-def _checked_id(endpoint_id: str, invalid: Callable[[str], ServiceError] | None = None) -> str:
-    """The URL's id if it keeps the id rules. One that breaks them names no endpoint: 404 unless `invalid` says."""
+def checked_new_id(endpoint_id: str) -> str:
+    """The URL's id of an endpoint to create. One that breaks the id rules is the client's mistake: 400."""
+    return _checked(endpoint_id, lambda message: BadRequest(f"id in the URL: {message}"))
+
+
+def _checked(endpoint_id: str, invalid: Callable[[str], ServiceError]) -> str:
     logger.append_keys(endpoint_id=endpoint_id)
     try:
         return check_endpoint_id(endpoint_id)
     except ValueError as exc:
-        raise (invalid(str(exc)) if invalid else not_found(endpoint_id)) from None
+        raise invalid(str(exc)) from None
 
 
 def _same_id(url_id: str, body_id: str | None) -> None:

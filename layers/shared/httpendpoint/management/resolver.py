@@ -26,12 +26,12 @@ def error_response(status: int, message: str, **extra: Any) -> Response[dict[str
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"error": message, **extra})
 
 
-def new_resolver(unroutable_id: Callable[[str], ServiceError] | None = None) -> APIGatewayRestResolver:
+def new_resolver(check_id: Callable[[str], object] | None = None) -> APIGatewayRestResolver:
     """The resolver of one management function.
 
-    `unroutable_id` answers a request whose `{id}` API Gateway accepted but no route pattern of the resolver
-    does (a decoded character such as a quote or a newline): such an id breaks the id rules, so the answer is
-    the one the route gives an invalid id.
+    `check_id` is the route's check of the URL's `{id}`. A request whose `{id}` API Gateway accepted but no
+    route pattern of the resolver does (a decoded character such as a quote or a newline) breaks the id rules,
+    so it gets the answer that check gives.
     """
     app = APIGatewayRestResolver(enable_validation=True, strip_prefixes=[settings.api_base_path()])
 
@@ -40,9 +40,12 @@ def new_resolver(unroutable_id: Callable[[str], ServiceError] | None = None) -> 
     @app.not_found
     def no_route(exc: NotFoundError) -> Response[dict[str, Any]]:
         endpoint_id = (app.current_event.path_parameters or {}).get("id")
-        if unroutable_id is None or endpoint_id is None:
-            return service_error(NotFound(f"no route for {app.current_event.http_method} {app.current_event.path}"))
-        return service_error(unroutable_id(endpoint_id))
+        try:
+            if check_id is not None and endpoint_id is not None:
+                check_id(endpoint_id)
+            raise NotFound(f"no route for {app.current_event.http_method} {app.current_event.path}")
+        except ServiceError as exc:
+            return service_error(exc)
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response[dict[str, Any]]:
