@@ -1,4 +1,4 @@
-"""The five management functions on moto: every status code of API.md's table, consistency and isolation."""
+"""The five management functions on moto: every status code of the contract, consistency and isolation."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from botocore.exceptions import ClientError
 from moto.dynamodb.models import DynamoDBBackend
 
 from httpendpoint.core.aws import client
-from httpendpoint.core.errors import Unavailable
+from httpendpoint.core.errors import BadRequest, NotFound, Unavailable
 from httpendpoint.core.observability import metrics
+from httpendpoint.management import operations
+from httpendpoint.management.models import CreateRequest, UpdateRequest, parse_list_query
 from httpendpoint.stores import endpoint_store, script_store
 from httpendpoint.stores.endpoint_store import RouteRecord
 from tests.conftest import FUNCTIONS_DIR, FakeContext, load_event, load_function
@@ -923,3 +925,39 @@ def test_the_routes_hang_under_the_templates_base_path(monkeypatch: pytest.Monke
     assert get(event)["statusCode"] == 200
     event["path"] = "/api/v1/http-endpoint/my-endpoint-id"
     assert get(event)["statusCode"] == 404
+
+
+# ---------------------------------------------------------------------------------------------- operations
+
+
+@pytest.mark.usefixtures("scripts")
+def test_the_operations_take_and_return_plain_values() -> None:
+    """No HTTP around them: an account, an id and a model in; an endpoint, a page or a ServiceError out."""
+    request = CreateRequest(path="helloworld", handler_script_path=SEED_DRIVE_PATH)
+    created = operations.create_endpoint("jaydoe", "my-endpoint-id", request)
+    assert (created.id, created.account, created.path, created.enabled) == (
+        "my-endpoint-id",
+        "jaydoe",
+        "helloworld",
+        True,
+    )
+    assert operations.get_endpoint("jaydoe", "my-endpoint-id") == created
+    with pytest.raises(NotFound):
+        operations.get_endpoint("someone-else", "my-endpoint-id")
+    with pytest.raises(BadRequest, match="id in the URL"):
+        operations.create_endpoint("jaydoe", "list", request)
+    with pytest.raises(BadRequest, match="differs from"):
+        operations.update_endpoint("jaydoe", "my-endpoint-id", UpdateRequest(id="other", enabled=False))
+    updated = operations.update_endpoint("jaydoe", "my-endpoint-id", UpdateRequest(enabled=False))
+    assert updated.enabled is False
+    page = operations.list_endpoints("jaydoe", parse_list_query({}))
+    assert page.model_dump() == {
+        "id": None,
+        "endpoints": [
+            {"id": "my-endpoint-id", "path": "helloworld", "handler_script_path": SEED_DRIVE_PATH, "state": "DISABLED"}
+        ],
+        "next_offset": None,
+    }
+    assert operations.delete_endpoint("jaydoe", "my-endpoint-id").id == "my-endpoint-id"
+    with pytest.raises(NotFound):
+        operations.delete_endpoint("jaydoe", "my-endpoint-id")

@@ -217,7 +217,7 @@ def parse_list_query(parameters: Mapping[str, Sequence[str]]) -> ListQuery:
     """Validate the list route's query parameters (each name to all its values).
 
     Raises RequestValidationError (location `query`), so that errors read like every other 400.
-    An empty value counts as not given, as API.md's `list?id=&path=&...` spelling suggests.
+    An empty value counts as not given, as the contract's `list?id=&path=&...` spelling suggests.
     """
     errors: list[dict[str, Any]] = []
     fields: dict[str, Any] = {}
