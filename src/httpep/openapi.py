@@ -53,8 +53,13 @@ Rules a schema cannot state, enforced by the service: an `id` in a request body 
 URL (else `400`); a `handler_script_path` must start with the caller's account (`/<account>/...`, else
 `403`) and name a script that exists in the script store and compiles with a top-level `def handler` (else
 `400`, naming the problem); `path` and `id` are unique across all accounts (`409`); in `list`, give at most
-one of `handler` / `handler_script_path` and of `state` / `enabled` (else `400`). A concrete path wins over a
-templated one: `GET API_ROOT/list` is `listEndpoints`, never `getEndpoint` of the (reserved) id `list`.
+one of `handler` / `handler_script_path` and of `state` / `enabled` (else `400`).
+
+`API_ROOT/list` is a concrete route beside `API_ROOT/{id}` and wins over it (as in OpenAPI's own path
+matching): `GET API_ROOT/list` is `listEndpoints`, never `getEndpoint` of an endpoint named `list`, which is
+why `list` (and `u`, the trigger route's segment) are reserved ids. Another method on `API_ROOT/list` is API
+Gateway's `403` on AWS; the local stack hands it to the `{id}` route, which refuses the reserved id (`400` on
+create, `404` otherwise).
 """
 
 SERVER = Server(
@@ -278,7 +283,9 @@ def function_schemas(template: LocalTemplate) -> Iterator[dict[str, Any]]:
             yield trigger_schema(path, [method for method, _ in served])
             continue
         schema = resolver.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True)
-        base = variables[BASE_PATH_VARIABLE]
+        base = variables.get(BASE_PATH_VARIABLE)
+        if base is None:
+            raise ValueError(f"{function.name}: a resolver's routes need {BASE_PATH_VARIABLE} in the template")
         schema["paths"] = {base + path: item for path, item in schema["paths"].items()}
         documented = {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
         if documented != served:
