@@ -11,7 +11,7 @@ LAMBDA_PORT ?= 3001
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: dev test lint typecheck templates unit integration e2e bench install clean
+.PHONY: dev test lint typecheck templates openapi unit integration e2e bench install clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ typecheck: $(STAMP)
 templates: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template-file template.yaml --region $(AWS_DEFAULT_REGION)
+
+# openapi.yaml from the functions' routes and models (tests/unit/project/test_openapi.py fails when it is stale).
+openapi: $(STAMP)
+	$(BIN)/python -m httpep.openapi --template template.yaml --output openapi.yaml
 
 # Two workers for most tests; the sandbox's hostile-handler tests then run alone (they exhaust shared limits).
 unit: $(STAMP)

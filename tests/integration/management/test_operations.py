@@ -18,8 +18,10 @@ from botocore.exceptions import ClientError
 from moto.dynamodb.models import DynamoDBBackend
 
 from httpendpoint.core.aws import client
-from httpendpoint.core.errors import Unavailable
+from httpendpoint.core.errors import BadRequest, NotFound, Unavailable
 from httpendpoint.core.observability import metrics
+from httpendpoint.management import operations
+from httpendpoint.management.models import CreateRequest, UpdateRequest, parse_list_query
 from httpendpoint.stores import endpoint_store, script_store
 from httpendpoint.stores.endpoint_store import RouteRecord
 from tests.support.events import api_event, load_event
@@ -885,3 +887,78 @@ def test_base64_bodies_decode_as_utf8(scripts: None) -> None:
     event["isBase64Encoded"] = True
     assert invoke(event, "create") == (201, {"id": "unicode"})
     assert call("get", "unicode")[1]["handler_script_path"] == drive_path
+
+
+# ---------------------------------------------------------------------------------------------- routing
+
+
+@pytest.mark.usefixtures("scripts")
+@pytest.mark.parametrize(
+    ("function", "body", "status", "message"),
+    [
+        ("create", {"path": "p", "handler_script_path": SEED_DRIVE_PATH}, 400, "id in the URL: must be 1-128"),
+        ("get", None, 404, "no endpoint with id 'say\"hi\\n'"),
+        ("update", {"enabled": False}, 404, "no endpoint with id 'say\"hi\\n'"),
+        ("delete", None, 404, "no endpoint with id 'say\"hi\\n'"),
+    ],
+)
+def test_an_id_no_route_pattern_takes_is_answered_as_an_invalid_id(
+    function: str, body: dict[str, Any] | None, status: int, message: str
+) -> None:
+    """API Gateway hands over the path decoded; a quote or a newline in `{id}` matches none of the resolver's
+    route patterns, and the answer is still the route's answer to an id that breaks the rules, in JSON."""
+    event = api_event(function, path_parameters={"id": 'say"hi\n'}, body=body)
+    event["path"] = '/api/v1/http-endpoint/say"hi\n'
+    status_code, answer = invoke(event, function)
+    assert (status_code, set(answer)) == (status, {"error"})
+    assert answer["error"].startswith(message)
+    assert items() == {}
+
+
+@pytest.mark.usefixtures("scripts")
+def test_the_routes_hang_under_the_templates_base_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same function under another base path (as the template may set it) serves the same route there."""
+    create()
+    monkeypatch.setenv("API_BASE_PATH", "/elsewhere")
+    get = container("get", 0)
+    event = api_event("get", path_parameters={"id": "my-endpoint-id"})
+    event["path"] = "/elsewhere/my-endpoint-id"
+    assert get(event)["statusCode"] == 200
+    event["path"] = "/api/v1/http-endpoint/my-endpoint-id"
+    assert get(event)["statusCode"] == 404
+
+
+# ---------------------------------------------------------------------------------------------- operations
+
+
+@pytest.mark.usefixtures("scripts")
+def test_the_operations_take_and_return_plain_values() -> None:
+    """No HTTP around them: an account, an id and a model in; an endpoint, a page or a ServiceError out."""
+    request = CreateRequest(path="helloworld", handler_script_path=SEED_DRIVE_PATH)
+    created = operations.create_endpoint("jaydoe", "my-endpoint-id", request)
+    assert (created.id, created.account, created.path, created.enabled) == (
+        "my-endpoint-id",
+        "jaydoe",
+        "helloworld",
+        True,
+    )
+    assert operations.get_endpoint("jaydoe", "my-endpoint-id") == created
+    with pytest.raises(NotFound):
+        operations.get_endpoint("someone-else", "my-endpoint-id")
+    with pytest.raises(BadRequest, match="id in the URL"):
+        operations.create_endpoint("jaydoe", "list", request)
+    with pytest.raises(BadRequest, match="differs from"):
+        operations.update_endpoint("jaydoe", "my-endpoint-id", UpdateRequest(id="other", enabled=False))
+    updated = operations.update_endpoint("jaydoe", "my-endpoint-id", UpdateRequest(enabled=False))
+    assert updated.enabled is False
+    page = operations.list_endpoints("jaydoe", parse_list_query({}))
+    assert page.model_dump() == {
+        "id": None,
+        "endpoints": [
+            {"id": "my-endpoint-id", "path": "helloworld", "handler_script_path": SEED_DRIVE_PATH, "state": "DISABLED"}
+        ],
+        "next_offset": None,
+    }
+    assert operations.delete_endpoint("jaydoe", "my-endpoint-id").id == "my-endpoint-id"
+    with pytest.raises(NotFound):
+        operations.delete_endpoint("jaydoe", "my-endpoint-id")

@@ -1,28 +1,39 @@
-"""openapi.yaml describes exactly the template's routes, is a valid OpenAPI document, and its examples are valid."""
+"""openapi.yaml is what `make openapi` writes from the code, a valid document of exactly the template's routes,
+and its schemas give the same answers as the checks the service runs."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
-from openapi_schema_validator import OAS30Validator, validate
-from openapi_spec_validator import validate_url
-from openapi_spec_validator.readers import read_from_filename
+import yaml
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate
 from schemathesis.core.result import Ok
 
-from httpep.local.template import REPO_ROOT, LocalTemplate
+from httpendpoint.management import models
+from httpendpoint.scripts import check_drive_path
+from httpep import openapi
+from httpep.local.template import LocalTemplate
 
-OPENAPI = REPO_ROOT / "openapi.yaml"
+REPO = Path(__file__).resolve().parents[3]
+OPENAPI = REPO / "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 
 
 @pytest.fixture(scope="module")
+def generated() -> dict[str, Any]:
+    return openapi.generate(LocalTemplate(REPO / "template.yaml"))
+
+
+@pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    spec, _ = read_from_filename(str(OPENAPI))
-    return dict(spec)
+    return dict(yaml.safe_load(OPENAPI.read_text()))
 
 
 def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -32,19 +43,26 @@ def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, A
                 yield method.upper(), path, item[method]
 
 
-def schema_of(document: dict[str, Any], name: str) -> dict[str, Any]:
-    """A named schema with the document around it, so that its `$ref`s resolve."""
-    return {**document, "$ref": f"#/components/schemas/{name}"}
+def resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        *_, section, name = node["$ref"].split("/")
+        node = document["components"][section][name]
+    return node
 
 
-def test_document_routes_are_exactly_the_template_routes(document: dict[str, Any], template: LocalTemplate) -> None:
+def test_the_committed_document_is_what_make_openapi_writes(generated: dict[str, Any]) -> None:
+    assert OPENAPI.read_text() == openapi.render(generated), "openapi.yaml is stale: run `make openapi`"
+
+
+def test_document_routes_are_exactly_the_template_routes(document: dict[str, Any]) -> None:
     documented = {(method, path) for method, path, _ in operations(document)}
+    template = LocalTemplate(REPO / "template.yaml")
     served = {(method, route.path) for route in template.api.routes for method in route.methods}
     assert documented == served
 
 
-def test_document_is_valid_openapi() -> None:
-    validate_url(OPENAPI.as_uri())
+def test_document_is_valid_openapi(document: dict[str, Any]) -> None:
+    validate(document)
 
 
 def test_schemathesis_loads_every_operation() -> None:
@@ -64,6 +82,28 @@ def test_every_operation_needs_the_bearer_token(document: dict[str, Any]) -> Non
         assert "401" in operation["responses"], f"{method} {path}"
 
 
+def test_every_error_of_the_service_is_a_json_error_body(document: dict[str, Any]) -> None:
+    """Each management operation documents its 4xx and 503 as JSON with a required, non-empty `error`."""
+    statuses: set[str] = set()
+    for method, path, operation in operations(document):
+        if "/u/" in path:
+            continue
+        for status, response in operation["responses"].items():
+            if status.startswith("2") or status == "401":
+                continue
+            statuses.add(status)
+            schema = resolve(document, resolve(document, response)["content"]["application/json"]["schema"])
+            assert "error" in schema["required"] and schema["properties"]["error"]["minLength"] == 1, (method, path)
+        assert "503" in operation["responses"] and "Retry-After" in operation["responses"]["503"]["headers"]
+    assert statuses == {"400", "403", "404", "409", "413", "503"}
+
+
+def test_no_validation_error_of_powertools_is_left(document: dict[str, Any]) -> None:
+    """The resolver answers every invalid request with a 400: Powertools' default 422 is not in the contract."""
+    assert not [(method, path) for method, path, operation in operations(document) if "422" in operation["responses"]]
+    assert not {"HTTPValidationError", "ValidationError"} & set(document["components"]["schemas"])
+
+
 def test_links_name_existing_operations_and_parameters(document: dict[str, Any]) -> None:
     by_id = {operation["operationId"]: (path, operation) for _, path, operation in operations(document)}
     links = [
@@ -76,17 +116,11 @@ def test_links_name_existing_operations_and_parameters(document: dict[str, Any])
         ("createEndpoint", "getEndpoint"),
         ("createEndpoint", "updateEndpoint"),
         ("createEndpoint", "deleteEndpoint"),
+        ("createEndpoint", "triggerGet"),
     }
     for source, name, link in links:
         path, _ = by_id[link["operationId"]]
         assert set(link["parameters"]) == set(re.findall(r"{(\w+)}", path)), f"{source}.{name}"
-
-
-def resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        *_, section, name = node["$ref"].split("/")
-        node = document["components"][section][name]
-    return node
 
 
 def test_management_bodies_are_closed_json_objects(document: dict[str, Any]) -> None:
@@ -102,42 +136,137 @@ def test_management_bodies_are_closed_json_objects(document: dict[str, Any]) -> 
             assert schema["type"] == "object" and schema["additionalProperties"] is False, f"{method} {path}"
 
 
-def test_examples_are_valid_and_use_the_seed_drive_path(document: dict[str, Any]) -> None:
-    schemas = document["components"]["schemas"]
-    seed_path = "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"
-    assert schemas["HandlerScriptPath"]["example"] == seed_path
-    for name in ("CreateRequest", "UpdateRequest"):
-        assert schemas[name]["example"]["handler_script_path"] == seed_path
-        validate(schemas[name]["example"], schema_of(document, name), cls=OAS30Validator, check_schema=False)
-    for name in ("EndpointId", "EndpointPath", "HandlerScriptPath"):
-        validate(schemas[name]["example"], schema_of(document, name), cls=OAS30Validator, check_schema=False)
+def test_list_states_that_its_id_is_nullable(document: dict[str, Any]) -> None:
+    schema = document["components"]["schemas"]["EndpointListView"]
+    validator = OAS31Validator(schema)
+    page: dict[str, Any] = {"endpoints": [], "next_offset": None}
+    assert validator.is_valid({"id": None, **page})
+    assert validator.is_valid({"id": "my-endpoint-id", **page})
+
+
+def test_the_document_cites_nothing_outside_the_repository() -> None:
+    text = OPENAPI.read_text()
+    assert "API" + ".md" not in text and "DESIGN" + ".md" not in text
+
+
+# ---------------------------------------------------------------------------------------------- field rules
+
+
+def field_schema(document: dict[str, Any], name: str) -> dict[str, Any]:
+    return {
+        **document,
+        "$ref": f"#/components/schemas/{name}",
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+    }
+
+
+def accepts(check: Callable[[str], str], value: str) -> bool:
+    try:
+        check(value)
+    except ValueError:
+        return False
+    return True
 
 
 @pytest.mark.parametrize(
-    ("name", "value", "valid"),
+    ("name", "check", "value"),
     [
-        ("EndpointId", "my-endpoint-id", True),
-        ("EndpointId", "a" * 128, True),
-        ("EndpointId", "a" * 129, False),
-        ("EndpointId", "-leading-dash", False),
-        ("EndpointId", "list", False),
-        ("EndpointId", "u", False),
-        ("EndpointId", "lists", True),
-        ("EndpointPath", "hello_world-2", True),
-        ("EndpointPath", "hello.world", False),
-        ("EndpointPath", "", False),
-        ("HandlerScriptPath", "/jaydoe/h.py", True),
-        ("HandlerScriptPath", "/jaydoe/a b/h.py", True),
-        ("HandlerScriptPath", "jaydoe/h.py", False),
-        ("HandlerScriptPath", "/jaydoe/h.txt", False),
-        ("HandlerScriptPath", "/jaydoe//h.py", False),
-        ("HandlerScriptPath", "/jaydoe/../h.py", False),
-        ("HandlerScriptPath", "/jaydoe/./h.py", False),
-        ("HandlerScriptPath", "/jaydoe/\n/h.py", False),
-        ("HandlerScriptPath", "/jaydoe/" + "a" * 1013 + ".py", True),
-        ("HandlerScriptPath", "/jaydoe/" + "a" * 1014 + ".py", False),
+        ("EndpointId", models.check_endpoint_id, value)
+        for value in ["my-endpoint-id", "a" * 128, "a" * 129, "-leading-dash", "list", "u", "lists", "a.b_c", ""]
+    ]
+    + [
+        ("EndpointPath", models.check_endpoint_path, value)
+        for value in ["hello_world-2", "hello.world", "", "p" * 128, "p" * 129, "a/b"]
+    ]
+    + [
+        ("HandlerScriptPath", check_drive_path, value)
+        for value in [
+            "/jaydoe/h.py",
+            "/jaydoe/a b/h.py",
+            "jaydoe/h.py",
+            "/jaydoe/h.txt",
+            "/jaydoe//h.py",
+            "/jaydoe/../h.py",
+            "/jaydoe/./h.py",
+            "/jaydoe/\n/h.py",
+            "/jaydoe/\x7f.py",
+            "/.py",
+            "/jaydoe/" + "a" * 1013 + ".py",
+            "/jaydoe/" + "a" * 1014 + ".py",
+        ]
     ],
 )
-def test_field_rules_match_the_contract(document: dict[str, Any], name: str, value: str, valid: bool) -> None:
-    validator = OAS30Validator(schema_of(document, name))
-    assert validator.is_valid(value) is valid
+def test_each_field_schema_gives_the_services_answer(
+    document: dict[str, Any], name: str, check: Callable[[str], str], value: str
+) -> None:
+    validator = OAS31Validator(field_schema(document, name))
+    assert validator.is_valid(value) is accepts(check, value)
+
+
+def test_examples_are_valid_and_use_one_drive_path(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    drive_path = schemas["HandlerScriptPath"]["example"]
+    for name in ("CreateRequest", "UpdateRequest"):
+        example = schemas[name]["example"]
+        assert example["handler_script_path"] == drive_path
+        OAS31Validator(field_schema(document, name)).validate(example)
+    for name in ("EndpointId", "EndpointPath", "HandlerScriptPath"):
+        OAS31Validator(field_schema(document, name)).validate(schemas[name]["example"])
+
+
+# ---------------------------------------------------------------------------------------------- discovery
+
+NEW_FUNCTION = """\
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+from httpendpoint.core import settings
+
+app = APIGatewayRestResolver(enable_validation=True, strip_prefixes=[settings.api_base_path()])
+
+
+@app.get("/<path>", operation_id="readFile", tags=["files"])
+def read(path: Annotated[str, Path()]) -> dict[str, str]:
+    return {"path": path}
+
+
+def lambda_handler(event, context):
+    return app.resolve(event, context)
+"""
+
+
+def template_with_a_new_function(tmp_path: Path) -> Path:
+    """The project's template plus a resolver-based function under another base path, as a later one would be."""
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "app.py").write_text(NEW_FUNCTION)
+    resource = textwrap.dedent(f"""
+        FilesFunction:
+          Type: AWS::Serverless::Function
+          Properties:
+            CodeUri: {tmp_path / "files"}
+            Handler: app.lambda_handler
+            Environment:
+              Variables:
+                API_BASE_PATH: /api/v2/files
+            Events:
+              Read:
+                Type: Api
+                Properties:
+                  RestApiId: !Ref HttpEndpointApi
+                  Path: /api/v2/files/{{path}}
+                  Method: GET
+        """)
+    resources, outputs = (REPO / "template.yaml").read_text().split("\nOutputs:", 1)
+    # The copy lives in tmp_path: every code location is made absolute so that it still finds the project's code.
+    resources = re.sub(r"(CodeUri|ContentUri): (\S+)", lambda m: f"{m[1]}: {REPO / m[2]}", resources)
+    path = tmp_path / "template.yaml"
+    path.write_text(resources + textwrap.indent(resource, "  ") + "\nOutputs:" + outputs)
+    return path
+
+
+def test_a_new_resolver_based_function_is_picked_up_from_the_template(tmp_path: Path) -> None:
+    document = openapi.generate(LocalTemplate(template_with_a_new_function(tmp_path)))
+    assert document["paths"]["/api/v2/files/{path}"]["get"]["operationId"] == "readFile"
+    assert "/api/v1/http-endpoint/{id}" in document["paths"]

@@ -38,3 +38,8 @@ def max_endpoints_per_account() -> int:
 
 def max_script_bytes() -> int:
     return int(os.environ.get("MAX_SCRIPT_BYTES", "262144"))
+
+
+def api_base_path() -> str:
+    """The path a function's routes hang under (`/api/v1/http-endpoint`); its resolver strips it before routing."""
+    return _required("API_BASE_PATH")

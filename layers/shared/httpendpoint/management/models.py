@@ -1,19 +1,33 @@
-"""Request and response models of the management API, with the contract's validation rules.
+"""Request and response models of the management API, with its validation rules.
 
 Request models are strict (a string must be a JSON string, `enabled` a JSON boolean) and forbid unknown keys,
 so a client can never set `account`, `state`, timestamps or anything else the service owns.
+
+Each field rule is written twice on purpose, next to each other: as the check that runs (a plain function,
+whose messages name the problem) and as the JSON schema `openapi.yaml` publishes (generated from these models).
+tests/unit/management/test_models.py holds the two to the same answers.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import TypeAliasType
 
-from httpendpoint.scripts import check_drive_path
+from httpendpoint.scripts import MAX_DRIVE_PATH_CHARS, check_drive_path
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 PATH_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
@@ -48,9 +62,68 @@ def check_endpoint_path(value: str) -> str:
     return value
 
 
-EndpointId = Annotated[str, AfterValidator(check_endpoint_id)]
-EndpointPath = Annotated[str, AfterValidator(check_endpoint_path)]
-DrivePath = Annotated[str, AfterValidator(check_drive_path)]
+# ---------------------------------------------------------------------------------------------- published schemas
+
+EXAMPLE_DRIVE_PATH = "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"
+
+ENDPOINT_ID_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "description": (
+        "Unique across all accounts. `list` and `u` are reserved: they are the list and trigger routes' own "
+        "segments (`GET .../list` is the list operation, never a get of an endpoint named `list`)."
+    ),
+    "minLength": 1,
+    "maxLength": MAX_ID_CHARS,
+    "pattern": f"^{ID_PATTERN.pattern}$",
+    "not": {"enum": sorted(RESERVED_IDS)},
+    "example": "my-endpoint-id",
+}
+ENDPOINT_PATH_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "description": "The URL path segment under `API_ROOT/u/`. Unique across all accounts.",
+    "minLength": 1,
+    "maxLength": MAX_PATH_CHARS,
+    "pattern": f"^{PATH_PATTERN.pattern}$",
+    "example": "helloworld",
+}
+DRIVE_PATH_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "description": (
+        "Drive path of a Python script defining `handler(request)`: absolute, at most "
+        f"{MAX_DRIVE_PATH_CHARS} characters, ending in `.py`, with no empty, `.` or `..` segment and no control "
+        "character. Its first segment must be the caller's account (else `403`), and at create/update time the "
+        "script must exist and compile with a top-level `def handler` (else `400`, naming the problem)."
+    ),
+    "minLength": 4,
+    "maxLength": MAX_DRIVE_PATH_CHARS,
+    "pattern": r"^(/[^/\x00-\x1F\x7F]+)*/[^/\x00-\x1F\x7F]*\.py$",
+    "not": {"pattern": r"(^|/)\.\.?(/|$)"},
+    "example": EXAMPLE_DRIVE_PATH,
+}
+
+# Named aliases become named schemas (`#/components/schemas/EndpointId`, ...) in the generated document.
+EndpointId = TypeAliasType(
+    "EndpointId", Annotated[str, AfterValidator(check_endpoint_id), WithJsonSchema(ENDPOINT_ID_SCHEMA)]
+)
+EndpointPath = TypeAliasType(
+    "EndpointPath", Annotated[str, AfterValidator(check_endpoint_path), WithJsonSchema(ENDPOINT_PATH_SCHEMA)]
+)
+HandlerScriptPath = TypeAliasType(
+    "HandlerScriptPath", Annotated[str, AfterValidator(check_drive_path), WithJsonSchema(DRIVE_PATH_SCHEMA)]
+)
+
+
+def _request_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """A request model's schema: optional fields without their `null` (see RequestBody), plus the model's extras."""
+    for prop in schema.get("properties", {}).values():
+        variants = prop.get("anyOf")
+        if variants and {"type": "null"} in variants:
+            rest = [variant for variant in variants if variant != {"type": "null"}]
+            prop.pop("anyOf")
+            prop.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+        if prop.get("default", ...) is None:
+            prop.pop("default")
+    schema.update(getattr(model, "SCHEMA_EXTRA", {}))
 
 
 def state_of(enabled: bool) -> State:
@@ -61,7 +134,7 @@ def state_of(enabled: bool) -> State:
 
 
 class RequestBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, json_schema_extra=_request_schema)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -72,21 +145,40 @@ class RequestBody(BaseModel):
         return value
 
 
+ID_IN_BODY = "Optional; if given, it must equal the id in the URL (else `400`)."
+
+
 class CreateRequest(RequestBody):
-    """PUT API_ROOT/<id>."""
+    """The endpoint's path and handler script; an `id` in the body must equal the URL's (else `400`)."""
+
+    SCHEMA_EXTRA: ClassVar[dict[str, Any]] = {
+        "example": {"path": "helloworld", "handler_script_path": EXAMPLE_DRIVE_PATH},
+    }
 
     id: EndpointId | None = None
     path: EndpointPath
-    handler_script_path: DrivePath
+    handler_script_path: HandlerScriptPath
 
 
 class UpdateRequest(RequestBody):
-    """PATCH API_ROOT/<id>: any of path, handler_script_path, enabled (and optionally the id itself)."""
+    """At least one of `path`, `handler_script_path` and `enabled`; an `id` in the body must equal the URL's."""
+
+    SCHEMA_EXTRA: ClassVar[dict[str, Any]] = {
+        "anyOf": [{"required": ["path"]}, {"required": ["handler_script_path"]}, {"required": ["enabled"]}],
+        "example": {
+            "id": "my-endpoint-id",
+            "path": "helloworld",
+            "handler_script_path": EXAMPLE_DRIVE_PATH,
+            "enabled": True,
+        },
+    }
 
     id: EndpointId | None = None
     path: EndpointPath | None = None
-    handler_script_path: DrivePath | None = None
-    enabled: bool | None = None
+    handler_script_path: HandlerScriptPath | None = None
+    enabled: bool | None = Field(
+        default=None, description="`false` disables the endpoint: its trigger answers `503` until it is enabled again."
+    )
 
     @model_validator(mode="after")
     def _changes_something(self) -> UpdateRequest:
@@ -102,7 +194,7 @@ class ListQuery(BaseModel):
 
     id: EndpointId | None = None
     path: EndpointPath | None = None
-    handler: DrivePath | None = None
+    handler: HandlerScriptPath | None = None
     enabled: bool | None = None
     offset: int = Field(default=0, ge=0)
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
@@ -125,7 +217,7 @@ def parse_list_query(parameters: Mapping[str, Sequence[str]]) -> ListQuery:
     """Validate the list route's query parameters (each name to all its values).
 
     Raises RequestValidationError (location `query`), so that errors read like every other 400.
-    An empty value counts as not given, so `list?id=&path=&...` lists everything.
+    An empty value counts as not given, as the contract's `list?id=&path=&...` spelling suggests.
     """
     errors: list[dict[str, Any]] = []
     fields: dict[str, Any] = {}
@@ -173,18 +265,23 @@ def query_error(name: str, message: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- responses
 
 
-class EndpointIdView(BaseModel):
+class View(BaseModel):
+    # Closed, so the published schemas say that an answer has exactly these keys.
+    model_config = ConfigDict(extra="forbid")
+
+
+class EndpointIdView(View):
     id: str
 
 
-class EndpointView(BaseModel):
+class EndpointView(View):
     id: str
     path: str
     handler_script_path: str
     state: State
 
 
-class EndpointListView(BaseModel):
-    id: str | None
-    endpoints: list[EndpointView]
-    next_offset: int | None
+class EndpointListView(View):
+    id: str | None = Field(description="The `id` filter as given, or `null` without one.")
+    endpoints: list[EndpointView] = Field(max_length=MAX_LIMIT)
+    next_offset: int | None = Field(ge=1, description="The `offset` of the next page, `null` on the last page.")

@@ -1,16 +1,13 @@
-"""The five management operations: business rules between the HTTP layer and the stores.
+"""The five management operations: business rules between the HTTP routes and the stores.
 
-Each `handle_*` function is what one Lambda function's route calls: it takes the caller's account and the
-URL's id from the resolver, runs the operation and shapes the response. The operations themselves take plain
-values, so they read (and test) without any HTTP around them.
+They take plain values (the caller's account, the URL's id, a validated request model) and return plain
+results, so they read (and test) without any HTTP around them; the functions' routes only translate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
 
 from httpendpoint import scripts
@@ -19,64 +16,71 @@ from httpendpoint.core.errors import BadRequest, NotFound, ServiceError
 from httpendpoint.core.observability import logger, metrics
 from httpendpoint.management.models import (
     CreateRequest,
-    EndpointIdView,
     EndpointListView,
     EndpointView,
     ListQuery,
     UpdateRequest,
     check_endpoint_id,
-    parse_list_query,
     state_of,
 )
-from httpendpoint.management.resolver import caller_account
 from httpendpoint.stores import endpoint_store
-from httpendpoint.stores.endpoint_store import Endpoint, ListPage
-
-View = TypeVar("View", EndpointIdView, EndpointView, EndpointListView)
-
-# ---------------------------------------------------------------------------------------------- operations
+from httpendpoint.stores.endpoint_store import Endpoint
 
 
 def create_endpoint(account: str, endpoint_id: str, request: CreateRequest) -> Endpoint:
+    """A new endpoint; an id in the URL that breaks the id rules is the client's mistake (400)."""
+    checked_new_id(endpoint_id)
     _same_id(endpoint_id, request.id)
     scripts.check_handler_script(request.handler_script_path, account)
-    return endpoint_store.create(
+    endpoint = endpoint_store.create(
         endpoint_id,
         account,
         request.path,
         request.handler_script_path,
         max_endpoints=settings.max_endpoints_per_account(),
     )
+    logger.info("endpoint created", extra={"path": endpoint.path, "handler_script_path": endpoint.handler_script_path})
+    metrics.add_metric(name="EndpointsCreated", unit=MetricUnit.Count, value=1)
+    return endpoint
 
 
 def get_endpoint(account: str, endpoint_id: str) -> Endpoint:
-    endpoint = endpoint_store.get(endpoint_id, account)
+    """The caller's endpoint; another account's, a missing one and an id that breaks the rules are all 404."""
+    endpoint = endpoint_store.get(checked_id(endpoint_id), account)
     if endpoint is None:
         raise not_found(endpoint_id)
     return endpoint
 
 
 def update_endpoint(account: str, endpoint_id: str, request: UpdateRequest) -> Endpoint:
+    checked_id(endpoint_id)
     _same_id(endpoint_id, request.id)
     # Existence first, so a caller learns about a wrong id before anything about the script.
     get_endpoint(account, endpoint_id)
     if request.handler_script_path is not None:
         scripts.check_handler_script(request.handler_script_path, account)
-    return endpoint_store.update(
+    endpoint = endpoint_store.update(
         endpoint_id,
         account,
         path=request.path,
         handler_script_path=request.handler_script_path,
         enabled=request.enabled,
     )
+    logger.info("endpoint updated", extra={"changes": request.model_dump(exclude_unset=True, exclude={"id"})})
+    metrics.add_metric(name="EndpointsUpdated", unit=MetricUnit.Count, value=1)
+    return endpoint
 
 
 def delete_endpoint(account: str, endpoint_id: str) -> Endpoint:
-    return endpoint_store.delete(endpoint_id, account)
+    endpoint = endpoint_store.delete(checked_id(endpoint_id), account)
+    logger.info("endpoint deleted", extra={"path": endpoint.path})
+    metrics.add_metric(name="EndpointsDeleted", unit=MetricUnit.Count, value=1)
+    return endpoint
 
 
-def list_endpoints(account: str, query: ListQuery) -> ListPage:
-    return endpoint_store.list_endpoints(
+def list_endpoints(account: str, query: ListQuery) -> EndpointListView:
+    """One page of the caller's endpoints that match every filter of `query`."""
+    page = endpoint_store.list_endpoints(
         account,
         endpoint_id=query.id,
         path=query.path,
@@ -85,67 +89,11 @@ def list_endpoints(account: str, query: ListQuery) -> ListPage:
         offset=query.offset,
         limit=query.limit,
     )
-
-
-def not_found(endpoint_id: str) -> NotFound:
-    return NotFound(f"no endpoint with id {endpoint_id!r}")
-
-
-def _same_id(url_id: str, body_id: str | None) -> None:
-    if body_id is not None and body_id != url_id:
-        raise BadRequest(f"id: {body_id!r} in the body differs from {url_id!r} in the URL")
-
-
-# ---------------------------------------------------------------------------------------------- routes
-
-
-def handle_create(app: APIGatewayRestResolver, request: CreateRequest) -> Response[EndpointIdView]:
-    """PUT API_ROOT/<id>: 201 {"id"}."""
-    endpoint_id = _url_id(app, invalid=lambda message: BadRequest(f"id in the URL: {message}"))
-    endpoint = create_endpoint(_account(app), endpoint_id, request)
-    logger.info("endpoint created", extra={"path": endpoint.path, "handler_script_path": endpoint.handler_script_path})
-    metrics.add_metric(name="EndpointsCreated", unit=MetricUnit.Count, value=1)
-    return _json(201, EndpointIdView(id=endpoint.id))
-
-
-def handle_get(app: APIGatewayRestResolver) -> Response[EndpointView]:
-    """GET API_ROOT/<id>: 200 {"id", "path", "handler_script_path", "state"}."""
-    endpoint = get_endpoint(_account(app), _url_id(app))
-    return _json(200, endpoint_view(endpoint))
-
-
-def handle_update(app: APIGatewayRestResolver, request: UpdateRequest) -> Response[EndpointIdView]:
-    """PATCH API_ROOT/<id>: 200 {"id"}."""
-    endpoint = update_endpoint(_account(app), _url_id(app), request)
-    logger.info("endpoint updated", extra={"changes": request.model_dump(exclude_unset=True, exclude={"id"})})
-    metrics.add_metric(name="EndpointsUpdated", unit=MetricUnit.Count, value=1)
-    return _json(200, EndpointIdView(id=endpoint.id))
-
-
-def handle_delete(app: APIGatewayRestResolver) -> Response[EndpointIdView]:
-    """DELETE API_ROOT/<id>: 200 {"id"}."""
-    endpoint = delete_endpoint(_account(app), _url_id(app))
-    logger.info("endpoint deleted", extra={"path": endpoint.path})
-    metrics.add_metric(name="EndpointsDeleted", unit=MetricUnit.Count, value=1)
-    return _json(200, EndpointIdView(id=endpoint.id))
-
-
-def handle_list(app: APIGatewayRestResolver) -> Response[EndpointListView]:
-    """GET API_ROOT/list?id=&path=&handler=&state=&offset=&limit=: one page of the caller's endpoints."""
-    account = _account(app)
-    event = app.current_event
-    # API Gateway gives every value of a repeated parameter here; a repeat is an error, not a silent pick.
-    parameters = event.multi_value_query_string_parameters or {
-        name: [value] for name, value in (event.query_string_parameters or {}).items()
-    }
-    query = parse_list_query(parameters)
-    page = list_endpoints(account, query)
-    view = EndpointListView(
+    return EndpointListView(
         id=query.id,
         endpoints=[endpoint_view(endpoint) for endpoint in page.endpoints],
         next_offset=query.offset + query.limit if page.has_more else None,
     )
-    return _json(200, view)
 
 
 def endpoint_view(endpoint: Endpoint) -> EndpointView:
@@ -157,21 +105,28 @@ def endpoint_view(endpoint: Endpoint) -> EndpointView:
     )
 
 
-def _account(app: APIGatewayRestResolver) -> str:
-    account = caller_account(app)
-    logger.append_keys(account=account)
-    return account
+def not_found(endpoint_id: str) -> NotFound:
+    return NotFound(f"no endpoint with id {endpoint_id!r}")
 
 
-def _url_id(app: APIGatewayRestResolver, invalid: Callable[[str], ServiceError] | None = None) -> str:
-    """The id in the URL. An id that breaks the rules names no endpoint: 404, unless `invalid` says otherwise."""
-    endpoint_id = str((app.current_event.path_parameters or {}).get("id", ""))
+def checked_id(endpoint_id: str) -> str:
+    """The URL's id of an existing endpoint. One that breaks the id rules names no endpoint: 404."""
+    return _checked(endpoint_id, lambda message: not_found(endpoint_id))
+
+
+def checked_new_id(endpoint_id: str) -> str:
+    """The URL's id of an endpoint to create. One that breaks the id rules is the client's mistake: 400."""
+    return _checked(endpoint_id, lambda message: BadRequest(f"id in the URL: {message}"))
+
+
+def _checked(endpoint_id: str, invalid: Callable[[str], ServiceError]) -> str:
     logger.append_keys(endpoint_id=endpoint_id)
     try:
         return check_endpoint_id(endpoint_id)
     except ValueError as exc:
-        raise (invalid(str(exc)) if invalid else not_found(endpoint_id)) from None
+        raise invalid(str(exc)) from None
 
 
-def _json(status: int, body: View) -> Response[View]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+def _same_id(url_id: str, body_id: str | None) -> None:
+    if body_id is not None and body_id != url_id:
+        raise BadRequest(f"id: {body_id!r} in the body differs from {url_id!r} in the URL")

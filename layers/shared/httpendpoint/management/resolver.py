@@ -1,42 +1,52 @@
 """The API Gateway resolver every management function uses, and the one place errors become HTTP.
 
-Each function serves exactly the route(s) the template wires to it, so the resolver matches any path and
-the template alone says which paths exist.
+A function's routes are relative (`/<id>`, `/list`): the template's `API_BASE_PATH` is stripped before routing,
+and the same variable puts them back when `openapi.yaml` is generated.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
 
-from httpendpoint.core.errors import ServiceError, Unavailable
+from httpendpoint.core import settings
+from httpendpoint.core.errors import NotFound, ServiceError, Unavailable
 from httpendpoint.core.limits import RETRY_AFTER_HEADER, RETRY_AFTER_SECONDS
 from httpendpoint.core.observability import logger
-
-# The template decides the path; a function answers whatever route API Gateway sends it (any character,
-# a decoded newline included, hence not ".*").
-ANY_ROUTE = r"/[\s\S]*"
 
 
 def error_response(status: int, message: str, **extra: Any) -> Response[dict[str, Any]]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"error": message, **extra})
 
 
-def new_resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+def new_resolver(check_id: Callable[[str], object] | None = None) -> APIGatewayRestResolver:
+    """The resolver of one management function.
 
-    @app.exception_handler(ServiceError)
-    def service_error(exc: ServiceError) -> Response[dict[str, Any]]:
-        response = error_response(exc.status, exc.message)
-        if isinstance(exc, Unavailable):
-            # A dependency failed or throttled: tell clients when a retry is worth it.
-            response.headers[RETRY_AFTER_HEADER] = RETRY_AFTER_SECONDS
-        return response
+    `check_id` is the route's check of the URL's `{id}`. A request whose `{id}` API Gateway accepted but no
+    route pattern of the resolver does (a decoded character such as a quote or a newline) breaks the id rules,
+    so it gets the answer that check gives.
+    """
+    app = APIGatewayRestResolver(enable_validation=True, strip_prefixes=[settings.api_base_path()])
+
+    app.exception_handler(ServiceError)(service_error)
+
+    @app.not_found
+    def no_route(exc: NotFoundError) -> Response[dict[str, Any]]:
+        endpoint_id = (app.current_event.path_parameters or {}).get("id")
+        try:
+            if check_id is not None and endpoint_id is not None:
+                check_id(endpoint_id)
+            raise NotFound(f"no route for {app.current_event.http_method} {app.current_event.path}")
+        except ServiceError as exc:
+            return service_error(exc)
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response[dict[str, Any]]:
@@ -68,6 +78,14 @@ def new_resolver() -> APIGatewayRestResolver:
         return internal_error()
 
     return app
+
+
+def service_error(exc: ServiceError) -> Response[dict[str, Any]]:
+    response = error_response(exc.status, exc.message)
+    if isinstance(exc, Unavailable):
+        # A dependency failed or throttled: tell clients when a retry is worth it.
+        response.headers[RETRY_AFTER_HEADER] = RETRY_AFTER_SECONDS
+    return response
 
 
 def internal_error() -> Response[dict[str, Any]]:
@@ -112,6 +130,9 @@ def describe_validation_errors(errors: Any) -> str:
         message = MESSAGES.get(kind) or str(error.get("msg", "is invalid")).removeprefix("Value error, ")
         if kind == "extra_forbidden" and where == "query":
             message = "is not a known query parameter"
+        elif where == "query" and isinstance(error.get("input"), list):
+            # A scalar parameter given more than once (API Gateway hands over every value).
+            message = "may be given only once"
         elif kind == "missing" and not loc and where == "body":
             message = "a JSON object is required"
         parts.append(f"{field}: {message}")
@@ -125,4 +146,19 @@ def caller_account(app: APIGatewayRestResolver) -> str:
     if not account:
         # Only reachable if the API is misconfigured without its authorizer.
         raise ServiceError("no account in the authorizer context")
+    logger.append_keys(account=account)
     return str(account)
+
+
+def only_declared_query_parameters(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """Route middleware: a query parameter the route does not declare is a 400, not silently ignored."""
+    route = app.context["_route"]
+    declared = {field.alias for field in route.dependant.query_params}
+    unknown = sorted(set(app.current_event.resolved_query_string_parameters or {}) - declared)
+    if unknown:
+        raise RequestValidationError([{"type": "extra_forbidden", "loc": ("query", name)} for name in unknown])
+    return next_middleware(app)
+
+
+def json_response(status: int, body: Any) -> Response[Any]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
