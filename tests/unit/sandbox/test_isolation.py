@@ -17,6 +17,7 @@ import pytest
 
 from httpendpoint.sandbox import function, linux, mounts, processes, scratch
 from httpendpoint.sandbox.limits import (
+    CHILD_UID_VARIABLE,
     FILE_SIZE_LIMIT_BYTES,
     MEMORY_LIMIT_BYTES,
     OPEN_FILES_LIMIT,
@@ -242,8 +243,11 @@ def test_the_child_runs_confined() -> None:
             })
     """
     seen = json.loads(text_of(run_script(script)))
-    expected_uid = SANDBOX_UID if os.geteuid() == 0 else os.geteuid()
+    owner = function.child_identity()
+    expected_uid = owner[0] if owner is not None else os.geteuid()
     assert (seen["uid"], seen["euid"]) == (expected_uid, expected_uid)
+    if os.geteuid() == 0 and not os.environ.get(CHILD_UID_VARIABLE):
+        assert expected_uid == SANDBOX_UID
     if os.geteuid() == 0:
         assert seen["groups"] == []
     assert seen["session_leader"] is True

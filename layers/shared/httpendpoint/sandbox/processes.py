@@ -92,3 +92,54 @@ def _reap_all() -> None:
     with contextlib.suppress(ChildProcessError):
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass
+
+
+def real_uid(pid: int) -> int | None:
+    """The real user of `pid` (what a signal's permission check and RLIMIT_NPROC go by), None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def of_user(uid: int, spared: Iterable[int]) -> list[ProcessInfo]:
+    """Every live process whose real user is `uid`, but the `spared` ones (zombies left out: they are dead)."""
+    keep = set(spared)
+    found = []
+    for pid in all_pids():
+        if pid in keep or real_uid(pid) != uid:
+            continue
+        process = info(pid)
+        if process is not None and process.state not in ("Z", "X"):
+            found.append(process)
+    return found
+
+
+def kill_user(uid: int, spared: Iterable[int], timeout: float) -> tuple[bool, bool]:
+    """SIGKILL every process of `uid` but the `spared`, until none is left: (anything was found, all gone).
+
+    For a sandbox that runs as the same user as its children (Lambda), where nothing else of that user
+    runs: a process that escaped every process tree we know of is still found by its user.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.0005
+    found = False
+    while True:
+        survivors = of_user(uid, spared)
+        if not survivors:
+            return found, True
+        found = True
+        for process in survivors:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(process.pid, signal.SIGSTOP)  # a stopped process forks no more while we go round
+        for process in survivors:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(process.pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            return found, False
+        time.sleep(pause)
+        pause = min(pause * 2, 0.02)

@@ -10,6 +10,7 @@ import selectors
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import threading
@@ -87,6 +88,9 @@ class ChildReport:
     status: int | None = None  # wait status, once the zygote reaped it
     timed_out: bool = False
     zygote_lost: bool = False
+    # Why the environment can no longer be trusted with another request (something survived, the zygote
+    # died, a cleanup failed), or None.
+    spoiled: str | None = None
 
     def take(self, name: str, chunk: bytes) -> None:
         if name == "log":
@@ -99,29 +103,54 @@ class ChildReport:
 
 class Zygote:
     def __init__(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.control = ours
-        with theirs:
+        # The zygote inherits no socket: it connects once it is non-dumpable (see zygote_server), and only
+        # its own pid is accepted, so another process of our user can neither steal nor impersonate it.
+        name = f"httpep-zygote-{os.getpid()}-{os.urandom(16).hex()}"
+        deadline = time.monotonic() + ZYGOTE_START_SECONDS
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as listener:
+            listener.bind("\0" + name)
+            listener.listen(8)
             self.process = subprocess.Popen(
                 # -s: no user site directory, -P: no working directory on sys.path.
-                [sys.executable, "-s", "-P", "-m", "httpendpoint.sandbox.zygote_server", str(theirs.fileno())],
+                [sys.executable, "-s", "-P", "-m", "httpendpoint.sandbox.zygote_server", name],
                 env=zygote_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                pass_fds=[theirs.fileno()],
                 cwd="/",
             )
-        self.broken = False
-        ours.settimeout(ZYGOTE_START_SECONDS)
+            self.broken = False
+            control = self._accept(listener, deadline)
+        if control is None:
+            self.broken = True
+            self.process.kill()
+            self.process.wait()
+            raise ZygoteUnavailable(f"the zygote did not connect (exit status {self.process.poll()})")
+        self.control = control
+        control.settimeout(max(deadline - time.monotonic(), 0.001))
         try:
             ready = self._receive()
         except OSError:
             ready = None
-        ours.settimeout(None)
+        control.settimeout(None)
         if ready is None or ready.get("ready") != self.process.pid:
             self.broken = True
             self.close()
             raise ZygoteUnavailable(f"the zygote did not start (exit status {self.process.poll()})")
+
+    def _accept(self, listener: socket.socket, deadline: float) -> socket.socket | None:
+        while (remaining := deadline - time.monotonic()) > 0 and self.process.poll() is None:
+            listener.settimeout(min(remaining, 0.5))
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            pid, uid, _gid = struct.unpack("3i", credentials)
+            if pid == self.process.pid and uid == os.geteuid():
+                connection.settimeout(None)
+                return connection
+            connection.close()  # anyone else who found the name
+        return None
 
     @property
     def pid(self) -> int:
@@ -219,11 +248,15 @@ class Zygote:
         if report.child is None or report.zygote_lost:
             # The zygote is gone or never forked in time (stuck): it cannot be trusted with another request.
             self.broken = True
+            report.spoiled = "the sandbox's zygote process died or hung during the request"
             self.process.kill()
             return
         # Orphans (re-parented to the zygote, a subreaper), including ones that left the process group.
         if not processes.kill_children(self.pid, CLEANUP_SECONDS):
             self.broken = True
+            report.spoiled = "the request's processes could not all be killed"
+        elif self.broken:
+            report.spoiled = "the request stopped the sandbox's zygote process"
 
     def _drain(self, selector: selectors.BaseSelector, report: ChildReport) -> None:
         """Read what the child wrote before it died; every writer is dead, so EOF comes at once."""
@@ -252,6 +285,12 @@ class ZygotePool:
     def __init__(self) -> None:
         self._idle: list[Zygote] = []
         self._lock = threading.Lock()
+        self._sealed = False
+
+    def seal(self) -> None:
+        """No zygote is started from now on: code of our own user has run, and a process freshly started
+        as our user can be traced (or robbed of descriptors) before it makes itself non-dumpable."""
+        self._sealed = True
 
     def acquire(self) -> Zygote:
         with self._lock:
@@ -260,6 +299,8 @@ class ZygotePool:
                 if zygote.usable():
                     return zygote
                 zygote.close()
+        if self._sealed:
+            raise ZygoteUnavailable("no zygote is started where code of the sandbox's own user has run")
         return Zygote()
 
     def release(self, zygote: Zygote) -> None:
@@ -279,6 +320,7 @@ class ZygotePool:
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
+            self._sealed = False
         for zygote in idle:
             zygote.close()
 

@@ -1,10 +1,13 @@
 """The zygote: a clean, warm Python process that forks one fresh child per sandboxed request.
 
-The sandbox starts it (`python -m httpendpoint.sandbox.zygote_server <fd>`) with an environment that holds no
-credentials, so /proc/<pid>/environ of the zygote and of every child is clean. It imports Flask, Werkzeug and apig-wsgi
+The sandbox starts it (`python -m httpendpoint.sandbox.zygote_server <name>`) with an environment that holds no
+credentials, so /proc/<pid>/environ of the zygote and of every child is clean. It holds no descriptor of the
+sandbox's when it starts: it first makes itself non-dumpable (so that no process of its user can take a
+descriptor of it with pidfd_getfd, or trace it), and only then connects to the sandbox's abstract socket
+<name>, where the sandbox accepts nothing but the zygote's own pid. It imports Flask, Werkzeug and apig-wsgi
 once, then serves its control socket (SOCK_SEQPACKET, one JSON message each way per event):
 
-    sandbox -> zygote  {"workdir", "uid", "gid", "cpu_seconds"} + fds [request, result pipe, log pipe]
+    sandbox -> zygote  {"workdir", "uid", "gid", "cpu_seconds", "cgroups"} + fds [request, result pipe, log pipe]
     zygote -> sandbox  {"ready": pid} once warm, then per request {"pid": child} and {"exit": child, "status": s}
 
 It never reads a request: a child is a copy of the zygote's memory, so whatever the zygote held would be
@@ -41,11 +44,13 @@ def _send(control: socket.socket, message: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    control = socket.socket(fileno=int(sys.argv[1]))
-    # Non-dumpable: on Lambda a child runs as this same user and must not ptrace the zygote (and so poison
-    # every later child). Subreaper: orphans of a request, even after setsid, stay findable as our children.
+    # Non-dumpable before we hold any socket: on Lambda a child runs as this same user and must neither
+    # ptrace the zygote (and so poison every later child) nor take its control socket with pidfd_getfd.
+    # Subreaper: orphans of a request, even after setsid, stay findable as our children.
     linux.set_dumpable(False)
     linux.set_child_subreaper()
+    control = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    control.connect("\0" + sys.argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C of a test run reaches the whole process group
 
     from httpendpoint.sandbox import child_run
@@ -71,10 +76,11 @@ def main() -> None:
                 message, fds, _, _ = socket.recv_fds(control, 65536, 3)
                 if not message:
                     return  # the sandbox is gone
+                header = json.loads(message)
                 zygote = os.getpid()
                 pid = os.fork()
                 if pid == 0:
-                    _child(control, zygote, json.loads(message), fds)
+                    _child(control, zygote, header, fds)
                 for fd in fds:
                     os.close(fd)
                 children.add(pid)
@@ -127,6 +133,7 @@ def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: lis
         _arrange_descriptors(result_fd, log_fd)
         _enter_workdir(header["workdir"])
         _limit_resources(int(header["cpu_seconds"]))
+        _join_groups(header.get("cgroups") or [])
         _become(header["uid"], header["gid"])
         # Only now: a change of user clears the parent-death signal.
         linux.kill_me_with_parent()
@@ -204,6 +211,13 @@ def _limit_resources(cpu_seconds: int) -> None:
         if current != resource.RLIM_INFINITY:  # an unprivileged process may lower a hard limit, never raise it
             soft, hard = min(soft, current), min(hard, current)
         resource.setrlimit(kind, (soft, hard))
+
+
+def _join_groups(procs_files: list[str]) -> None:
+    """Into the request's control groups (as root, before the change of user): nothing it starts leaves them."""
+    for procs in procs_files:
+        with open(procs, "w") as join:
+            join.write("0")
 
 
 def _become(uid: int | None, gid: int | None) -> None:
