@@ -15,6 +15,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
+from httpendpoint.sandbox import processes
 from httpep.local.template import REPO_ROOT
 from tests.support.events import api_event
 from tests.support.sandbox import SCRIPT_PATH, TIMEOUT
@@ -75,13 +76,23 @@ class Environment:
                 stream.close()
 
 
+_next_uid = FIRST_UID
+
+
+def fresh_uid() -> int:
+    """A user no environment of this test run had yet: what one test leaves cannot touch the next."""
+    global _next_uid
+    _next_uid += 1
+    return _next_uid - 1
+
+
 class LambdaLikeService:
     """Requests of accounts, in turn, as Lambda would route them."""
 
     def __init__(self, tenancy: bool) -> None:
         self.tenancy = tenancy
         self.environments: dict[str, Environment] = {}
-        self.started = 0
+        self.used: set[int] = set()
         self.ended: list[str] = []
 
     def environment(self, account: str) -> Environment:
@@ -90,8 +101,8 @@ class LambdaLikeService:
         if current is None or not current.alive():
             if current is not None:
                 current.close()
-            current = self.environments[key] = Environment(FIRST_UID + self.started)
-            self.started += 1
+            current = self.environments[key] = Environment(fresh_uid())
+            self.used.add(current.uid)
         return current
 
     def invoke(
@@ -108,12 +119,11 @@ class LambdaLikeService:
             self.ended.append(answer.ended)
         return answer.outcome
 
-    def uids(self) -> set[int]:
-        return {environment.uid for environment in self.environments.values()}
-
     def close(self) -> None:
         for environment in self.environments.values():
             environment.close()
+        for uid in self.used:  # whatever a test's attacker left, should the sandbox have failed
+            processes.kill_user(uid, (), timeout=5)
 
 
 def can_run() -> bool:

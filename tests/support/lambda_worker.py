@@ -9,6 +9,7 @@ after which it exits, as the function does on Lambda.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -51,7 +52,7 @@ def main() -> None:
             if remaining is None:
                 answer = function.run(request["payload"])
             else:
-                answer = function.run(request["payload"], lambda left=int(remaining): left)
+                answer = function.run(request["payload"], functools.partial(int, remaining))
         except function.EnvironmentEnded as ended:
             answers.write(json.dumps({"ended": ended.reason, "answer": ended.outcome}) + "\n")
             answers.flush()

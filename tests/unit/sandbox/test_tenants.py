@@ -25,7 +25,7 @@ import pytest
 
 from httpendpoint.sandbox import processes
 from tests.support.events import api_event
-from tests.support.lambda_like import FIRST_UID, Environment, LambdaLikeService, can_run
+from tests.support.lambda_like import Environment, LambdaLikeService, can_run, fresh_uid
 from tests.support.sandbox import HELLO, body_of
 
 pytestmark = [
@@ -164,11 +164,15 @@ def test_a_planted_process_cannot_kill_the_next_requests(service: LambdaLikeServ
     killer = """
         me = os.getpid()
         for name in os.listdir("/proc"):
-            if name.isdigit() and int(name) not in (me, sandbox):
-                with open(f"/proc/{name}/stat") as stat:
-                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-                if parent != sandbox:  # spare the sandbox and its zygotes: kill their children
-                    os.kill(int(name), signal.SIGKILL)
+            if not name.isdigit() or int(name) in (me, sandbox):
+                continue
+            try:
+                with open(f"/proc/{name}/status") as status:
+                    fields = dict(line.split(":", 1) for line in status.read().splitlines() if ":" in line)
+                if int(fields["Uid"].split()[0]) == os.getuid() and int(fields["PPid"]) != sandbox:
+                    os.kill(int(name), signal.SIGKILL)  # spare the sandbox and its zygotes: kill their children
+            except (OSError, KeyError, ValueError):
+                pass
     """
     service.invoke(ATTACKER, plant(killer))
     slow_hello = "import time\n\ndef handler(request):\n    time.sleep(0.3)\n    return 'Hello World'\n"
@@ -206,7 +210,7 @@ while time.monotonic() < deadline:
 
 
 def test_a_starting_zygote_holds_no_socket_a_process_of_its_user_could_take() -> None:
-    uid = FIRST_UID + 99
+    uid = fresh_uid()
     with loot_for(uid) as loot:
         environment = Environment(uid)
         thief = os.fork()
@@ -221,7 +225,8 @@ def test_a_starting_zygote_holds_no_socket_a_process_of_its_user_could_take() ->
                 os._exit(0)
         try:
             time.sleep(0.3)  # the thief is watching before the zygote starts
-            payload = {"script": textwrap.dedent(HELLO), "script_path": "/a/b.py", "event": api_event("router"), "timeout": 10}
+            event = api_event("router")
+            payload = {"script": textwrap.dedent(HELLO), "script_path": "/a/b.py", "event": event, "timeout": 10}
             assert text(environment.invoke(payload).outcome) == "Hello World"
             assert not (loot / "stolen").exists(), (loot / "stolen").read_text()
         finally:
@@ -229,6 +234,7 @@ def test_a_starting_zygote_holds_no_socket_a_process_of_its_user_could_take() ->
                 os.kill(thief, signal.SIGKILL)
             os.waitpid(thief, 0)
             environment.close()
+            processes.kill_user(uid, (), timeout=5)
 
 
 def test_files_in_the_sandbox_root_outside_the_request_are_removed(service: LambdaLikeService) -> None:
