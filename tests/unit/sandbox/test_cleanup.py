@@ -99,7 +99,7 @@ def test_the_memory_of_all_of_a_requests_processes_together_is_capped() -> None:
             ready, report = os.pipe()
             for _ in range(6):
                 if os.fork() == 0:
-                    data = bytearray(b"\\1") * (450 * 1024 * 1024)
+                    data = bytearray(b"\\1") * (400 * 1024 * 1024)
                     os.write(report, f"{os.getpid()} ".encode())
                     time.sleep(60)
                     os._exit(0)
