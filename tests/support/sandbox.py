@@ -38,8 +38,9 @@ def text_of(outcome: dict[str, Any]) -> str:
 
 
 def leftovers() -> dict[int, list[processes.ProcessInfo]]:
-    """Processes still hanging off an idle zygote: after any request, there must be none."""
-    found = {pid: processes.children_of(pid) for pid in pool.idle_pids()}
+    """Processes still hanging off an idle zygote: after any request, there must be none that could still run
+    (a child killed on its way out of exit() may still be freeing its memory, then the zygote reaps it)."""
+    found = {pid: [child for child in processes.children_of(pid) if not child.ending] for pid in pool.idle_pids()}
     return {pid: children for pid, children in found.items() if children}
 
 

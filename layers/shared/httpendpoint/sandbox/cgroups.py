@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from httpendpoint.sandbox import processes
+
 ROOT = Path("/sys/fs/cgroup")
 
 
@@ -35,23 +37,34 @@ class RequestGroup:
         return [int(pid) for pid in (self.counter.parent / "cgroup.procs").read_text().split()]
 
     def kill_all(self, timeout: float) -> bool:
-        """SIGKILL every member until the group is empty (reaped); False if it is not by `timeout`."""
+        """SIGKILL every member until none is left that could still run code; False if one is by `timeout`.
+
+        A member inside exit() is left to finish (its memory teardown takes a while, and it can no longer
+        do anything); the zygote reaps it, and it leaves the group then.
+        """
         deadline = time.monotonic() + timeout
-        pause = 0.0005
-        while self.count():
-            for pid in self.members():
+        pause = 0.0002
+        while True:
+            running = [pid for pid in self.members() if not _ending(pid)]
+            if not running:
+                return True
+            for pid in running:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             if time.monotonic() > deadline:
                 return False
             time.sleep(pause)
             pause = min(pause * 2, 0.02)
-        return True
 
     def remove(self) -> None:
         for directory in self.directories:
             with contextlib.suppress(OSError):
                 directory.rmdir()
+
+
+def _ending(pid: int) -> bool:
+    process = processes.info(pid)
+    return process is None or process.ending
 
 
 _groups: dict[int, RequestGroup | None] = {}

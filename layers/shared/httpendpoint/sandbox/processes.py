@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+PF_EXITING = 0x4  # the kernel's flag of a process inside exit(): it never runs user code again
+
 
 @dataclass(frozen=True)
 class ProcessInfo:
@@ -16,6 +18,12 @@ class ProcessInfo:
     state: str  # R, S, D, Z, T, ... as in proc(5)
     ppid: int
     pgrp: int
+    flags: int = 0
+
+    @property
+    def ending(self) -> bool:
+        """Dead or dying: a zombie, or on its way out of exit() (only its memory is still being freed)."""
+        return self.state in ("Z", "X") or bool(self.flags & PF_EXITING)
 
 
 def info(pid: int) -> ProcessInfo | None:
@@ -26,7 +34,7 @@ def info(pid: int) -> ProcessInfo | None:
         return None
     # The command name is in parentheses and may itself hold spaces or parentheses: parse after the last ')'.
     fields = raw[raw.rfind(b")") + 2 :].split()
-    return ProcessInfo(pid, fields[0].decode(), int(fields[1]), int(fields[2]))
+    return ProcessInfo(pid, fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[6]))
 
 
 def children_of(parent: int) -> list[ProcessInfo]:
@@ -107,14 +115,14 @@ def real_uid(pid: int) -> int | None:
 
 
 def of_user(uid: int, spared: Iterable[int]) -> list[ProcessInfo]:
-    """Every live process whose real user is `uid`, but the `spared` ones (zombies left out: they are dead)."""
+    """Every live process whose real user is `uid`, but the `spared` ones (the dead and dying left out)."""
     keep = set(spared)
     found = []
     for pid in all_pids():
         if pid in keep or real_uid(pid) != uid:
             continue
         process = info(pid)
-        if process is not None and process.state not in ("Z", "X"):
+        if process is not None and not process.ending:
             found.append(process)
     return found
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from httpendpoint.core.observability import logger
-from httpendpoint.sandbox import processes
+from httpendpoint.sandbox import cgroups, processes
 from httpendpoint.sandbox.limits import LOG_LIMIT_BYTES, RESPONSE_LIMIT_BYTES
 
 ZYGOTE_START_SECONDS = 60.0
@@ -180,8 +180,11 @@ class Zygote:
         message = self.control.recv(65536)
         return dict(json.loads(message)) if message else None
 
-    def execute(self, request: bytes, header: dict[str, Any], timeout: float) -> ChildReport:
-        """Fork one child for `request`, wait at most `timeout` seconds, kill everything it left."""
+    def execute(
+        self, request: bytes, header: dict[str, Any], timeout: float, group: cgroups.RequestGroup | None = None
+    ) -> ChildReport:
+        """Fork one child for `request`, wait at most `timeout` seconds, kill everything it left (everything
+        in `group`, the request's control group, when there is one)."""
         report = ChildReport()
         request_fd = os.memfd_create("httpep-request", os.MFD_CLOEXEC)
         result_read, result_write = os.pipe()
@@ -205,19 +208,24 @@ class Zygote:
             selector.register(result_read, selectors.EVENT_READ, "result")
             selector.register(log_read, selectors.EVENT_READ, "log")
             try:
-                self._watch(selector, report, deadline)
-                self._clean_up(report)
+                # With a control group to find every process of the request in, the child need not be
+                # waited for once it has answered and closed its pipes.
+                self._watch(selector, report, deadline, early=group is not None)
+                self._clean_up(report, group)
                 self._drain(selector, report)
             finally:
                 os.close(result_read)
                 os.close(log_read)
         return report
 
-    def _watch(self, selector: selectors.BaseSelector, report: ChildReport, deadline: float) -> None:
-        """Until the child exits, the zygote dies or the deadline passes."""
+    def _watch(self, selector: selectors.BaseSelector, report: ChildReport, deadline: float, early: bool) -> None:
+        """Until the child exits (or has written its result and closed both pipes: it is on its way out),
+        the zygote dies or the deadline passes."""
         selector.register(self.control, selectors.EVENT_READ, "control")
         try:
-            while report.status is None:
+            while report.status is None and not (
+                early and report.child and report.result and len(selector.get_map()) == 1
+            ):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     report.timed_out = True
@@ -237,7 +245,7 @@ class Zygote:
         finally:
             selector.unregister(self.control)
 
-    def _clean_up(self, report: ChildReport) -> None:
+    def _clean_up(self, report: ChildReport, group: cgroups.RequestGroup | None) -> None:
         state = processes.info(self.pid)
         if state is not None and state.state in ("T", "t"):
             # Stopped by the child (same user on Lambda): let it reap what gets killed below, then replace it.
@@ -245,6 +253,15 @@ class Zygote:
             os.kill(self.pid, signal.SIGCONT)
         if report.child is not None:
             processes.kill_group(report.child)  # the child called setsid: its pid is its process group
+        if group is not None and not report.zygote_lost:
+            # Everything the request started is in its group, however it left the zygote's tree.
+            if not group.kill_all(CLEANUP_SECONDS):
+                self.broken = True
+                report.spoiled = "the request's processes could not all be killed"
+            elif self.broken:
+                report.spoiled = "the request stopped the sandbox's zygote process"
+            if report.child is not None:
+                return
         if report.child is None or report.zygote_lost:
             # The zygote is gone or never forked in time (stuck): it cannot be trusted with another request.
             self.broken = True

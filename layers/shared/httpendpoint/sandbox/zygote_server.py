@@ -153,6 +153,9 @@ def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: lis
         with contextlib.suppress(BaseException):
             sys.stdout.flush()
             sys.stderr.flush()
+    if status == 0:
+        # Done: the sandbox sees both pipes end now, not after this process's memory is torn down.
+        os.closerange(1, RESULT_FD + 1)
     os._exit(status)
 
 
