@@ -64,7 +64,10 @@ def remove(path: Path) -> None:
     except FileNotFoundError:
         return
     try:
-        remove_entry(parent, path.name)
+        try:
+            os.rmdir(path.name, dir_fd=parent)  # the usual case: an empty directory (rmdir follows no link)
+        except OSError:
+            remove_entry(parent, path.name)
     finally:
         os.close(parent)
 
