@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from httpendpoint.sandbox import function, linux, mounts, processes, scratch
+from httpendpoint.sandbox import function, mounts, processes, scratch
 from httpendpoint.sandbox.limits import (
     CHILD_UID_VARIABLE,
     FILE_SIZE_LIMIT_BYTES,
@@ -26,7 +26,7 @@ from httpendpoint.sandbox.limits import (
 )
 from httpendpoint.sandbox.zygote_client import pool, zygote_environment
 from tests.support.events import api_event
-from tests.support.sandbox import assert_serves_hello, leftovers, run_script, text_of
+from tests.support.sandbox import assert_serves_hello, is_dumpable, leftovers, run_script, text_of
 
 # The sandbox tests share machine-wide limits (the `nobody` process count), so they never run beside others.
 pytestmark = pytest.mark.serial
@@ -393,7 +393,7 @@ def test_the_zygote_environment_holds_nothing_but_what_python_needs(monkeypatch:
 
 def test_the_sandbox_process_cannot_be_read_or_traced_by_its_user() -> None:
     assert_serves_hello()
-    assert linux.is_dumpable() is False
+    assert is_dumpable() is False
 
 
 def test_process_listing_without_the_kernels_children_file_agrees() -> None:

@@ -160,7 +160,7 @@ def _execute(
     request: bytes, owner: tuple[int, int] | None, timeout: float, current: Mode
 ) -> tuple[ChildReport, str | None]:
     """One child for `request`, then the cleanup; the report and, if the environment must end, why."""
-    watch = scratch.ScratchWatch() if current != "unconfined" else None
+    watch = scratch.ScratchWatch(own_user=current == "lambda") if current != "unconfined" else None
     group = cgroups.for_user(owner[0], REQUEST_MEMORY_LIMIT_BYTES) if owner and current == "isolated" else None
     problems: list[str] = []
     with scratch.request_workdir(owner) as workdir:

@@ -175,8 +175,8 @@ class ScratchWatch:
     """Modification times of the scratch directories before a request: after it, only those that changed
     (or changed too recently to tell) are read. Creating, renaming or removing an entry changes them."""
 
-    def __init__(self) -> None:
-        self.before = {directory: _mtime(directory) for directory in _watched()}
+    def __init__(self, own_user: bool) -> None:
+        self.before = {directory: _mtime(directory) for directory in _watched(own_user)}
 
     def changed(self) -> list[str]:
         recent = time.time_ns() - TIMESTAMP_SLACK_NS
@@ -187,8 +187,12 @@ class ScratchWatch:
         return found
 
 
-def _watched() -> tuple[str, ...]:
-    return (tempfile.gettempdir(), str(workdir_root()), *world_writable_dirs())
+def _watched(own_user: bool) -> tuple[str, ...]:
+    """Where a child can write. The sandbox root only for a child of our own user: another may not write
+    there (mode 0711), and other sandboxes' requests of its user have their directories there."""
+    if own_user:
+        return tuple(dict.fromkeys((tempfile.gettempdir(), str(workdir_root()), *world_writable_dirs())))
+    return world_writable_dirs()
 
 
 def _mtime(directory: str) -> int | None:
@@ -206,8 +210,9 @@ def sweep_scratch(owner: tuple[int, int] | None, watch: ScratchWatch | None = No
     it and in the sandbox root goes, and whatever our user owns in any other world-writable directory.
     Elsewhere (a developer's machine, not root) files cannot be told apart and are left.
     """
-    directories = watch.changed() if watch is not None else list(_watched())
-    if owner is not None and owner[0] != os.geteuid():
+    own_user = owner is None or owner[0] == os.geteuid()
+    directories = watch.changed() if watch is not None else list(_watched(own_user))
+    if not own_user and owner is not None:
         uid = owner[0]
         for directory in directories:
             sweep(Path(directory), lambda info, name: info.st_uid == uid)
