@@ -72,9 +72,10 @@ def text(outcome: dict[str, object]) -> str:
     return body_of(outcome).decode()
 
 
-def plant(body: str, seconds: float = 8.0) -> str:
+def plant(body: str, seconds: float = 8.0, pid_file: str = "/dev/null") -> str:
     """A handler that leaves a daemon running `body` (a loop step; `root` is the sandbox root, `sandbox`
-    the sandbox function's pid), kills the zygote, and returns the daemon's pid."""
+    the sandbox function's pid), writes the daemon's pid to `pid_file`, kills the zygote and returns the
+    pid (if it lives that long: the zygote's death kills it)."""
     step = textwrap.indent(textwrap.dedent(body), " " * 28)
     return f"""
         import os, signal, time
@@ -100,6 +101,8 @@ def plant(body: str, seconds: float = 8.0) -> str:
                     os._exit(0)
                 os._exit(0)
             pid = os.read(read, 32).decode()
+            with open("{pid_file}", "w") as report:
+                report.write(pid)
             os.kill(zygote, signal.SIGKILL)
             return pid
     """
@@ -111,9 +114,11 @@ def assert_gone(pid: int) -> None:
 
 
 def test_a_daemonized_grandchild_dies_with_its_request_even_when_the_zygote_is_killed(
-    service: LambdaLikeService,
+    service: LambdaLikeService, loot: Path
 ) -> None:
-    daemon = int(text(service.invoke(ATTACKER, plant("pass"))))
+    # The pid goes to a file: the handler may not live to answer (the zygote's death kills it).
+    service.invoke(ATTACKER, plant("pass", pid_file=f"{loot}/pid"))
+    daemon = int((loot / "pid").read_text())
     assert_gone(daemon)
     assert service.ended  # the zygote died: the environment serves no further request
     assert text(service.invoke(victim_of(service), HELLO)) == "Hello World"
