@@ -34,12 +34,14 @@ def workdir_root() -> Path:
     """The parent of every request's directory: ours, and not listable by children (mode 0711)."""
     root = Path(tempfile.gettempdir()) / f"httpep-sandbox-{os.geteuid()}"
     with contextlib.suppress(FileExistsError):
-        root.mkdir(mode=0o711)
+        root.mkdir(mode=0o700)
+        os.chmod(root, 0o711)  # whatever the umask
     info = root.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o7777 != 0o711:
-        # Something else took the name (on Lambda a child runs as our own user): start over.
+        # Something else took the name, or changed it (on Lambda a child runs as our own user): start over.
         remove(root)
-        root.mkdir(mode=0o711)
+        root.mkdir(mode=0o700)
+        os.chmod(root, 0o711)
     return root
 
 
