@@ -108,7 +108,7 @@ def _reap(control: socket.socket, children: set[int]) -> None:
 
 
 def _expose_interpreter() -> None:
-    """Children will run as `nobody`: let them reach sys.path, in a mount namespace they all share with us."""
+    """Children will run as another user: let them reach sys.path, in a mount namespace they all share with us."""
     exposures = mounts.needed_exposures(sys.path)
     if exposures:
         try:
@@ -229,7 +229,7 @@ def _become(uid: int | None, gid: int | None) -> None:
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
     linux.set_no_new_privs()  # no setuid binary can hand the privileges back
-    # Another request's leftover (same user on Lambda, `nobody` locally) must not ptrace this child.
+    # Another request's leftover (same user on Lambda, the same account's user locally) must not ptrace this child.
     linux.set_dumpable(False)
 
 
