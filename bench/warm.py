@@ -9,9 +9,15 @@ between SDK calls and the sandbox run: a like-for-like comparison.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import flask
@@ -19,6 +25,8 @@ import flask
 from bench.inprocess import AwsMeter, TimedExecutor, Trigger, TriggerSample
 from bench.support import SEED, micros, progress, quiet_stdout, ratio
 from httpendpoint.sandbox import code_cache, function
+from httpendpoint.sandbox.protocol import pack_request
+from httpendpoint.sandbox.zygote_client import zygote_environment
 from httpendpoint.trigger import sandbox_client, script_cache
 from tests.support.sandbox import InProcessSandbox
 
@@ -155,24 +163,46 @@ def measure_warm(trigger: Trigger, meter: AwsMeter, timed: TimedExecutor, calls:
 class SandboxResult:
     calls: int
     run_us: float
+    floor_us: float  # fork + run the handler + write the result + wait, in a process of the zygote's size
 
     def to_json(self, floor_us: float) -> dict[str, Any]:
         return {
             "sandbox_calls": self.calls,
             "sandbox_run_us_median": self.run_us,
             "sandbox_overhead_ratio": ratio(self.run_us, floor_us),
+            "sandbox_floor_us_median": self.floor_us,
+            "sandbox_floor_ratio": ratio(self.run_us, self.floor_us),
         }
 
 
 def measure_sandbox(payload: dict[str, Any], calls: int) -> SandboxResult:
-    """`function.run` with exactly the payload the router sent: zygote fork, handler run, checked result."""
-    progress(f"part 5: {calls} sandbox runs of the router's own payload")
+    """`function.run` with exactly the payload the router sent, back to back: zygote fork, handler run,
+    checked result, every cleanup; and the floor of the same work in a process of the zygote's size."""
+    progress(f"part 5: {calls} sandbox runs of the router's own payload, back to back")
     for _ in range(5):
         outcome = function.run(payload)
     if outcome.get("outcome") != "response":
         raise RuntimeError(f"the sandbox did not answer with a response: {outcome}")
     samples = time_calls(lambda: function.run(payload), calls)
-    return SandboxResult(calls, micros(samples))
+    progress(f"part 5: {calls} runs of the floor (fork, run the handler, write the result, wait)")
+    return SandboxResult(calls, micros(samples), sandbox_floor(payload, calls))
+
+
+def sandbox_floor(payload: dict[str, Any], calls: int) -> float:
+    compiled = code_cache.compiled(payload["script"], payload["script_path"])
+    request = pack_request(compiled.code, payload["script"], payload["script_path"], payload["event"])
+    with tempfile.NamedTemporaryFile(prefix="httpep-floor-") as file:
+        file.write(request)
+        file.flush()
+        done = subprocess.run(
+            [sys.executable, "-s", "-m", "bench.sandbox_floor", file.name, str(calls)],
+            env=zygote_environment() | {"PYTHONPATH": os.pathsep.join(sys.path)},
+            cwd=Path(__file__).parents[1],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["sandbox_floor_us_median"])
 
 
 def router_instruments() -> tuple[AwsMeter, TimedExecutor]:

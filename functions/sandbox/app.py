@@ -5,9 +5,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from httpendpoint.core.observability import logger
-from httpendpoint.sandbox import function
+from httpendpoint.sandbox import entry
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return function.run(event)
+    return entry.handle(event, context)

@@ -10,9 +10,14 @@ Output, with exactly one outcome and always the handler's stdout+stderr tail in 
     {"outcome": "timeout", "timeout": 10.0}
     {"outcome": "crashed", "error": "the handler process exited with status 3"}
 
-Each request runs in a child forked from a warm zygote (zygote.py) that holds no credentials; the child gets
-resource limits, a private working directory and, under root, the `nobody` user. The deadline is enforced
-from here, and everything the request left behind (processes, files) is removed before the answer.
+Each request runs in a child forked from a warm zygote (zygote_server.py) that holds no credentials; the child
+gets resource limits, a private working directory and, under root, a user of its own (HTTPEP_CHILD_UID, else
+`nobody`). The deadline is enforced from here, and everything the request left behind (processes of the
+child's user, files in every directory it could write to, System V IPC objects) is removed before the answer.
+
+Should anything have outlived the request, the zygote have died, or a cleanup have failed, every process of
+the child's user is killed and the environment ends (EnvironmentEnded): on Lambda, where the child runs as
+our own user, this process never serves another request (the function answers, then exits).
 """
 
 from __future__ import annotations
@@ -21,15 +26,31 @@ import json
 import math
 import os
 import signal
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from httpendpoint.core import settings
 from httpendpoint.core.limits import RESPONSE_LIMIT_BYTES
-from httpendpoint.sandbox import code_cache, linux, scratch
-from httpendpoint.sandbox.limits import MAX_TIMEOUT_SECONDS, SANDBOX_GID, SANDBOX_UID
+from httpendpoint.core.observability import logger
+from httpendpoint.sandbox import cgroups, code_cache, ipc, linux, processes, scratch
+from httpendpoint.sandbox.limits import (
+    CHILD_UID_VARIABLE,
+    CLEANUP_RESERVE_SECONDS,
+    MAX_TIMEOUT_SECONDS,
+    MIN_TIMEOUT_SECONDS,
+    REQUEST_MEMORY_LIMIT_BYTES,
+    SANDBOX_GID,
+    SANDBOX_UID,
+)
 from httpendpoint.sandbox.protocol import pack_request, too_large
-from httpendpoint.sandbox.zygote_client import ChildReport, pool
+from httpendpoint.sandbox.zygote_client import CLEANUP_SECONDS, ChildReport, ZygoteUnavailable, pool
+
+# isolated: we are root, the child has a user of its own. lambda: the child runs as our own (unprivileged)
+# user, in an environment of its own (Lambda). unconfined: a developer's machine without root, nothing to
+# tell the child's processes and files from the developer's own: only the request's own tree is cleaned.
+Mode = Literal["isolated", "lambda", "unconfined"]
 
 LOGS_DROPPED = "[output dropped: the response needs the room]"
 _SIGNAL_HINTS = {
@@ -43,6 +64,21 @@ class SandboxInputError(ValueError):
     """The caller (the router) sent something that is not a sandbox request: a bug, not the user's fault."""
 
 
+class EnvironmentEnded(RuntimeError):
+    """This environment can no longer be trusted with a request: every process of the child's user is
+    killed, and (on Lambda) the process must exit after answering `outcome`, the request's own answer."""
+
+    def __init__(self, reason: str, outcome: dict[str, Any]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.outcome = outcome
+
+
+_ended: str | None = None  # why this process may serve no more requests (Lambda mode only)
+_user_locks: dict[int, threading.Lock] = {}
+_user_locks_guard = threading.Lock()
+
+
 @dataclass(frozen=True)
 class Job:
     script: str
@@ -51,8 +87,14 @@ class Job:
     timeout: float
 
 
-def run(payload: dict[str, Any]) -> dict[str, Any]:
-    """Run the handler of `payload["script"]` for `payload["event"]`; see the module doc for both shapes."""
+def run(payload: dict[str, Any], remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
+    """Run the handler of `payload["script"]` for `payload["event"]`; see the module doc for both shapes.
+
+    `remaining_ms` (the Lambda context's get_remaining_time_in_millis) bounds the handler's deadline so that
+    the cleanup still fits in the function's own time. Raises EnvironmentEnded (see the module doc).
+    """
+    if _ended is not None:
+        raise EnvironmentEnded(_ended, {"outcome": "crashed", "error": "the sandbox's environment has ended"})
     job = _job(payload)
     # Other processes of this user (a child, on Lambda) may not read our environ (credentials) or ptrace us.
     linux.set_dumpable(False)
@@ -60,17 +102,48 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
     if compiled.error is not None:
         return {"outcome": "error", "error": compiled.error, "traceback": compiled.traceback, "logs": ""}
     request = pack_request(compiled.code, job.script, job.script_path, job.event)
+    timeout = clamped_timeout(job.timeout, remaining_ms)
     owner = child_identity()
-    for _ in range(2):  # once more only if the zygote died before it could fork anything
-        report = _execute(request, owner, job.timeout)
-        if not (report.zygote_lost and report.child is None):
-            break
-    return _fit({**_outcome(report, job.timeout), "logs": report.logs.text()})
+    current = mode(owner)
+    with _user_lock(owner[0] if owner else os.geteuid()):  # one request at a time per child user
+        for _ in range(2):  # once more only if the zygote died before it could fork anything
+            report, problem = _execute(request, owner, timeout, current)
+            if current != "unconfined" or not (report.zygote_lost and report.child is None):
+                break
+        answer = _fit({**_outcome(report, timeout), "logs": report.logs.text()})
+        if problem is not None and current != "unconfined":
+            _end(problem, answer, owner, current)
+    return answer
 
 
 def child_identity() -> tuple[int, int] | None:
-    """The user and group a child runs as: `nobody` when we are root, else our own (setuid is impossible)."""
-    return (SANDBOX_UID, SANDBOX_GID) if os.geteuid() == 0 else None
+    """The user and group a child runs as when we are root: HTTPEP_CHILD_UID (one per account on the local
+    stack), else `nobody`. Otherwise our own: setuid is impossible."""
+    if os.geteuid() != 0:
+        return None
+    configured = os.environ.get(CHILD_UID_VARIABLE)
+    if not configured:
+        return (SANDBOX_UID, SANDBOX_GID)
+    uid = int(configured)
+    if not 0 < uid < 2**32 - 1:
+        raise ValueError(f"{CHILD_UID_VARIABLE} must be a user id other than root's")
+    return (uid, uid)
+
+
+def mode(owner: tuple[int, int] | None) -> Mode:
+    if owner is not None and owner[0] != os.geteuid():
+        return "isolated"
+    if os.geteuid() != 0 and scratch.on_lambda():
+        return "lambda"
+    return "unconfined"
+
+
+def clamped_timeout(timeout: float, remaining_ms: Callable[[], int] | None) -> float:
+    """The handler's deadline: what was asked for, but never past the function's own time minus the cleanup."""
+    if remaining_ms is None:
+        return timeout
+    available = remaining_ms() / 1000 - CLEANUP_RESERVE_SECONDS
+    return max(MIN_TIMEOUT_SECONDS, min(timeout, available))
 
 
 def shutdown() -> None:
@@ -78,7 +151,18 @@ def shutdown() -> None:
     pool.close()
 
 
-def _execute(request: bytes, owner: tuple[int, int] | None, timeout: float) -> ChildReport:
+def _user_lock(uid: int) -> threading.Lock:
+    with _user_locks_guard:
+        return _user_locks.setdefault(uid, threading.Lock())
+
+
+def _execute(
+    request: bytes, owner: tuple[int, int] | None, timeout: float, current: Mode
+) -> tuple[ChildReport, str | None]:
+    """One child for `request`, then the cleanup; the report and, if the environment must end, why."""
+    watch = scratch.ScratchWatch(own_user=current == "lambda") if current != "unconfined" else None
+    group = cgroups.for_user(owner[0], REQUEST_MEMORY_LIMIT_BYTES) if owner and current == "isolated" else None
+    problems: list[str] = []
     with scratch.request_workdir(owner) as workdir:
         header = {
             "workdir": workdir,
@@ -86,14 +170,62 @@ def _execute(request: bytes, owner: tuple[int, int] | None, timeout: float) -> C
             "gid": owner[1] if owner else None,
             # A CPU-time backstop, should the deadline below ever fail to fire (two threads burn 2 s a second).
             "cpu_seconds": 2 * math.ceil(timeout) + 1,
+            "cgroups": group.join_files() if group is not None else [],
         }
-        zygote = pool.acquire()
         try:
-            report = zygote.execute(request, header, timeout)
+            zygote = pool.acquire()
+        except ZygoteUnavailable as exc:
+            if current != "lambda":
+                raise
+            return ChildReport(zygote_lost=True), str(exc)
+        if current == "lambda":
+            pool.seal()
+        try:
+            report = zygote.execute(request, header, timeout, group)
         finally:
             pool.release(zygote)
-    scratch.sweep_scratch(owner)
-    return report
+        if report.spoiled is not None:
+            problems.append(report.spoiled)
+        problem = _kill_leftovers(owner, current, group)
+        if problem is not None:
+            problems.append(problem)
+    try:
+        scratch.sweep_scratch(owner, watch)
+    except OSError as exc:
+        problems.append(f"the request's files could not all be removed ({exc})")
+    if current != "unconfined":
+        failures = ipc.remove_owned_by(owner[0] if owner else os.geteuid())
+        if failures:
+            problems.append(f"System V IPC objects could not be removed: {', '.join(failures)}")
+    return report, problems[0] if problems else None
+
+
+def _kill_leftovers(owner: tuple[int, int] | None, current: Mode, group: cgroups.RequestGroup | None) -> str | None:
+    """After the request's own cleanup, nothing of the child's user may be left: if something is, kill it
+    and say so (the environment then ends)."""
+    if current == "unconfined":
+        return None
+    if group is not None:
+        return None  # nothing leaves the request's control group, and the zygote client emptied it
+    # Our own user on Lambda: every process of it but this one and the idle zygotes is the request's.
+    uid = owner[0] if owner else os.geteuid()
+    spared = {os.getpid(), *pool.idle_pids()} if current == "lambda" else {os.getpid()}
+    found, clean = processes.kill_user(uid, spared, CLEANUP_SECONDS)
+    if not found:
+        return None
+    return "a process of the request outlived it" if clean else "processes survived the kill"
+
+
+def _end(reason: str, answer: dict[str, Any], owner: tuple[int, int] | None, current: Mode) -> None:
+    """Kill everything of the child's user, drop the zygotes, and (on Lambda) never serve again."""
+    global _ended
+    logger.error("sandbox environment ended", extra={"reason": reason})
+    pool.close()
+    uid = owner[0] if owner else os.geteuid()
+    processes.kill_user(uid, {os.getpid()}, CLEANUP_SECONDS)
+    if current == "lambda":
+        _ended = reason
+    raise EnvironmentEnded(reason, answer)
 
 
 def _job(payload: Any) -> Job:

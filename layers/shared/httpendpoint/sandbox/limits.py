@@ -8,14 +8,22 @@ from __future__ import annotations
 # Per-child resource limits (setrlimit). Address space is virtual memory, so it is well above what a
 # typical handler touches; the sandbox function's memory size (template.yaml) must leave room for it.
 MEMORY_LIMIT_BYTES = 512 * 1024 * 1024
+# All of a request's processes together, where a control group can hold them (under root; see cgroups.py).
+REQUEST_MEMORY_LIMIT_BYTES = 640 * 1024 * 1024
 OPEN_FILES_LIMIT = 64
 FILE_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
 # Counts every process and thread of the child's real user, so it bounds a fork bomb.
 PROCESS_LIMIT = 32
 
-# When the sandbox runs as root (local stack, CI) children run as `nobody`; on Lambda setuid is impossible.
+# When the sandbox runs as root (local stack, CI) children run as `nobody`, or as the user (and group of the
+# same number) in this environment variable: the local stack gives each account its own. On Lambda setuid is
+# impossible: children run as the function's own user.
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
+CHILD_UID_VARIABLE = "HTTPEP_CHILD_UID"
 
 # Longest deadline a request may ask for (Lambda's own maximum function timeout).
 MAX_TIMEOUT_SECONDS = 900.0
+# The handler's deadline leaves this much of the function's own remaining time for the cleanup.
+CLEANUP_RESERVE_SECONDS = 2.0
+MIN_TIMEOUT_SECONDS = 0.1

@@ -11,7 +11,6 @@ from functools import cache
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
-PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
@@ -43,11 +42,6 @@ def _prctl(option: int, value: int) -> bool:
 def set_dumpable(dumpable: bool) -> bool:
     """Non-dumpable: other processes of the same user can neither ptrace this one nor read its /proc files."""
     return _prctl(PR_SET_DUMPABLE, int(dumpable))
-
-
-def is_dumpable() -> bool | None:
-    libc = _libc()
-    return None if libc is None else bool(libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0))
 
 
 def set_child_subreaper() -> bool:

@@ -1,81 +1,229 @@
-"""Files of a sandboxed request: its private working directory, and what it left in shared scratch space."""
+"""Files of a sandboxed request: its private working directory, and what it left anywhere else it could write.
+
+Everything is removed through directory descriptors (openat with O_NOFOLLOW, unlinkat): a symlink left by a
+handler is removed, never followed, and no parent directory's mode is ever changed. Under root nothing needs
+a mode change at all; a directory the handler made unreadable is opened by its owner (the sandbox's own
+user, on Lambda) after a chmod of that directory alone, through its own entry and without following links.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 
-# Where any user may create files. Lambda has only /tmp; the others exist on the local stack's machine.
-SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+# Where to look, once per process, for directories anyone may write to. Lambda has only /tmp.
+WORLD_WRITABLE_SEARCH = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue", "/run", "/var")
+SEARCH_DEPTH = 3
+# Deeper than this, a tree is not removed: the cleanup fails (and the environment ends).
+MAX_DEPTH = 512
+# A directory modified this recently may have changed again within the file system's timestamp tick.
+TIMESTAMP_SLACK_NS = 50_000_000
+
+
+class CleanupFailed(OSError):
+    """Something a request left could not be removed."""
 
 
 def workdir_root() -> Path:
     """The parent of every request's directory: ours, and not listable by children (mode 0711)."""
     root = Path(tempfile.gettempdir()) / f"httpep-sandbox-{os.geteuid()}"
-    root.mkdir(mode=0o711, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        root.mkdir(mode=0o700)
+        os.chmod(root, 0o711)  # whatever the umask
     info = root.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
-        # Something else took the name (on Lambda a child runs as our own user): start over.
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o7777 != 0o711:
+        # Something else took the name, or changed it (on Lambda a child runs as our own user): start over.
         remove(root)
-        root.mkdir(mode=0o711)
+        root.mkdir(mode=0o700)
+        os.chmod(root, 0o711)
     return root
 
 
 @contextlib.contextmanager
 def request_workdir(owner: tuple[int, int] | None) -> Iterator[str]:
     """A fresh, empty directory for one request (its cwd, HOME and TMPDIR), removed afterwards."""
-    path = tempfile.mkdtemp(prefix="request-", dir=workdir_root())
+    root = workdir_root()
+    name = f"request-{os.urandom(8).hex()}"
+    os.mkdir(root / name, 0o700)
     try:
         if owner is not None:
-            os.chown(path, *owner)
-        yield path
+            os.chown(root / name, *owner, follow_symlinks=False)
+        yield str(root / name)
     finally:
-        remove(Path(path))
+        remove(root / name)
 
 
 def remove(path: Path) -> None:
-    """Remove a file or a tree even when the handler took permissions away from parts of it."""
-
-    def allow_and_retry(function: Callable[..., object], failed: str, exc: BaseException) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(failed), 0o700)
-            if os.path.isdir(failed) and not os.path.islink(failed):
-                os.chmod(failed, 0o700)
-            function(failed)
-
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, onexc=allow_and_retry)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-def sweep_scratch(owner: tuple[int, int] | None) -> None:
-    """Remove what a request wrote to shared scratch directories outside its own working directory.
-
-    A child of its own user (`nobody`, locally) is told apart by ownership. On Lambda the child runs as the
-    function's user, but /tmp belongs to this function alone, so everything in it but our root goes.
-    Elsewhere (a developer's machine, not root) files cannot be told apart and are left.
-    """
-    if owner is not None and owner[0] != os.geteuid():
-        for directory in SCRATCH_DIRS:
-            sweep(Path(directory), lambda entry: entry.lstat().st_uid == owner[0])
-    elif os.environ.get("AWS_EXECUTION_ENV", "").startswith("AWS_Lambda_"):
-        root = workdir_root()
-        sweep(Path(tempfile.gettempdir()), lambda entry: entry != root)
-
-
-def sweep(directory: Path, doomed: Callable[[Path], bool]) -> None:
+    """Remove a file or a whole tree, never following a symlink; raises CleanupFailed if some of it stays."""
     try:
-        entries = list(directory.iterdir())
+        parent = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        try:
+            os.rmdir(path.name, dir_fd=parent)  # the usual case: an empty directory (rmdir follows no link)
+        except OSError:
+            remove_entry(parent, path.name)
+    finally:
+        os.close(parent)
+
+
+def remove_entry(parent: int, name: str, depth: int = 0) -> None:
+    """Remove `name` in the directory open at `parent`, and everything below it."""
+    try:
+        info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=parent)
+        return
+    if depth >= MAX_DEPTH:
+        raise CleanupFailed(f"a directory tree deeper than {MAX_DEPTH} levels: {name}")
+    directory = _open_directory(parent, name, info)
+    try:
+        with os.scandir(directory) as entries:
+            names = [entry.name for entry in entries]
+        for entry in names:
+            remove_entry(directory, entry, depth + 1)
+    finally:
+        os.close(directory)
+    try:
+        os.rmdir(name, dir_fd=parent)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise CleanupFailed(exc.errno, f"could not remove {name}: {exc.strerror}") from exc
+
+
+def _open_directory(parent: int, name: str, info: os.stat_result) -> int:
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(name, flags, dir_fd=parent)
+    except PermissionError:
+        if os.geteuid() == 0 or info.st_uid != os.geteuid():
+            raise
+    # Our own directory (Lambda: the handler ran as our user) that it made unreadable. fchmodat follows a
+    # symlink only at the last component, and a link swapped in here could only point to our own files.
+    os.chmod(name, 0o700, dir_fd=parent)
+    return os.open(name, flags, dir_fd=parent)
+
+
+def sweep(directory: Path, doomed: Callable[[os.stat_result, str], bool]) -> None:
+    """Remove every entry of `directory` that `doomed(its lstat, its name)` picks; CleanupFailed if one stays."""
+    try:
+        handle = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return
-    for entry in entries:
-        with contextlib.suppress(OSError):
-            if doomed(entry):
-                remove(entry)
+    failures = []
+    try:
+        with os.scandir(handle) as entries:
+            names = [entry.name for entry in entries]
+        for name in names:
+            try:
+                info = os.stat(name, dir_fd=handle, follow_symlinks=False)
+                if doomed(info, name):
+                    remove_entry(handle, name)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                failures.append(f"{directory}/{name}: {exc}")
+    finally:
+        os.close(handle)
+    if failures:
+        raise CleanupFailed("; ".join(failures[:3]))
+
+
+@cache
+def world_writable_dirs() -> tuple[str, ...]:
+    """Directories any user may create files in (sticky or not), found once, when first asked."""
+    found: list[str] = []
+
+    def visit(path: str, depth: int) -> None:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return
+        if not stat.S_ISDIR(info.st_mode):
+            return
+        if info.st_mode & stat.S_IWOTH:
+            found.append(path)
+        if depth >= SEARCH_DEPTH:
+            return
+        try:
+            with os.scandir(path) as entries:
+                children = [entry.path for entry in entries if entry.is_dir(follow_symlinks=False)]
+        except OSError:
+            return
+        for child in children:
+            visit(child, depth + 1)
+
+    for top in (tempfile.gettempdir(), *WORLD_WRITABLE_SEARCH):
+        visit(top, 0)
+    return tuple(dict.fromkeys(found))
+
+
+def on_lambda() -> bool:
+    return os.environ.get("AWS_EXECUTION_ENV", "").startswith("AWS_Lambda_")
+
+
+class ScratchWatch:
+    """Modification times of the scratch directories before a request: after it, only those that changed
+    (or changed too recently to tell) are read. Creating, renaming or removing an entry changes them."""
+
+    def __init__(self, own_user: bool) -> None:
+        self.before = {directory: _mtime(directory) for directory in _watched(own_user)}
+
+    def changed(self) -> list[str]:
+        recent = time.time_ns() - TIMESTAMP_SLACK_NS
+        found = []
+        for directory, before in self.before.items():
+            if before is None or before >= recent or _mtime(directory) != before:
+                found.append(directory)
+        return found
+
+
+def _watched(own_user: bool) -> tuple[str, ...]:
+    """Where a child can write. The sandbox root only for a child of our own user: another may not write
+    there (mode 0711), and other sandboxes' requests of its user have their directories there."""
+    if own_user:
+        return tuple(dict.fromkeys((tempfile.gettempdir(), str(workdir_root()), *world_writable_dirs())))
+    return world_writable_dirs()
+
+
+def _mtime(directory: str) -> int | None:
+    try:
+        return os.stat(directory, follow_symlinks=False).st_mtime_ns
+    except OSError:
+        return None
+
+
+def sweep_scratch(owner: tuple[int, int] | None, watch: ScratchWatch | None = None) -> None:
+    """Remove what a request wrote outside its own working directory; CleanupFailed if something stays.
+
+    A child of its own user (under root) is told apart by ownership, in every world-writable directory. On
+    Lambda the child runs as the function's user, but /tmp belongs to this function alone, so everything in
+    it and in the sandbox root goes, and whatever our user owns in any other world-writable directory.
+    Elsewhere (a developer's machine, not root) files cannot be told apart and are left.
+    """
+    own_user = owner is None or owner[0] == os.geteuid()
+    directories = watch.changed() if watch is not None else list(_watched(own_user))
+    if not own_user and owner is not None:
+        uid = owner[0]
+        for directory in directories:
+            sweep(Path(directory), lambda info, name: info.st_uid == uid)
+    elif on_lambda():
+        tmp, root, ours = tempfile.gettempdir(), str(workdir_root()), os.geteuid()
+        for directory in directories:
+            if directory == tmp:
+                sweep(Path(tmp), lambda info, name: name != Path(root).name)
+            elif directory == root:
+                sweep(Path(root), lambda info, name: True)
+            elif ours != 0:
+                sweep(Path(directory), lambda info, name: info.st_uid == ours)

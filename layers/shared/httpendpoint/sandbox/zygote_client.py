@@ -10,6 +10,7 @@ import selectors
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import threading
@@ -19,7 +20,7 @@ from typing import Any
 
 from httpendpoint.core.limits import LOG_LIMIT_BYTES, RESPONSE_LIMIT_BYTES
 from httpendpoint.core.observability import logger
-from httpendpoint.sandbox import processes
+from httpendpoint.sandbox import cgroups, processes
 
 ZYGOTE_START_SECONDS = 60.0
 # After the child is gone, how long its pipes may take to deliver their last bytes.
@@ -87,6 +88,9 @@ class ChildReport:
     status: int | None = None  # wait status, once the zygote reaped it
     timed_out: bool = False
     zygote_lost: bool = False
+    # Why the environment can no longer be trusted with another request (something survived, the zygote
+    # died, a cleanup failed), or None.
+    spoiled: str | None = None
 
     def take(self, name: str, chunk: bytes) -> None:
         if name == "log":
@@ -99,29 +103,54 @@ class ChildReport:
 
 class Zygote:
     def __init__(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.control = ours
-        with theirs:
+        # The zygote inherits no socket: it connects once it is non-dumpable (see zygote_server), and only
+        # its own pid is accepted, so another process of our user can neither steal nor impersonate it.
+        name = f"httpep-zygote-{os.getpid()}-{os.urandom(16).hex()}"
+        deadline = time.monotonic() + ZYGOTE_START_SECONDS
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as listener:
+            listener.bind("\0" + name)
+            listener.listen(8)
             self.process = subprocess.Popen(
                 # -s: no user site directory, -P: no working directory on sys.path.
-                [sys.executable, "-s", "-P", "-m", "httpendpoint.sandbox.zygote_server", str(theirs.fileno())],
+                [sys.executable, "-s", "-P", "-m", "httpendpoint.sandbox.zygote_server", name],
                 env=zygote_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                pass_fds=[theirs.fileno()],
                 cwd="/",
             )
-        self.broken = False
-        ours.settimeout(ZYGOTE_START_SECONDS)
+            self.broken = False
+            control = self._accept(listener, deadline)
+        if control is None:
+            self.broken = True
+            self.process.kill()
+            self.process.wait()
+            raise ZygoteUnavailable(f"the zygote did not connect (exit status {self.process.poll()})")
+        self.control = control
+        control.settimeout(max(deadline - time.monotonic(), 0.001))
         try:
             ready = self._receive()
         except OSError:
             ready = None
-        ours.settimeout(None)
+        control.settimeout(None)
         if ready is None or ready.get("ready") != self.process.pid:
             self.broken = True
             self.close()
             raise ZygoteUnavailable(f"the zygote did not start (exit status {self.process.poll()})")
+
+    def _accept(self, listener: socket.socket, deadline: float) -> socket.socket | None:
+        while (remaining := deadline - time.monotonic()) > 0 and self.process.poll() is None:
+            listener.settimeout(min(remaining, 0.5))
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            pid, uid, _gid = struct.unpack("3i", credentials)
+            if pid == self.process.pid and uid == os.geteuid():
+                connection.settimeout(None)
+                return connection
+            connection.close()  # anyone else who found the name
+        return None
 
     @property
     def pid(self) -> int:
@@ -151,8 +180,11 @@ class Zygote:
         message = self.control.recv(65536)
         return dict(json.loads(message)) if message else None
 
-    def execute(self, request: bytes, header: dict[str, Any], timeout: float) -> ChildReport:
-        """Fork one child for `request`, wait at most `timeout` seconds, kill everything it left."""
+    def execute(
+        self, request: bytes, header: dict[str, Any], timeout: float, group: cgroups.RequestGroup | None = None
+    ) -> ChildReport:
+        """Fork one child for `request`, wait at most `timeout` seconds, kill everything it left (everything
+        in `group`, the request's control group, when there is one)."""
         report = ChildReport()
         request_fd = os.memfd_create("httpep-request", os.MFD_CLOEXEC)
         result_read, result_write = os.pipe()
@@ -176,19 +208,24 @@ class Zygote:
             selector.register(result_read, selectors.EVENT_READ, "result")
             selector.register(log_read, selectors.EVENT_READ, "log")
             try:
-                self._watch(selector, report, deadline)
-                self._clean_up(report)
+                # With a control group to find every process of the request in, the child need not be
+                # waited for once it has answered and closed its pipes.
+                self._watch(selector, report, deadline, early=group is not None)
+                self._clean_up(report, group)
                 self._drain(selector, report)
             finally:
                 os.close(result_read)
                 os.close(log_read)
         return report
 
-    def _watch(self, selector: selectors.BaseSelector, report: ChildReport, deadline: float) -> None:
-        """Until the child exits, the zygote dies or the deadline passes."""
+    def _watch(self, selector: selectors.BaseSelector, report: ChildReport, deadline: float, early: bool) -> None:
+        """Until the child exits (or has written its result and closed both pipes: it is on its way out),
+        the zygote dies or the deadline passes."""
         selector.register(self.control, selectors.EVENT_READ, "control")
         try:
-            while report.status is None:
+            while report.status is None and not (
+                early and report.child and report.result and len(selector.get_map()) == 1
+            ):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     report.timed_out = True
@@ -208,7 +245,7 @@ class Zygote:
         finally:
             selector.unregister(self.control)
 
-    def _clean_up(self, report: ChildReport) -> None:
+    def _clean_up(self, report: ChildReport, group: cgroups.RequestGroup | None) -> None:
         state = processes.info(self.pid)
         if state is not None and state.state in ("T", "t"):
             # Stopped by the child (same user on Lambda): let it reap what gets killed below, then replace it.
@@ -216,14 +253,27 @@ class Zygote:
             os.kill(self.pid, signal.SIGCONT)
         if report.child is not None:
             processes.kill_group(report.child)  # the child called setsid: its pid is its process group
+        if group is not None and not report.zygote_lost:
+            # Everything the request started is in its group, however it left the zygote's tree.
+            if not group.kill_all(CLEANUP_SECONDS):
+                self.broken = True
+                report.spoiled = "the request's processes could not all be killed"
+            elif self.broken:
+                report.spoiled = "the request stopped the sandbox's zygote process"
+            if report.child is not None:
+                return
         if report.child is None or report.zygote_lost:
             # The zygote is gone or never forked in time (stuck): it cannot be trusted with another request.
             self.broken = True
+            report.spoiled = "the sandbox's zygote process died or hung during the request"
             self.process.kill()
             return
         # Orphans (re-parented to the zygote, a subreaper), including ones that left the process group.
         if not processes.kill_children(self.pid, CLEANUP_SECONDS):
             self.broken = True
+            report.spoiled = "the request's processes could not all be killed"
+        elif self.broken:
+            report.spoiled = "the request stopped the sandbox's zygote process"
 
     def _drain(self, selector: selectors.BaseSelector, report: ChildReport) -> None:
         """Read what the child wrote before it died; every writer is dead, so EOF comes at once."""
@@ -252,6 +302,12 @@ class ZygotePool:
     def __init__(self) -> None:
         self._idle: list[Zygote] = []
         self._lock = threading.Lock()
+        self._sealed = False
+
+    def seal(self) -> None:
+        """No zygote is started from now on: code of our own user has run, and a process freshly started
+        as our user can be traced (or robbed of descriptors) before it makes itself non-dumpable."""
+        self._sealed = True
 
     def acquire(self) -> Zygote:
         with self._lock:
@@ -260,6 +316,8 @@ class ZygotePool:
                 if zygote.usable():
                     return zygote
                 zygote.close()
+        if self._sealed:
+            raise ZygoteUnavailable("no zygote is started where code of the sandbox's own user has run")
         return Zygote()
 
     def release(self, zygote: Zygote) -> None:
@@ -279,6 +337,7 @@ class ZygotePool:
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
+            self._sealed = False
         for zygote in idle:
             zygote.close()
 

@@ -1,10 +1,13 @@
 """The zygote: a clean, warm Python process that forks one fresh child per sandboxed request.
 
-The sandbox starts it (`python -m httpendpoint.sandbox.zygote_server <fd>`) with an environment that holds no
-credentials, so /proc/<pid>/environ of the zygote and of every child is clean. It imports Flask, Werkzeug and apig-wsgi
+The sandbox starts it (`python -m httpendpoint.sandbox.zygote_server <name>`) with an environment that holds no
+credentials, so /proc/<pid>/environ of the zygote and of every child is clean. It holds no descriptor of the
+sandbox's when it starts: it first makes itself non-dumpable (so that no process of its user can take a
+descriptor of it with pidfd_getfd, or trace it), and only then connects to the sandbox's abstract socket
+<name>, where the sandbox accepts nothing but the zygote's own pid. It imports Flask, Werkzeug and apig-wsgi
 once, then serves its control socket (SOCK_SEQPACKET, one JSON message each way per event):
 
-    sandbox -> zygote  {"workdir", "uid", "gid", "cpu_seconds"} + fds [request, result pipe, log pipe]
+    sandbox -> zygote  {"workdir", "uid", "gid", "cpu_seconds", "cgroups"} + fds [request, result pipe, log pipe]
     zygote -> sandbox  {"ready": pid} once warm, then per request {"pid": child} and {"exit": child, "status": s}
 
 It never reads a request: a child is a copy of the zygote's memory, so whatever the zygote held would be
@@ -41,11 +44,13 @@ def _send(control: socket.socket, message: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    control = socket.socket(fileno=int(sys.argv[1]))
-    # Non-dumpable: on Lambda a child runs as this same user and must not ptrace the zygote (and so poison
-    # every later child). Subreaper: orphans of a request, even after setsid, stay findable as our children.
+    # Non-dumpable before we hold any socket: on Lambda a child runs as this same user and must neither
+    # ptrace the zygote (and so poison every later child) nor take its control socket with pidfd_getfd.
+    # Subreaper: orphans of a request, even after setsid, stay findable as our children.
     linux.set_dumpable(False)
     linux.set_child_subreaper()
+    control = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    control.connect("\0" + sys.argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C of a test run reaches the whole process group
 
     from httpendpoint.sandbox import child_run
@@ -71,10 +76,11 @@ def main() -> None:
                 message, fds, _, _ = socket.recv_fds(control, 65536, 3)
                 if not message:
                     return  # the sandbox is gone
+                header = json.loads(message)
                 zygote = os.getpid()
                 pid = os.fork()
                 if pid == 0:
-                    _child(control, zygote, json.loads(message), fds)
+                    _child(control, zygote, header, fds)
                 for fd in fds:
                     os.close(fd)
                 children.add(pid)
@@ -102,7 +108,7 @@ def _reap(control: socket.socket, children: set[int]) -> None:
 
 
 def _expose_interpreter() -> None:
-    """Children will run as `nobody`: let them reach sys.path, in a mount namespace they all share with us."""
+    """Children will run as another user: let them reach sys.path, in a mount namespace they all share with us."""
     exposures = mounts.needed_exposures(sys.path)
     if exposures:
         try:
@@ -127,6 +133,7 @@ def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: lis
         _arrange_descriptors(result_fd, log_fd)
         _enter_workdir(header["workdir"])
         _limit_resources(int(header["cpu_seconds"]))
+        _join_groups(header.get("cgroups") or [])
         _become(header["uid"], header["gid"])
         # Only now: a change of user clears the parent-death signal.
         linux.kill_me_with_parent()
@@ -146,6 +153,9 @@ def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: lis
         with contextlib.suppress(BaseException):
             sys.stdout.flush()
             sys.stderr.flush()
+    if status == 0:
+        # Done: the sandbox sees both pipes end now, not after this process's memory is torn down.
+        os.closerange(1, RESULT_FD + 1)
     os._exit(status)
 
 
@@ -206,13 +216,20 @@ def _limit_resources(cpu_seconds: int) -> None:
         resource.setrlimit(kind, (soft, hard))
 
 
+def _join_groups(procs_files: list[str]) -> None:
+    """Into the request's control groups (as root, before the change of user): nothing it starts leaves them."""
+    for procs in procs_files:
+        with open(procs, "w") as join:
+            join.write("0")
+
+
 def _become(uid: int | None, gid: int | None) -> None:
     if uid is not None and gid is not None:
         os.setgroups([])
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
     linux.set_no_new_privs()  # no setuid binary can hand the privileges back
-    # Another request's leftover (same user on Lambda, `nobody` locally) must not ptrace this child.
+    # Another request's leftover (same user on Lambda, the same account's user locally) must not ptrace this child.
     linux.set_dumpable(False)
 
 

@@ -1,0 +1,53 @@
+"""The floor of part 5, in a process of the zygote's size: the zygote's own imports and warm-up, then per
+call fork a child that runs the handler for the request and writes its result to a pipe, read it, and wait
+for the child. Everything the sandbox adds (deadline, cleanup, checks) is left out.
+
+`python -m bench.sandbox_floor <request file> <calls>` prints {"sandbox_floor_us_median": ...}.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import time
+from statistics import median
+
+WARMUP = 10
+
+
+def one_call(request: bytes) -> float:
+    started = time.perf_counter()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        from httpendpoint.sandbox import child_run
+
+        os.close(read)
+        view = memoryview(child_run.run(request))
+        while view:
+            view = view[os.write(write, view) :]
+        os._exit(0)
+    os.close(write)
+    while os.read(read, 1 << 16):
+        pass
+    os.close(read)
+    os.waitpid(pid, 0)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    from httpendpoint.sandbox import child_run
+
+    child_run.warm_up()
+    gc.freeze()
+    with open(sys.argv[1], "rb") as source:
+        request = source.read()
+    calls = int(sys.argv[2])
+    samples = [one_call(request) for _ in range(WARMUP + calls)][WARMUP:]
+    print(json.dumps({"sandbox_floor_us_median": median(samples) * 1e6}))
+
+
+if __name__ == "__main__":
+    main()
