@@ -96,7 +96,7 @@ def test_each_account_gets_a_worker_of_its_own_with_its_own_child_uid(stack: Run
         path = register(stack, tmp_path, HELLO, account=account)
         assert trigger(stack, path, account).text == "hello"
     new = set(sandbox_child_uids(stack)) - before
-    assert len(new) == 2
+    assert len(new) == 2, (before, sandbox_child_uids(stack))
     assert all(CHILD_UID_BASE <= uid < CHILD_UID_BASE + CHILD_UID_COUNT for uid in new)
 
 
