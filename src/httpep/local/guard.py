@@ -35,29 +35,38 @@ def _address(hex_address: str) -> tuple[str, int]:
     return str(address), int(port, 16)
 
 
+# The kernel's table is read in pieces, and a piece may skip a socket when others come and go meanwhile:
+# a connection not found is looked for again before it is refused.
+LOOKUPS = 3
+
+
 def connection_owner(client: tuple[str, int], server: tuple[str, int]) -> int | None:
     """The uid that owns the client's end of the TCP connection `client` -> `server`; None if none is found."""
-    for table in SOCKET_TABLES:
-        try:
-            with open(table) as lines:
-                next(lines)  # the header
-                for line in lines:
-                    fields = line.split()
-                    if _address(fields[1]) == client and _address(fields[2]) == server:
-                        return int(fields[7])
-        except FileNotFoundError:
-            continue
+    for _ in range(LOOKUPS):
+        for table in SOCKET_TABLES:
+            try:
+                with open(table) as lines:
+                    next(lines)  # the header
+                    for line in lines:
+                        fields = line.split()
+                        if _address(fields[1]) == client and _address(fields[2]) == server:
+                            return int(fields[7])
+            except FileNotFoundError:
+                continue
     return None
 
 
-def owner_only(app: WsgiApp, uid: int | None = None) -> WsgiApp:
+def owner_only(app: WsgiApp, uid: int | None = None, log: Callable[[str, str], None] | None = None) -> WsgiApp:
     """`app`, refusing (403) any connection not opened by a process of user `uid` (ours by default)."""
     allowed = os.geteuid() if uid is None else uid
 
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         client = (str(environ.get("REMOTE_ADDR")), int(environ.get("REMOTE_PORT") or 0))
         server = (str(environ.get("SERVER_NAME")), int(environ.get("SERVER_PORT") or 0))
-        if connection_owner(client, server) != allowed:
+        owner = connection_owner(client, server)
+        if owner != allowed:
+            if log is not None:
+                log("guard", f"refused {environ.get('REQUEST_METHOD')} to port {server[1]} from uid {owner}")
             body = json.dumps({"error": REFUSED, "message": REFUSED}).encode()
             start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]

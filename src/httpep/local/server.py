@@ -93,7 +93,7 @@ def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, lo
     return service
 
 
-def _guarded_moto_server(host: str, port: int) -> Any:
+def _guarded_moto_server(host: str, port: int, log: Callable[[str, str], None]) -> Any:
     """moto's threaded server, answering only the stack's own processes (guard.py)."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -101,7 +101,7 @@ def _guarded_moto_server(host: str, port: int) -> Any:
 
     class GuardedMotoServer(ThreadedMotoServer):
         def _server_entry(self) -> None:
-            app = owner_only(DomainDispatcherApplication(create_backend_app))
+            app = owner_only(DomainDispatcherApplication(create_backend_app), log=log)
             self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
             self._server_ready_event.set()
             self._server.serve_forever()
@@ -145,7 +145,7 @@ class LocalStack:
             ensure_port_free(self.host, port, what)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-        self._moto = _guarded_moto_server(self.host, self.aws_port)
+        self._moto = _guarded_moto_server(self.host, self.aws_port, self.log)
         self._moto.start()
         create_resources(self.template, self.aws_client)
 
@@ -161,7 +161,8 @@ class LocalStack:
 
         WSGIRequestHandler.protocol_version = "HTTP/1.1"
         # Handlers may call the API like anyone; the Lambda Invoke API is the stack's own (guard.py).
-        for app, port in ((owner_only(lambda_service._app), self.lambda_port), (api_service._app, self.port)):
+        lambda_app = owner_only(lambda_service._app, log=self.log)
+        for app, port in ((lambda_app, self.lambda_port), (api_service._app, self.port)):
             server = make_server(self.host, port, app, threaded=True)
             self._servers.append(server)
             threading.Thread(target=server.serve_forever, daemon=True).start()
