@@ -91,6 +91,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 
 
 @pytest.fixture(scope="session")
+def patient_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A stack whose handlers may run 10 s: for hostile handlers that import boto3 or wait for each other."""
+    running = start_stack(tmp_path_factory.mktemp("patient"), {**E2E_PARAMETERS, "EndpointTimeout": "10"})
+    yield running
+    running.process.terminate()
+    running.process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
 def http() -> Iterator[requests.Session]:
     with requests.Session() as session:
         yield session

@@ -36,8 +36,9 @@ ATTEMPTS = [
 
 
 @pytest.fixture(scope="module")
-def intruder(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], str]:
+def intruder(patient_stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], str]:
     """Runs one attempt of the intruder's handler; returns what it found."""
+    stack = patient_stack
     tmp_path = tmp_path_factory.mktemp("intruder")
     victim = register(stack, tmp_path, "def handler(request):\n    return 'victim'\n", account="victim")
     path = register(stack, tmp_path, (HANDLERS / "control_plane_intruder.py").read_text(), account="intruder")

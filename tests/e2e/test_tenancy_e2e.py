@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="accounts get uids of their own only under root")
 
 HELLO = "def handler(request):\n    return 'hello'\n"
-SLEEPER = "import time\n\ndef handler(request):\n    time.sleep(2.5)\n    return 'slept'\n"
+SLEEPER = "import time\n\ndef handler(request):\n    time.sleep(6)\n    return 'slept'\n"
 # Signal 0 checks the permission to signal without delivering anything.
 SIGNALLER = """
 import json
@@ -114,7 +114,8 @@ def test_an_invoke_of_the_sandbox_without_a_tenant_id_is_refused(stack: RunningS
     strict=True,
     reason="needs the sandbox to run a worker's children as its HTTPEP_CHILD_UID (the sandbox's side of this)",
 )
-def test_children_of_different_accounts_cannot_signal_each_other(stack: RunningStack, tmp_path: Path) -> None:
+def test_children_of_different_accounts_cannot_signal_each_other(patient_stack: RunningStack, tmp_path: Path) -> None:
+    stack = patient_stack
     victim, attacker = (f"tenant-{uuid.uuid4().hex[:8]}" for _ in range(2))
     sleeper = register(stack, tmp_path, SLEEPER, account=victim)
     signaller = register(stack, tmp_path, SIGNALLER, account=attacker)

@@ -26,6 +26,14 @@ def _client(service: str, endpoint: str):
     )
 
 
+class LazyClient:
+    def __init__(self, service: str, endpoint: str) -> None:
+        self.service, self.endpoint = service, endpoint
+
+    def __getattr__(self, name: str):
+        return getattr(_client(self.service, self.endpoint), name)
+
+
 def _attempt(call) -> str:
     try:
         result = call()
@@ -44,8 +52,9 @@ def _invoke(lam, function: str, payload: dict, **extra):
 def handler(request: Request) -> Response:
     q = request.args
     aws = f"http://127.0.0.1:{q['aws_port']}"
-    lam = _client("lambda", f"http://127.0.0.1:{q['lambda_port']}")
-    dynamodb, s3 = _client("dynamodb", aws), _client("s3", aws)
+    # Clients made on first use: each request makes only the one its attempt needs.
+    lam = LazyClient("lambda", f"http://127.0.0.1:{q['lambda_port']}")
+    dynamodb, s3 = LazyClient("dynamodb", aws), LazyClient("s3", aws)
     forged = {
         "httpMethod": "GET",
         "path": "/api/v1/http-endpoint/list",
