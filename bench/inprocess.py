@@ -129,12 +129,12 @@ class TimedExecutor:
         self.seconds = 0.0
         self.last_payload: dict[str, Any] = {}
 
-    def run(self, payload: dict[str, Any], encoded: bytes) -> dict[str, Any]:
+    def run(self, payload: dict[str, Any], encoded: bytes, tenant: str) -> dict[str, Any]:
         self.runs += 1
         self.last_payload = payload
         started = time.perf_counter()
         try:
-            return self.inner.run(payload, encoded)
+            return self.inner.run(payload, encoded, tenant)
         finally:
             self.seconds += time.perf_counter() - started
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.support.stack import E2E_PARAMETERS, Stack, deployed_stack, start_stack
+from tests.support.stack import E2E_PARAMETERS, RunningStack, Stack, deployed_stack, start_stack
 
 LOCAL_ONLY_REASON = (
     "needs the local stack (its log, its embedded AWS, its parameters or its process); --stack runs what goes over HTTP"
@@ -31,6 +31,14 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         yield deployed_stack(name, request.config.getoption("--stack-region"))
         return
     running = start_stack(tmp_path_factory.mktemp("stack"), E2E_PARAMETERS)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def patient_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A stack whose handlers may run 10 s: for hostile handlers that import boto3 or wait for each other."""
+    running = start_stack(tmp_path_factory.mktemp("patient"), {**E2E_PARAMETERS, "EndpointTimeout": "10"})
     yield running
     running.stop()
 

@@ -21,7 +21,7 @@ class InProcessSandbox:
     """A `sandbox_client.Executor` running the sandbox's own entry point in this process (it still forks per
     request): what the router's tests and the benchmarks inject with `sandbox_client.use`."""
 
-    def run(self, payload: dict[str, Any], encoded: bytes) -> dict[str, Any]:
+    def run(self, payload: dict[str, Any], encoded: bytes, tenant: str) -> dict[str, Any]:
         return function.run(payload)
 
 

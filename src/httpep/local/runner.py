@@ -24,6 +24,16 @@ from typing import Any
 from httpep.local.template import LOCAL_REGION, LocalTemplate
 
 MAX_WORKERS_PER_FUNCTION = 16
+# A PER_TENANT function (template.yaml's TenancyConfig) gets one warm worker per tenant (account), created on
+# its first invoke; a tenant's requests take turns in it. Beyond this many tenants' workers, the least
+# recently used idle one is stopped, as Lambda reclaims idle environments (its tenant keeps its uid).
+MAX_TENANT_WORKERS = 8
+# Under root, each tenant's worker is told the uid its handlers' processes run as (HTTPEP_CHILD_UID): the
+# tenant's index in order of first use within this run of the stack, from CHILD_UID_BASE up. No account
+# shares a uid with another, so they cannot signal, trace or read one another, and process limits are theirs.
+CHILD_UID_BASE = 200_000
+CHILD_UID_COUNT = 65_536
+CHILD_UID_VARIABLE = "HTTPEP_CHILD_UID"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
 LogSink = Callable[[str, str], None]
@@ -101,7 +111,9 @@ class Worker:
 class FunctionPool:
     """The warm workers of one function; a busy function scales out to new workers, as Lambda does."""
 
-    def __init__(self, function: Any, env: dict[str, str], log: LogSink) -> None:
+    def __init__(
+        self, function: Any, env: dict[str, str], log: LogSink, max_workers: int = MAX_WORKERS_PER_FUNCTION
+    ) -> None:
         self.function = function
         self.env = env
         self.log = log
@@ -109,7 +121,7 @@ class FunctionPool:
         self._idle: list[Worker] = []
         self._all: set[Worker] = set()
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(MAX_WORKERS_PER_FUNCTION)
+        self._slots = threading.BoundedSemaphore(max_workers)
 
     def _spawn(self) -> Worker:
         worker = Worker(self.function.name, self.function.handler, Path(self.function.codeuri), self.env, self.log)
@@ -148,6 +160,73 @@ class FunctionPool:
             workers, self._all, self._idle = list(self._all), set(), []
         for worker in workers:
             worker.kill()
+
+    def has_workers(self) -> bool:
+        with self._lock:
+            return bool(self._all)
+
+    def stop_if_idle(self) -> bool:
+        """Stop the workers if none is busy; False (and nothing stopped) if one is."""
+        with self._lock:
+            if len(self._idle) != len(self._all):
+                return False
+            workers, self._all, self._idle = list(self._all), set(), []
+        for worker in workers:
+            worker.kill()
+        return True
+
+
+class TenantError(Exception):
+    """An invoke's tenant id does not fit the function's tenancy (what Lambda answers with a 400)."""
+
+
+def is_per_tenant(function: Any) -> bool:
+    return (
+        isinstance(function.tenancy_config, dict) and function.tenancy_config.get("TenantIsolationMode") == "PER_TENANT"
+    )
+
+
+class TenantPools:
+    """The workers of a PER_TENANT function: one warm worker per tenant, never shared with another tenant."""
+
+    def __init__(self, function: Any, env: dict[str, str], log: LogSink) -> None:
+        self.function = function
+        self.env = env
+        self.log = log
+        self._pools: dict[str, FunctionPool] = {}  # by tenant, least recently used first
+        self._uids: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def child_uid(self, tenant: str) -> int:
+        """The tenant's uid, stable for this run of the stack: its index in order of first use, from the base."""
+        with self._lock:
+            if tenant not in self._uids:
+                if len(self._uids) >= CHILD_UID_COUNT:
+                    raise TenantError(f"more than {CHILD_UID_COUNT} tenants in one run of the local stack")
+                self._uids[tenant] = CHILD_UID_BASE + len(self._uids)
+            return self._uids[tenant]
+
+    def pool(self, tenant: str) -> FunctionPool:
+        env = dict(self.env)
+        if os.geteuid() == 0:
+            env[CHILD_UID_VARIABLE] = str(self.child_uid(tenant))
+        with self._lock:
+            pool = self._pools.pop(tenant, None) or FunctionPool(self.function, env, self.log, max_workers=1)
+            self._pools[tenant] = pool
+            others = [p for t, p in self._pools.items() if t != tenant]
+        others = [other for other in others if other.has_workers()]
+        for other in others[: max(0, len(others) + 1 - MAX_TENANT_WORKERS)]:
+            other.stop_if_idle()
+        return pool
+
+    def invoke(self, event: str, tenant: str) -> dict[str, Any]:
+        return self.pool(tenant).invoke(event)
+
+    def stop(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.stop()
 
 
 def function_environment(
@@ -199,26 +278,47 @@ class LocalLambdaRunner:
 
     def __init__(self, template: LocalTemplate, aws_endpoint: str, lambda_endpoint: str, log: LogSink) -> None:
         self.template = template
-        self.pools: dict[str, FunctionPool] = {}
+        self.pools: dict[str, FunctionPool | TenantPools] = {}
         for function in template.functions():
             env = function_environment(template, function, aws_endpoint, lambda_endpoint)
-            self.pools[function.name] = FunctionPool(function, env, log)
+            pools = TenantPools if is_per_tenant(function) else FunctionPool
+            self.pools[function.name] = pools(function, env, log)
 
     def is_debugging(self) -> bool:
         return False
 
     def get_function(self, function_identifier: str, tenant_id: str | None = None) -> Any:
+        """The function, checked against the tenancy of its template (SAM CLI's Lambda service answers 400)."""
         name = function_identifier.rsplit(":", 1)[-1] if function_identifier.startswith("arn:") else function_identifier
         pool = self.pools.get(name)
         if pool is None:
             from samcli.local.lambdafn.exceptions import FunctionNotFound as SamFunctionNotFound
 
             raise SamFunctionNotFound(f"Unable to find a function with name '{function_identifier}'")
+        from samcli.commands.local.lib.exceptions import TenantIdValidationError
+
+        if isinstance(pool, TenantPools) and not tenant_id:
+            raise TenantIdValidationError(f"{name} is a PER_TENANT function: an invoke must name its tenant id")
+        if not isinstance(pool, TenantPools) and tenant_id:
+            raise TenantIdValidationError(f"{name} has no tenancy configuration: an invoke may not name a tenant")
         return pool.function
 
-    def invoke(self, function_identifier: str, event: str, *args: Any, stdout: Any = None, **kwargs: Any) -> None:
-        function = self.get_function(function_identifier)
-        message = self.pools[function.name].invoke(event)
+    def invoke(
+        self,
+        function_identifier: str,
+        event: str,
+        *args: Any,
+        stdout: Any = None,
+        tenant_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        function = self.get_function(function_identifier, tenant_id)
+        pool = self.pools[function.name]
+        if isinstance(pool, TenantPools):
+            assert tenant_id  # checked by get_function
+            message = pool.invoke(event, tenant_id)
+        else:
+            message = pool.invoke(event)
         if "error" in message:
             error = message["error"]
             if error.get("errorMessage") == "Unauthorized" and is_authorizer_event(event):
@@ -230,8 +330,10 @@ class LocalLambdaRunner:
             stdout.write_str(payload)
 
     def prewarm(self) -> None:
+        # A tenant's worker starts on its first invoke, as a tenant's first environment does on Lambda.
         for pool in self.pools.values():
-            threading.Thread(target=pool.prewarm, daemon=True).start()
+            if isinstance(pool, FunctionPool):
+                threading.Thread(target=pool.prewarm, daemon=True).start()
 
     def stop(self) -> None:
         for pool in self.pools.values():

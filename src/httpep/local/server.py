@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from httpep.local.guard import owner_only
 from httpep.local.resources import create_resources
 from httpep.local.runner import LocalLambdaRunner
 from httpep.local.template import LOCAL_REGION, LocalTemplate
@@ -92,6 +93,22 @@ def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, lo
     return service
 
 
+def _guarded_moto_server(host: str, port: int, log: Callable[[str, str], None]) -> Any:
+    """moto's threaded server, answering only the stack's own processes (guard.py)."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    class GuardedMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = owner_only(DomainDispatcherApplication(create_backend_app), log=log)
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return GuardedMotoServer(ip_address=host, port=port, verbose=False)
+
+
 @dataclass
 class LocalStack:
     host: str = "127.0.0.1"
@@ -128,9 +145,7 @@ class LocalStack:
             ensure_port_free(self.host, port, what)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-        from moto.server import ThreadedMotoServer
-
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
+        self._moto = _guarded_moto_server(self.host, self.aws_port, self.log)
         self._moto.start()
         create_resources(self.template, self.aws_client)
 
@@ -145,7 +160,9 @@ class LocalStack:
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         WSGIRequestHandler.protocol_version = "HTTP/1.1"
-        for app, port in ((lambda_service._app, self.lambda_port), (api_service._app, self.port)):
+        # Handlers may call the API like anyone; the Lambda Invoke API is the stack's own (guard.py).
+        lambda_app = owner_only(lambda_service._app, log=self.log)
+        for app, port in ((lambda_app, self.lambda_port), (api_service._app, self.port)):
             server = make_server(self.host, port, app, threaded=True)
             self._servers.append(server)
             threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -136,6 +136,66 @@ def test_the_callers_token_is_not_shown_to_the_handler() -> None:
     assert "authorization" not in seen["headers"]
 
 
+TOKEN_MARKER = "hep_" + "tokenmarker"
+
+
+@pytest.fixture
+def token_hunter() -> str:
+    create("hunter-id", "hunter", put_script("token_hunter.py", (SCRIPTS / "token_hunter.py").read_bytes()))
+    return "hunter"
+
+
+def test_the_callers_token_is_nowhere_in_the_handlers_memory(token_hunter: str) -> None:
+    # Every spelling of the header, in both header maps API Gateway sends.
+    headers = {name: [f"Bearer {TOKEN_MARKER}-{name}"] for name in ("Authorization", "authorization", "AUTHORIZATION")}
+    response = trigger(token_hunter, headers=headers)
+    event = api_event("router", headers=headers)
+    assert {k for k in event["headers"] if k.lower() == "authorization"} == set(headers)
+    assert json.loads(body_of(response)) == {"frames": [], "objects": []}
+
+
+def test_the_token_hunter_finds_what_does_reach_the_handler(token_hunter: str) -> None:
+    # The same hunt finds a header that is the handler's: it would find the token if it were there.
+    found = json.loads(body_of(trigger(token_hunter, headers={"X-Other": [f"{TOKEN_MARKER}-visible"]})))
+    assert found["frames"]
+    assert found["objects"]
+
+
+def test_the_sandbox_is_invoked_with_the_account_as_tenant() -> None:
+    create(
+        "hello-other-id", "hello-other", put_script("hello.py", b"def handler(r):\n    return 'hi'\n", "acme"), "acme"
+    )
+    sent: list[tuple[str, object]] = []
+
+    def invoke(request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+        payload = json.loads(request.body)
+        sent.append(
+            (payload["event"]["requestContext"]["authorizer"]["account"], request.headers.get("X-Amz-Tenant-Id"))
+        )
+        outcome = json.dumps(InProcessSandbox().run(payload, request.body, "")).encode()
+        headers = HTTPHeaders()
+        headers["Content-Length"] = str(len(outcome))
+        return AWSResponse(request.url, 200, headers, RawBody(outcome))
+
+    from httpendpoint.core.aws import client
+
+    sandbox_client.use(sandbox_client.LambdaSandbox("sandbox-function"))
+    client("lambda").meta.events.register("before-send.lambda.Invoke", invoke)
+    try:
+        assert body_of(trigger("hello")) == b"Hello World"
+        assert body_of(trigger("hello-other", account="acme")) == b"hi"
+    finally:
+        client("lambda").meta.events.unregister("before-send.lambda.Invoke", invoke)
+    assert sent == [("jaydoe", b"jaydoe"), ("acme", b"acme")]
+
+
+class RawBody(io.BytesIO):
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.read()
+
+
 def test_a_string_is_served_as_text_plain() -> None:
     response = trigger("returns", query={"kind": ["str"]})
     assert response["statusCode"] == 200
@@ -168,6 +228,76 @@ def test_anything_else_is_a_500_naming_what_was_returned(kind: str, named: str) 
     assert named in error["error"]
     assert error["request_id"]
     assert "<script>" not in body_of(response).decode()
+
+
+@pytest.fixture
+def header_tricks() -> str:
+    create("tricks-id", "tricks", put_script("header_tricks.py", (SCRIPTS / "header_tricks.py").read_bytes()))
+    return "tricks"
+
+
+def headers_named(response: dict[str, Any], name: str) -> list[str]:
+    return [v for k, vs in response["multiValueHeaders"].items() if k.lower() == name.lower() for v in vs]
+
+
+@pytest.mark.parametrize(
+    ("trick", "named"),
+    [
+        ("comma", "Content-Type"),
+        ("add", "Content-Type"),
+        ("status_199", "200-599"),
+        ("many", "100 headers"),
+    ],
+)
+def test_a_header_trick_is_a_500_naming_the_rule(header_tricks: str, trick: str, named: str) -> None:
+    response = trigger(header_tricks, query={"trick": [trick]})
+    assert response["statusCode"] == 500
+    assert named in json.loads(body_of(response))["error"]
+    assert b"<script>" not in body_of(response)
+
+
+@pytest.mark.parametrize(
+    ("trick", "dropped"),
+    [("set_cookie", "Set-Cookie"), ("hop_by_hop", "Connection"), ("hop_by_hop", "Transfer-Encoding")],
+)
+def test_a_forbidden_header_is_dropped(header_tricks: str, trick: str, dropped: str) -> None:
+    response = trigger(header_tricks, query={"trick": [trick]})
+    assert response["statusCode"] == 200
+    assert headers_named(response, dropped) == []
+    assert headers_named(response, "Content-Type") == ["text/plain; charset=utf-8"]
+    assert headers_named(response, "X-Content-Type-Options") == ["nosniff"]
+    assert headers_named(response, "Content-Security-Policy") == ["sandbox; default-src 'none'"]
+
+
+class ForgedSandbox:
+    """What reaches the router when a handler writes its own result on the child's pipe."""
+
+    def __init__(self, response: dict[str, Any]) -> None:
+        self.response = response
+
+    def run(self, payload: dict[str, Any], encoded: bytes, tenant: str) -> dict[str, Any]:
+        return {"outcome": "response", "response": self.response, "logs": ""}
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"statusCode": 200, "multiValueHeaders": {"Content-Type": ["text/html"]}, "body": "<script>"},
+        {
+            "statusCode": 200,
+            "multiValueHeaders": {"Content-Type": ["text/plain"], "content-type": ["text/html"]},
+            "body": "<script>",
+        },
+        {"statusCode": 200, "headers": {"Content-Type": "text/html"}, "multiValueHeaders": {}, "body": "<script>"},
+        {"statusCode": 101, "multiValueHeaders": {"Content-Type": ["text/plain"]}, "body": "<script>"},
+        {"statusCode": 600, "multiValueHeaders": {"Content-Type": ["text/plain"]}, "body": "<script>"},
+    ],
+)
+def test_a_forged_sandbox_result_is_held_to_the_rules(forged: dict[str, Any]) -> None:
+    sandbox_client.use(ForgedSandbox(forged))
+    response = trigger("hello")
+    assert response["statusCode"] == 500
+    assert b"<script>" not in body_of(response)
 
 
 def test_a_response_over_the_lambda_limit_is_a_clear_500() -> None:

@@ -20,6 +20,11 @@ from httpendpoint.stores import endpoint_store
 from httpendpoint.stores.script_store import ScriptMissing
 from httpendpoint.trigger import responses, sandbox_client, script_cache
 
+# An endpoint's auth mode names the request headers that authenticated the caller to this service: those
+# belong to the service, never to the handler. Every endpoint is `bearer` today.
+BEARER = "bearer"
+CREDENTIAL_HEADERS = {BEARER: frozenset({"authorization"})}
+
 
 def trigger(event: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
@@ -74,7 +79,7 @@ def _trigger(event: dict[str, Any], path: str, account: str | None, record: dict
         "script": script.source,
         "script_path": script.drive_path,
         "script_etag": script.etag,
-        "event": event,
+        "event": handler_event(event, BEARER),
         "timeout": timeout,
     }
     # Encoded once: the size check and the Invoke share the bytes (for a big webhook body, a second
@@ -85,8 +90,26 @@ def _trigger(event: dict[str, Any], path: str, account: str | None, record: dict
             f"the request is too large: {len(encoded)} bytes once encoded; the limit is {SANDBOX_PAYLOAD_LIMIT_BYTES} "
             "(about 4.4 MB of binary body)"
         )
-    outcome = sandbox_client.current().run(payload, encoded)
+    # The account is the sandbox's tenant: its requests never share an execution environment with another's.
+    outcome = sandbox_client.current().run(payload, encoded, route.account)
     return _shape(outcome, timeout, record)
+
+
+def handler_event(event: dict[str, Any], auth_mode: str) -> dict[str, Any]:
+    """The event as the handler may see it: without the headers that authenticated the caller to us.
+
+    Dropped here, before the sandbox payload exists, so the token is nowhere in what reaches the sandbox
+    (not in the event a handler can find by walking frames or the garbage collector's objects).
+    """
+    dropped = CREDENTIAL_HEADERS.get(auth_mode, frozenset())
+    if not dropped:
+        return event
+    event = dict(event)
+    for key in ("headers", "multiValueHeaders"):
+        headers = event.get(key)
+        if isinstance(headers, dict):
+            event[key] = {name: value for name, value in headers.items() if str(name).lower() not in dropped}
+    return event
 
 
 def _fault(message: str, record: dict[str, Any]) -> dict[str, Any]:

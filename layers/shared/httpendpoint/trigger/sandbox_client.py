@@ -18,23 +18,29 @@ from httpendpoint.core.errors import Unavailable
 
 
 class Executor(Protocol):
-    def run(self, payload: dict[str, Any], encoded: bytes) -> dict[str, Any]:
-        """Run `payload`; `encoded` is the same payload as JSON, for an executor that sends it somewhere."""
+    def run(self, payload: dict[str, Any], encoded: bytes, tenant: str) -> dict[str, Any]:
+        """Run `payload` for the account `tenant`; `encoded` is the same payload as JSON, for an executor that
+        sends it somewhere."""
         ...
 
 
 class LambdaSandbox:
-    """Invokes the sandbox function synchronously (on AWS, and on the local stack's Lambda service)."""
+    """Invokes the sandbox function synchronously (on AWS, and on the local stack's Lambda service).
+
+    The function is PER_TENANT (template.yaml): the account is the tenant id, so Lambda runs each account's
+    requests only in execution environments of that account.
+    """
 
     def __init__(self, function_name: str) -> None:
         self.function_name = function_name
 
-    def run(self, payload: dict[str, Any], encoded: bytes) -> dict[str, Any]:
+    def run(self, payload: dict[str, Any], encoded: bytes, tenant: str) -> dict[str, Any]:
         try:
             response = client("lambda").invoke(
                 FunctionName=self.function_name,
                 InvocationType="RequestResponse",
                 Payload=encoded,
+                TenantId=tenant,
             )
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable(f"the sandbox could not be reached ({type(exc).__name__})") from exc
