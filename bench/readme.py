@@ -12,7 +12,7 @@ from typing import Any
 from tabulate import tabulate
 
 from bench.report import number, verdicts
-from httpep.local.template import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 README_PATH = REPO_ROOT / "README.md"
 START = "<!-- figures: written by make bench from bench/results.json -->"

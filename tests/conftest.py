@@ -21,7 +21,8 @@ from moto import mock_aws
 
 from httpendpoint.core.aws import reset_clients
 from httpep.local.resources import create_resources
-from httpep.local.template import LOCAL_REGION, REPO_ROOT, LocalTemplate
+from httpep.local.template import LOCAL_REGION, LocalTemplate
+from tests.support.paths import REPO_ROOT
 
 EVENTS_DIR = REPO_ROOT / "events"
 FUNCTIONS_DIR = REPO_ROOT / "functions"

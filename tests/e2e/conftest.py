@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from httpep.local.template import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 # Short enough for the timeout tests to be quick, long enough for a loaded CI machine.
 E2E_PARAMETERS = {"EndpointTimeout": "3"}

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from httpep.client import ApiClient
-from httpep.local.template import REPO_ROOT
 from tests.e2e.conftest import RunningStack, free_port
+from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

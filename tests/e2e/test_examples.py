@@ -12,8 +12,8 @@ from types import ModuleType
 import pytest
 import requests
 
-from httpep.local.template import REPO_ROOT
 from tests.e2e.conftest import RunningStack
+from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,9 @@ import pytest
 import requests
 
 from httpep.local.server import LocalStack
-from httpep.local.template import REPO_ROOT, LocalTemplate
+from httpep.local.template import LocalTemplate
 from tests.e2e.conftest import RunningStack, free_port
+from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

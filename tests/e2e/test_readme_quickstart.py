@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from httpep.local.template import REPO_ROOT
 from tests.e2e.conftest import RunningStack, start_stack
+from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

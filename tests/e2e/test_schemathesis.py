@@ -26,8 +26,8 @@ import schemathesis
 from hypothesis.errors import Flaky
 from schemathesis.checks import not_a_server_error, unsupported_method
 
-from httpep.local.template import REPO_ROOT
 from tests.e2e.conftest import RunningStack
+from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

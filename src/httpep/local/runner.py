@@ -21,10 +21,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from httpep.local import defaults
 from httpep.local.template import LOCAL_REGION, LocalTemplate
 
 MAX_WORKERS_PER_FUNCTION = 16
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+LOCAL_CREDENTIALS = defaults.CREDENTIALS
 
 LogSink = Callable[[str, str], None]
 

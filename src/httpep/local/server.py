@@ -9,19 +9,20 @@ from __future__ import annotations
 import logging
 import re
 import socket
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from httpep.local import defaults
+from httpep.local.console import Console
 from httpep.local.resources import create_resources
 from httpep.local.runner import LocalLambdaRunner
-from httpep.local.template import LOCAL_REGION, LocalTemplate
+from httpep.local.state import LocalState
+from httpep.local.template import LocalTemplate, find_template
 
-API_BASE_PATH = "/api/v1/http-endpoint"
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -38,11 +39,7 @@ def ensure_port_free(host: str, port: int, what: str) -> None:
             raise PortInUse(f"{what} port {port} on {host} is already in use ({exc.strerror})") from None
 
 
-def console_log(source: str, line: str) -> None:
-    print(f"{source:>24} | {line}", file=sys.stderr, flush=True)
-
-
-def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, log: Callable[[str, str], None]) -> Any:
+def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, console: Console) -> Any:
     from flask import Response, g, jsonify, request
     from samcli.local.apigw.local_apigw_service import LocalApigwService
 
@@ -58,7 +55,7 @@ def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, lo
         def _generate_lambda_event(self, flask_request: Any, route: Any, method: str, endpoint: str) -> dict[str, Any]:
             # SAM CLI draws the default request id once per process; API Gateway gives each request its own.
             event = dict(super()._generate_lambda_event(flask_request, route, method, endpoint))
-            event.setdefault("requestContext", {})["requestId"] = str(uuid.uuid4())
+            g.request_id = event.setdefault("requestContext", {})["requestId"] = str(uuid.uuid4())
             return event
 
         def create(self) -> None:
@@ -73,12 +70,19 @@ def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, lo
                 message = "Missing Authentication Token"
                 return jsonify({"error": message, "message": message}), 403
 
-            def started() -> None:
+            # Flask answers HEAD and OPTIONS for every route by itself; API Gateway only for methods the
+            # template declares (none declares these), and refuses the others as an unknown route.
+            declared = {method.upper() for route in api.routes for method in route.methods}
+
+            def started() -> tuple[Response, int] | None:
                 g.started = time.perf_counter()
+                if request.method not in declared:
+                    return no_route(Exception(request.method))
+                return None
 
             def finished(response: Response) -> Response:
                 elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-                log("api", f"{request.method} {request.path} {response.status_code} {elapsed_ms:.0f} ms")
+                console.request(g.get("request_id"), request.method, request.path, response.status_code, elapsed_ms)
                 return response
 
             app.register_error_handler(AuthorizerRejected, unauthorized)
@@ -94,15 +98,16 @@ def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, lo
 
 @dataclass
 class LocalStack:
-    host: str = "127.0.0.1"
-    port: int = 3000
-    aws_port: int = 4566
-    lambda_port: int = 3001
+    host: str = defaults.HOST
+    port: int = defaults.API_PORT
+    aws_port: int = defaults.AWS_PORT
+    lambda_port: int = defaults.LAMBDA_PORT
     parameter_overrides: dict[str, str] = field(default_factory=dict)
-    log: Callable[[str, str], None] = console_log
+    template_path: Path = field(default_factory=find_template)
+    console: Console = field(default_factory=Console)
 
     def __post_init__(self) -> None:
-        self.template = LocalTemplate(parameter_overrides=self.parameter_overrides)
+        self.template = LocalTemplate(path=self.template_path, parameter_overrides=self.parameter_overrides)
         self._servers: list[Any] = []
         self._moto: Any = None
         self.runner: LocalLambdaRunner | None = None
@@ -113,7 +118,7 @@ class LocalStack:
 
     @property
     def api_root(self) -> str:
-        return self.base_url + API_BASE_PATH
+        return self.base_url + defaults.API_BASE_PATH
 
     @property
     def aws_endpoint(self) -> str:
@@ -134,8 +139,10 @@ class LocalStack:
         self._moto.start()
         create_resources(self.template, self.aws_client)
 
-        self.runner = LocalLambdaRunner(self.template, self.aws_endpoint, self.lambda_endpoint, self.log)
-        api_service = _apigw_service(self.template.api, self.runner, self.host, self.port, self.log)
+        self.runner = LocalLambdaRunner(
+            self.template, self.aws_endpoint, self.lambda_endpoint, self.console.function_log
+        )
+        api_service = _apigw_service(self.template.api, self.runner, self.host, self.port, self.console)
 
         from samcli.local.lambda_service.local_lambda_http_service import LocalLambdaHttpService
 
@@ -157,9 +164,20 @@ class LocalStack:
         return boto3.client(
             service,  # type: ignore[call-overload]
             endpoint_url=self.aws_endpoint,
-            region_name=LOCAL_REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            region_name=defaults.REGION,
+            **defaults.boto3_credentials(),
+        )
+
+    def state(self, pid: int) -> LocalState:
+        """What `--local` commands need to find this stack (written to the state file by `httpep serve`)."""
+        return LocalState(
+            pid=pid,
+            api_root=self.api_root,
+            aws_endpoint=self.aws_endpoint,
+            lambda_endpoint=self.lambda_endpoint,
+            region=defaults.REGION,
+            template=str(self.template.path),
+            outputs=self.template.outputs(),
         )
 
     def stop(self) -> None:

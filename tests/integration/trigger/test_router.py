@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from httpendpoint.trigger import sandbox_client, script_cache
-from httpep.local.template import REPO_ROOT
 from tests.conftest import FakeContext, aws_client, load_function
 from tests.support.events import api_event, create_endpoint
+from tests.support.paths import REPO_ROOT
 
 SCRIPTS = REPO_ROOT / "tests" / "handlers"
 

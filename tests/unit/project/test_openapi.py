@@ -13,7 +13,8 @@ from openapi_spec_validator import validate_url
 from openapi_spec_validator.readers import read_from_filename
 from schemathesis.core.result import Ok
 
-from httpep.local.template import REPO_ROOT, LocalTemplate
+from httpep.local.template import LocalTemplate
+from tests.support.paths import REPO_ROOT
 
 OPENAPI = REPO_ROOT / "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
