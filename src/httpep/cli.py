@@ -118,6 +118,7 @@ def serve(
     parameters: tuple[str, ...],
     template_path: Path | None,
     json_logs: bool,
+    authorizer_cache: float,
 ) -> None:
     """Serve the whole API locally (moto as the embedded AWS), in the foreground, until Ctrl-C.
 
@@ -140,6 +141,7 @@ def serve(
         parameter_overrides=overrides,
         template_path=template_path,
         console=console,
+        authorizer_cache_seconds=authorizer_cache,
     )
     try:
         stack.start()

@@ -33,6 +33,7 @@ class RunningStack:
     lambda_port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    state_path: Path
     tokens: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -41,7 +42,8 @@ class RunningStack:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "PORT": str(self.port), "AWS_PORT": str(self.aws_port)}
+        # `--local` finds this stack through its state file (several stacks may run at once).
+        return {**os.environ, "HTTPEP_LOCAL_STATE": str(self.state_path)}
 
     def httpep(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -64,13 +66,15 @@ class RunningStack:
 def start_stack(tmp_path: Path, parameters: dict[str, str]) -> RunningStack:
     port, aws_port, lambda_port = free_port(), free_port(), free_port()
     log_path = tmp_path / "stack.log"
+    state_path = tmp_path / "local.json"
     args = [sys.executable, "-m", "httpep", "serve", "--port", str(port), "--aws-port", str(aws_port)]
     args += ["--lambda-port", str(lambda_port)]
     for key, value in parameters.items():
         args += ["--parameter", f"{key}={value}"]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-    stack = RunningStack(port, aws_port, lambda_port, process, log_path)
+        env = {**os.environ, "HTTPEP_LOCAL_STATE": str(state_path)}
+        process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    stack = RunningStack(port, aws_port, lambda_port, process, log_path, state_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

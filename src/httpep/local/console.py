@@ -44,8 +44,15 @@ QUIET_KEYS = frozenset(
         "path",
         "exception_name",
         "stack_trace",
+        # Shown once, on the request's own line.
+        "endpoint_id",
+        "account",
     }
 )
+# The router's records of what the handler printed and raised: shown as the text alone.
+HANDLER_TEXT = {"handler output": "output", "handler traceback": "traceback"}
+# Records outside any request at these levels are routine (the authorizer's "token accepted").
+ROUTINE_LEVELS = frozenset({"DEBUG", "INFO"})
 TEXT_KEYS = ("output", "traceback", "exception")
 
 
@@ -65,6 +72,8 @@ def _indented(text: str, depth: int = 1) -> list[str]:
 def describe(record: dict[str, Any]) -> list[str]:
     """A Powertools record as plain text: `LEVEL message key=value ...`, then any output or traceback below it."""
     message = str(record.get("message", ""))
+    if message in HANDLER_TEXT and record.get(HANDLER_TEXT[message]):
+        return _indented(str(record[HANDLER_TEXT[message]]))
     level = str(record.get("level", "INFO"))
     extras = [
         f"{key}={value}"
@@ -168,8 +177,10 @@ class Console:
         request: dict[str, Any] = record["request"] if isinstance(record.get("request"), dict) else {}
         request_id = record.get("correlation_id") or request.get("request_id")
         if not request_id:
-            if "_aws" not in record:  # a metrics line with no request is noise; anything else is shown
-                self._write([f"{INDENT}{source} |", *describe(record)])
+            # A metrics line or a routine record outside any request is noise; a warning or error is shown.
+            if "_aws" not in record and str(record.get("level", "INFO")) not in ROUTINE_LEVELS:
+                first, *rest = describe(record)
+                self._write([f"{INDENT}{source} | {first.strip()}", *rest])
             return
         pending = self._pending.get(str(request_id))
         if pending is None:

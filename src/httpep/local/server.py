@@ -24,6 +24,20 @@ from httpep.local.state import LocalState
 from httpep.local.template import LocalTemplate, find_template
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# Worker threads of each server: the API and Lambda services block for a whole invoke, so they need as many
+# as the runner lets run at once; moto's requests are short.
+SERVICE_THREADS = 32
+MOTO_THREADS = 16
+
+
+def _cache_moto_module_list() -> None:
+    """moto's server lists its package directory on every request to route it (`list_of_moto_modules` in
+    `get_backend_for_host`: about 0.5 ms each, three per trigger); the directory does not change while the
+    stack runs, so list it once."""
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: iter(modules)
 
 
 class PortInUse(Exception):
@@ -39,13 +53,56 @@ def ensure_port_free(host: str, port: int, what: str) -> None:
             raise PortInUse(f"{what} port {port} on {host} is already in use ({exc.strerror})") from None
 
 
-def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, console: Console) -> Any:
+class AuthorizerCache:
+    """Opt-in (`httpep serve --authorizer-cache SECONDS`): an authorizer's answer reused for the same token and
+    method ARN, as API Gateway's result cache does. Off by default, so that a revoked token is refused at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._answers: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(event: Any) -> str | None:
+        if not isinstance(event, dict) or event.get("type") != "TOKEN" or "methodArn" not in event:
+            return None
+        return f"{event.get('authorizationToken')}\n{event['methodArn']}"
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            found = self._answers.get(key)
+        return found[1] if found is not None and found[0] > time.monotonic() else None
+
+    def put(self, key: str, answer: Any) -> None:
+        with self._lock:
+            self._answers[key] = (time.monotonic() + self.seconds, answer)
+
+
+def _apigw_service(
+    api: Any,
+    runner: LocalLambdaRunner,
+    host: str,
+    port: int,
+    console: Console,
+    authorizer_cache: AuthorizerCache | None,
+) -> Any:
     from flask import Response, g, jsonify, request
     from samcli.local.apigw.local_apigw_service import LocalApigwService
 
     from httpep.local.runner import AuthorizerRejected
 
     class Service(LocalApigwService):  # type: ignore[misc]
+        def _invoke_lambda_function(self, lambda_function_name: str, event: Any) -> Any:
+            key = AuthorizerCache.key(event) if authorizer_cache is not None else None
+            if authorizer_cache is None or key is None:
+                return super()._invoke_lambda_function(lambda_function_name, event)
+            answer = authorizer_cache.get(key)
+            if answer is None:
+                # A refusal raises (AuthorizerRejected) and is never cached.
+                answer = super()._invoke_lambda_function(lambda_function_name, event)
+                authorizer_cache.put(key, answer)
+            return answer
+
         def _create_method_arn(self, flask_request: Any, event_type: str) -> str:
             # API Gateway's policy wildcards match any character; SAM CLI's regex stops at a newline, so a
             # path with %0A would be denied (403) instead of reaching the function as it does on AWS.
@@ -105,11 +162,11 @@ class LocalStack:
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     template_path: Path = field(default_factory=find_template)
     console: Console = field(default_factory=Console)
+    authorizer_cache_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         self.template = LocalTemplate(path=self.template_path, parameter_overrides=self.parameter_overrides)
         self._servers: list[Any] = []
-        self._moto: Any = None
         self.runner: LocalLambdaRunner | None = None
 
     @property
@@ -131,32 +188,36 @@ class LocalStack:
     def start(self) -> None:
         for what, port in (("API", self.port), ("AWS (moto)", self.aws_port), ("Lambda", self.lambda_port)):
             ensure_port_free(self.host, port, what)
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        logging.getLogger("waitress").setLevel(logging.ERROR)
 
-        from moto.server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
-        self._moto.start()
+        _cache_moto_module_list()
+        self._serve(DomainDispatcherApplication(create_backend_app), self.aws_port, MOTO_THREADS)
         create_resources(self.template, self.aws_client)
 
         self.runner = LocalLambdaRunner(
             self.template, self.aws_endpoint, self.lambda_endpoint, self.console.function_log
         )
-        api_service = _apigw_service(self.template.api, self.runner, self.host, self.port, self.console)
+        cache = AuthorizerCache(self.authorizer_cache_seconds) if self.authorizer_cache_seconds > 0 else None
+        api_service = _apigw_service(self.template.api, self.runner, self.host, self.port, self.console, cache)
 
         from samcli.local.lambda_service.local_lambda_http_service import LocalLambdaHttpService
 
         lambda_service = LocalLambdaHttpService(lambda_runner=self.runner, port=self.lambda_port, host=self.host)
         lambda_service.create()
-
-        from werkzeug.serving import WSGIRequestHandler, make_server
-
-        WSGIRequestHandler.protocol_version = "HTTP/1.1"
-        for app, port in ((lambda_service._app, self.lambda_port), (api_service._app, self.port)):
-            server = make_server(self.host, port, app, threaded=True)
-            self._servers.append(server)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._serve(lambda_service._app, self.lambda_port, SERVICE_THREADS)
+        self._serve(api_service._app, self.port, SERVICE_THREADS)
         self.runner.prewarm()
+
+    def _serve(self, app: Any, port: int, threads: int) -> None:
+        """Serve a WSGI app on a thread: waitress keeps HTTP/1.1 connections open (werkzeug's dev server closes
+        each one, so every hop paid a new connection and a new thread) and runs requests on a thread pool."""
+        from waitress import create_server
+
+        server = create_server(app, host=self.host, port=port, threads=threads, ident="httpep-local")
+        self._servers.append(server)
+        threading.Thread(target=server.run, name=f"serve-{port}", daemon=True).start()
 
     def aws_client(self, service: str) -> Any:
         import boto3
@@ -182,10 +243,8 @@ class LocalStack:
 
     def stop(self) -> None:
         for server in self._servers:
-            server.shutdown()
+            server.close()
+            server.task_dispatcher.shutdown(timeout=1)
         self._servers.clear()
         if self.runner is not None:
             self.runner.stop()
-        if self._moto is not None:
-            self._moto.stop()
-            self._moto = None
