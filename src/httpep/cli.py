@@ -71,7 +71,7 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 @click.group(cls=OneLineErrors, context_settings=CONTEXT_SETTINGS)
-@click.version_option(package_name="httpep", message="%(prog)s %(version)s")
+@click.version_option(package_name="httpep", message="httpep %(version)s")
 def main() -> None:
     """Operate and use the HTTP Endpoint service.
 
@@ -109,6 +109,14 @@ main.add_command(client_commands.call)
 )
 @click.option(
     "--json-logs", is_flag=True, help="Print the functions' JSON log lines as they are, not one line per request."
+)
+@click.option(
+    "--authorizer-cache",
+    type=click.FloatRange(min=0),
+    default=0,
+    metavar="SECONDS",
+    help="Reuse the authorizer's answer for a token this long, as API Gateway's cache does [default: 0, so a"
+    " revoked token is refused at once].",
 )
 def serve(
     port: int,

@@ -24,8 +24,8 @@ HANDLERS = REPO_ROOT / "tests" / "handlers"
 def httpep(
     stack: RunningStack, *args: str, token: str | None = None, env: dict[str, str] | None = None, stdin: bytes = b""
 ) -> subprocess.CompletedProcess[bytes]:
-    """The CLI with the stack's PORT / AWS_PORT and nothing of the developer's own HTTPEP_* settings."""
-    base = {key: value for key, value in stack.env.items() if not key.startswith("HTTPEP_")}
+    """The CLI with the stack's state file and nothing of the developer's own HTTPEP_* settings."""
+    base = own_settings_removed(stack.env)
     if token is not None:
         base["HTTPEP_TOKEN"] = token
     return subprocess.run(
@@ -36,6 +36,10 @@ def httpep(
         cwd=REPO_ROOT,
         timeout=120,
     )
+
+
+def own_settings_removed(env: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in env.items() if not key.startswith("HTTPEP_") or key == "HTTPEP_LOCAL_STATE"}
 
 
 def ok(result: subprocess.CompletedProcess[bytes]) -> str:
@@ -257,9 +261,9 @@ def test_a_handler_fault_exits_1_with_the_service_s_error(account: Account) -> N
 def test_the_api_url_can_come_from_the_environment(account: Account, stack: RunningStack) -> None:
     """HTTPEP_API_URL with no --local at all: what a user of a deployed stack sets once."""
     path = account.register(HANDLERS / "hello.py")
-    env = {"HTTPEP_API_URL": stack.api_root, "PORT": str(free_port())}
+    env = {"HTTPEP_API_URL": stack.api_root, "HTTPEP_LOCAL_STATE": str(REPO_ROOT / "no-such-state.json")}
     assert ok(httpep(stack, "call", path, token=account.token, env=env)) == "Hello World"
-    # The flag beats the environment; the environment beats --local (whose PORT has nothing listening).
+    # The flag beats the environment; the environment beats --local (whose state file does not exist).
     bad_env = {"HTTPEP_API_URL": f"http://127.0.0.1:{free_port()}/api/v1/http-endpoint"}
     assert ok(httpep(stack, "--api-url", stack.api_root, "call", path, token=account.token, env=bad_env))
     assert ok(httpep(stack, "--local", "call", path, token=account.token, env=env)) == "Hello World"
@@ -277,17 +281,25 @@ def test_an_unknown_token_says_how_to_get_one(stack: RunningStack) -> None:
     assert "httpep --local token create --account NAME" in line
 
 
-def test_a_stopped_stack_says_how_to_start_it(stack: RunningStack) -> None:
-    port = free_port()
-    line = error_line(httpep(stack, "--local", "endpoint", "list", token="hep_x", env={"PORT": str(port)}))
-    assert f"cannot reach http://127.0.0.1:{port}/api/v1/http-endpoint" in line
-    assert "is the stack running? start it with `make dev`" in line
+def test_a_stopped_stack_says_how_to_start_it(stack: RunningStack, tmp_path: Path) -> None:
+    env = {"HTTPEP_LOCAL_STATE": str(tmp_path / "local.json")}
+    line = error_line(httpep(stack, "--local", "endpoint", "list", token="hep_x", env=env))
+    assert line == "Error: no local stack running: run make dev"
+
+
+def test_options_go_after_the_subcommand_and_the_target_is_named_once(account: Account, stack: RunningStack) -> None:
+    path = account.register(HANDLERS / "hello.py")
+    assert ok(httpep(stack, "call", path, "--local", token=account.token)) == "Hello World"
+    env = {"HTTPEP_TARGET": "local"}
+    assert ok(httpep(stack, "call", path, token=account.token, env=env)) == "Hello World"
+    listed = json.loads(ok(httpep(stack, "endpoint", "list", "-o", "json", token=account.token, env=env)))
+    assert [item["path"] for item in listed] == [path]
 
 
 def test_the_console_script_is_the_same_tool(account: Account) -> None:
     """`.venv/bin/httpep` (what the README runs) has the client commands too."""
     script = Path(sys.executable).parent / "httpep"
-    env = {**{k: v for k, v in account.stack.env.items() if not k.startswith("HTTPEP_")}, "HTTPEP_TOKEN": account.token}
+    env = {**own_settings_removed(account.stack.env), "HTTPEP_TOKEN": account.token}
     result = subprocess.run(
         [str(script), "--local", "endpoint", "list", "--json"], env=env, capture_output=True, timeout=60, check=False
     )

@@ -297,6 +297,102 @@ def test_the_console_script_reports_a_stopped_stack_in_one_line() -> None:
     assert result.stderr == "Error: no local stack running: run make dev\n"
 
 
+# ---------------------------------------------------------------- revoking by hash prefix, output, checks
+
+
+def token_hashes(server: MotoServer, account: str) -> list[str]:
+    records = token_store.list_tokens(account, table=server.tokens_table, dynamodb=server.client("dynamodb"))
+    return [record.token_hash for record in records]
+
+
+def test_token_revoke_by_the_hash_prefix_token_list_shows(moto_server: MotoServer) -> None:
+    account = new_account()
+    token = local(moto_server, "token", "create", "--account", account).stdout.strip()
+    shown = local(moto_server, "token", "list", "--account", account).stdout.splitlines()[2].split()[0]
+    assert len(shown) == 12
+    result = local(moto_server, "token", "revoke", shown)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"revoked token {shown} of {account} ")
+    dynamodb = moto_server.client("dynamodb")
+    assert token_store.find_active(token, table=moto_server.tokens_table, dynamodb=dynamodb) is None
+
+
+def test_token_revoke_reads_a_hash_prefix_from_stdin(moto_server: MotoServer) -> None:
+    account = new_account()
+    local(moto_server, "token", "create", "--account", account)
+    (token_hash,) = token_hashes(moto_server, account)
+    result = invoke("token", "revoke", "-", "--local", aws_port=moto_server.port, stdin=token_hash[:16] + "\n")
+    assert result.exit_code == 0, result.stderr
+    listed = json.loads(local(moto_server, "token", "list", "--account", account, "-o", "json").stdout)
+    assert listed[0]["hash"] == token_hash and listed[0]["revoked_at"]
+
+
+def test_an_ambiguous_hash_prefix_revokes_nothing(moto_server: MotoServer) -> None:
+    account = new_account()
+    prefix = uuid.uuid4().hex[:6]
+    for _ in range(2):  # two records whose hashes share a prefix, as two real tokens' hashes may
+        item = {"token_hash": {"S": prefix + uuid.uuid4().hex}, "account": {"S": account}}
+        item |= {"label": {"S": ""}, "created_at": {"S": "2026-01-01T00:00:00+00:00"}}
+        moto_server.client("dynamodb").put_item(TableName=moto_server.tokens_table, Item=item)
+    line = assert_one_line_error(local(moto_server, "token", "revoke", prefix), f"hash prefix {prefix} matches 2")
+    assert "give more characters" in line
+    listed = json.loads(local(moto_server, "token", "list", "--account", account, "-o", "json").stdout)
+    assert [item["revoked_at"] for item in listed] == [None, None]
+
+
+def test_an_unknown_hash_prefix_is_not_called_never_issued(moto_server: MotoServer) -> None:
+    line = assert_one_line_error(local(moto_server, "token", "revoke", "ffff0000ffff"), "no token's hash starts with")
+    assert "never issued" not in line
+
+
+def test_token_list_of_an_account_with_no_tokens_says_so(moto_server: MotoServer) -> None:
+    account = new_account()
+    assert_one_line_error(local(moto_server, "token", "list", "--account", account), f"unknown account {account}")
+
+
+def test_token_list_as_json_has_full_hashes_and_never_tokens(moto_server: MotoServer) -> None:
+    account = new_account()
+    token = local(moto_server, "token", "create", "--account", account, "--label", "ci").stdout.strip()
+    listed = json.loads(local(moto_server, "token", "list", "--account", account, "--output", "json").stdout)
+    assert [(item["hash"], item["label"], item["revoked_at"]) for item in listed] == [
+        (token_store.hash_token(token), "ci", None)
+    ]
+    assert token not in json.dumps(listed)
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("def handler(request)\n    return 'x'\n", "has a syntax error at line 1"),
+        ("def hello(request):\n    return 'x'\n", "does not define a top-level function 'def handler(request)'"),
+    ],
+)
+def test_script_put_checks_the_script_as_the_service_does_and_uploads_nothing_bad(
+    moto_server: MotoServer, tmp_path: Path, source: str, problem: str
+) -> None:
+    script = tmp_path / "bad.py"
+    script.write_text(source)
+    drive_path = f"/jaydoe/{uuid.uuid4().hex}.py"
+    line = assert_one_line_error(local(moto_server, "script", "put", str(script), drive_path), "not uploaded")
+    assert f"{script} {problem}" in line or f"{script}: {problem}" in line or problem in line
+    listed = moto_server.client("s3").list_objects_v2(Bucket=moto_server.bucket, Prefix=drive_path.lstrip("/"))
+    assert listed.get("KeyCount", 0) == 0
+
+
+def test_operator_options_also_go_after_the_subcommand(moto_server: MotoServer) -> None:
+    account = new_account()
+    result = invoke("token", "create", "--account", account, "--local", aws_port=moto_server.port)
+    assert result.exit_code == 0, result.stderr
+    assert token_hashes(moto_server, account) == [token_store.hash_token(result.stdout.strip())]
+
+
+def test_httpep_target_local_replaces_the_flag(moto_server: MotoServer) -> None:
+    account = new_account()
+    result = invoke("token", "create", "--account", account, aws_port=moto_server.port, HTTPEP_TARGET="local")
+    assert result.exit_code == 0, result.stderr
+    assert len(token_hashes(moto_server, account)) == 1
+
+
 # ---------------------------------------------------------------- --stack (moto's CloudFormation)
 
 STACK_REGION = "eu-west-1"
