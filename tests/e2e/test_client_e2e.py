@@ -150,26 +150,42 @@ def test_api_errors_are_one_line_with_their_status(account: Account, stack: Runn
         ("create", account.unique("id"), "--path", account.unique("p"), "--handler", account.drive("nope.py")): "400",
         ("get", "no-such-id"): "404 no endpoint with id 'no-such-id'",
         ("delete", "no-such-id"): "404",
-        ("update", path, "--path", "not a path"): "400 path",
-        ("list", "--id", "bad id"): "400",
     }
     for args, fragment in cases.items():
         line = error_line(account.run("endpoint", *args))
         assert line.startswith(f"Error: {fragment}"), (args, line)
+    # What the service would refuse with a 400 is refused before sending, with the same rule.
+    for args, rule in {
+        ("update", path, "--path", "not a path"): "path 'not a path' must be 1-128 characters",
+        ("list", "--id", "bad id"): "id 'bad id' must be 1-128 characters",
+    }.items():
+        refused = account.run("endpoint", *args)
+        assert refused.returncode == 2 and rule in refused.stderr.decode(), (args, refused.stderr)
     # Another account's endpoint is one that does not exist.
     other = Account(stack)
     assert error_line(other.run("endpoint", "get", path)) == f"Error: 404 no endpoint with id '{path}'"
     assert error_line(other.run("call", path)) == f"Error: 404 no endpoint at path '{path}'"
 
 
-def test_a_script_without_a_handler_is_uploaded_but_refused_at_create(account: Account) -> None:
+def test_a_script_without_a_handler_is_neither_uploaded_nor_created(account: Account) -> None:
     drive_path = account.drive("no_handler.py")
+    endpoint_id = account.unique("id")
     args = ("--path", account.unique("p"), "--handler", drive_path, "--upload", str(HANDLERS / "no_handler.py"))
-    result = account.run("endpoint", "create", account.unique("id"), *args)
-    assert result.returncode == 1
-    uploaded, error = result.stderr.decode().splitlines()
-    assert uploaded == f"uploaded {HANDLERS / 'no_handler.py'} to {drive_path}"
-    assert error.startswith("Error: 400 ") and "def handler" in error
+    result = account.run("endpoint", "create", endpoint_id, *args)
+    line = error_line(result)
+    assert line.startswith(f"Error: not uploaded: {HANDLERS / 'no_handler.py'} does not define")
+    assert "def handler" in line
+    assert error_line(account.run("endpoint", "get", endpoint_id)).startswith("Error: 404")
+
+
+def test_update_upload_replaces_the_endpoint_s_script(account: Account, tmp_path: Path) -> None:
+    path = account.register(HANDLERS / "hello.py")
+    assert ok(account.run("call", path)) == "Hello World"
+    changed = tmp_path / "changed.py"
+    changed.write_text("def handler(request):\n    return 'Hello again'\n")
+    result = account.run("endpoint", "update", path, "--upload", str(changed))
+    assert json.loads(ok(result)) == {"id": path}
+    assert ok(account.run("call", path)) == "Hello again"
 
 
 def test_list_prints_all_of_250_endpoints(account: Account) -> None:

@@ -26,8 +26,8 @@ from httpep.local.template import LocalTemplate, find_template
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # Worker threads of each server: the API and Lambda services block for a whole invoke, so they need as many
 # as the runner lets run at once; moto's requests are short.
-SERVICE_THREADS = 32
-MOTO_THREADS = 16
+SERVICE_THREADS = 16
+MOTO_THREADS = 8
 
 
 def _cache_moto_module_list() -> None:
@@ -92,10 +92,10 @@ def _apigw_service(
     from httpep.local.runner import AuthorizerRejected
 
     class Service(LocalApigwService):  # type: ignore[misc]
-        def _invoke_lambda_function(self, lambda_function_name: str, event: Any) -> Any:
+        def _invoke_lambda_function(self, lambda_function_name: str, event: Any, *args: Any) -> Any:
             key = AuthorizerCache.key(event) if authorizer_cache is not None else None
             if authorizer_cache is None or key is None:
-                return super()._invoke_lambda_function(lambda_function_name, event)
+                return super()._invoke_lambda_function(lambda_function_name, event, *args)
             answer = authorizer_cache.get(key)
             if answer is None:
                 # A refusal raises (AuthorizerRejected) and is never cached.
@@ -243,8 +243,9 @@ class LocalStack:
 
     def stop(self) -> None:
         for server in self._servers:
-            server.close()
-            server.task_dispatcher.shutdown(timeout=1)
+            server.close()  # the listening socket: the port is free at once
+            # Its worker threads are daemons: ask them to stop, without waiting for requests still running.
+            server.task_dispatcher.shutdown(timeout=0)
         self._servers.clear()
         if self.runner is not None:
             self.runner.stop()
