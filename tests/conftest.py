@@ -20,6 +20,7 @@ import pytest
 from moto import mock_aws
 
 from httpendpoint.core.aws import reset_clients
+from httpep.local import defaults
 from httpep.local.resources import create_resources
 from httpep.local.template import LOCAL_REGION, LocalTemplate
 from tests.support.paths import REPO_ROOT
@@ -87,9 +88,7 @@ def template_environment(template: LocalTemplate) -> dict[str, str]:
 def fake_aws_environment(template: LocalTemplate) -> dict[str, str]:
     """Fake credentials, the local region and every variable the template gives the functions."""
     return {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
+        **defaults.CREDENTIALS,
         "AWS_DEFAULT_REGION": LOCAL_REGION,
         "AWS_REGION": LOCAL_REGION,
         **template_environment(template),

@@ -22,6 +22,7 @@ from moto.server import ThreadedMotoServer
 
 from httpendpoint.stores import token_store
 from httpep.cli import main
+from httpep.local import defaults
 from httpep.local.resources import create_resources, table_definition
 from httpep.local.state import LocalState
 from httpep.local.state import write as write_state
@@ -44,8 +45,7 @@ class MotoServer:
             service,  # type: ignore[call-overload]
             endpoint_url=f"http://127.0.0.1:{self.port}",
             region_name=LOCAL_REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            **defaults.boto3_credentials(),
         )
 
     @property
