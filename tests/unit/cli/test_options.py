@@ -244,3 +244,22 @@ def test_call_of_a_path_starting_with_a_dash_says_to_use_double_dash(fake: FakeA
     result: Result = cli("--api-url", fake.api_root, "--token", "t", "call", "--", "-lead")
     assert result.exit_code == 0, result.stderr
     assert fake.requests[0].path == f"{ROOT_PATH}/u/-lead"
+
+
+def test_endpoint_get_as_a_table(fake: FakeApi) -> None:
+    item = {"id": "hook", "path": "hook", "handler_script_path": "/jaydoe/h.py", "state": "ENABLED"}
+    fake.respond = lambda seen: Answer(200, item)
+    result = cli("--api-url", fake.api_root, "--token", "t", "endpoint", "get", "hook", "-o", "table")
+    assert result.exit_code == 0, result.stderr
+    header, _, row = result.stdout.splitlines()
+    assert header.split() == ["id", "path", "state", "handler_script_path"]
+    assert row.split() == ["hook", "hook", "ENABLED", "/jaydoe/h.py"]
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"), [("httpep endpoint li", "list"), ("httpep endpoint list --lo", "--local")]
+)
+def test_shell_completion_as_the_readme_sets_it_up(words: str, expected: str) -> None:
+    env = {"_HTTPEP_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+    result = CliRunner().invoke(main, [], prog_name="httpep", env=env)
+    assert f"plain,{expected}" in result.output.splitlines()
