@@ -57,8 +57,18 @@ TEXT_KEYS = ("output", "traceback", "exception")
 
 
 @dataclass
+class _Unclaimed:
+    """A record with no request id (the TOKEN authorizer's event has none), waiting for its request's block."""
+
+    source: str
+    record: dict[str, Any]
+    deadline: float
+
+
+@dataclass
 class _Request:
     deadline: float
+    status: int | None = None
     header: str | None = None
     lines: list[str] = field(default_factory=list)
     endpoint: str | None = None
@@ -96,6 +106,7 @@ class Console:
         self.linger = linger
         self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._pending: dict[str, _Request] = {}
+        self._unclaimed: list[_Unclaimed] = []
         self._thread = threading.Thread(target=self._run, name="console", daemon=True)
         self._thread.start()
 
@@ -109,9 +120,17 @@ class Console:
         """A line a function wrote (the runner's log sink)."""
         self._queue.put(("log", source, line))
 
-    def request(self, request_id: str | None, method: str, path: str, status: int, elapsed_ms: float) -> None:
-        """The API answered a request (the local API Gateway's after-request hook)."""
-        self._queue.put(("request", request_id, method, path, status, elapsed_ms, time.time()))
+    def request(
+        self,
+        request_id: str | None,
+        method: str,
+        path: str,
+        status: int,
+        elapsed_ms: float,
+        account: str | None = None,
+    ) -> None:
+        """The API answered a request (the local API Gateway's after-request hook; `account` is the authorizer's)."""
+        self._queue.put(("request", request_id, method, path, status, elapsed_ms, time.time(), account))
 
     def close(self) -> None:
         """Print everything still pending and stop the writer."""
@@ -129,6 +148,7 @@ class Console:
         while True:
             now = time.monotonic()
             deadlines = [pending.deadline for pending in self._pending.values()]
+            deadlines += [unclaimed.deadline for unclaimed in self._unclaimed]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             try:
                 item = self._queue.get(timeout=timeout)
@@ -151,7 +171,14 @@ class Console:
             self._on_log(item[1], item[2])
 
     def _on_request(
-        self, request_id: str | None, method: str, path: str, status: int, elapsed_ms: float, at: float
+        self,
+        request_id: str | None,
+        method: str,
+        path: str,
+        status: int,
+        elapsed_ms: float,
+        at: float,
+        account: str | None,
     ) -> None:
         clock = datetime.fromtimestamp(at).strftime("%H:%M:%S")
         header = f"{clock} {method} {path} {status} {elapsed_ms:.0f} ms"
@@ -160,6 +187,8 @@ class Console:
             return
         pending = self._pending.setdefault(request_id, _Request(deadline=0.0))
         pending.header = header
+        pending.status = status
+        pending.account = pending.account or account
         pending.deadline = time.monotonic() + self.linger
 
     def _on_log(self, source: str, line: str) -> None:
@@ -177,10 +206,15 @@ class Console:
         request: dict[str, Any] = record["request"] if isinstance(record.get("request"), dict) else {}
         request_id = record.get("correlation_id") or request.get("request_id")
         if not request_id:
-            # A metrics line or a routine record outside any request is noise; a warning or error is shown.
-            if "_aws" not in record and str(record.get("level", "INFO")) not in ROUTINE_LEVELS:
-                first, *rest = describe(record)
-                self._write([f"{INDENT}{source} | {first.strip()}", *rest])
+            if "_aws" in record:  # a metrics line with no request says nothing
+                return
+            if str(record.get("level", "INFO")) in ROUTINE_LEVELS:
+                # The authorizer's verdict: shown under the request it was for (matched by account, or by
+                # the 401 it caused), else on its own once that request is long gone.
+                self._unclaimed.append(_Unclaimed(source, record, time.monotonic() + ORPHAN_SECONDS))
+                return
+            first, *rest = describe(record)
+            self._write([f"{INDENT}{source} | {first.strip()}", *rest])
             return
         pending = self._pending.get(str(request_id))
         if pending is None:
@@ -194,6 +228,14 @@ class Console:
         pending.account = record.get("account") or pending.account
         pending.lines += describe(record)
 
+    def _claim(self, pending: _Request) -> list[str]:
+        for unclaimed in self._unclaimed:
+            account = unclaimed.record.get("account")
+            if (account and account == pending.account) or (not account and pending.status == 401):
+                self._unclaimed.remove(unclaimed)
+                return describe(unclaimed.record)
+        return []
+
     def _flush(self, force: bool = False) -> None:
         now = time.monotonic()
         for request_id, pending in list(self._pending.items()):
@@ -203,4 +245,9 @@ class Console:
             header = pending.header or f"(request {request_id[:8]})"
             who = [f"endpoint={pending.endpoint}"] if pending.endpoint else []
             who += [f"account={pending.account}"] if pending.account else []
-            self._write([" ".join([header, *who]), *pending.lines])
+            self._write([" ".join([header, *who]), *self._claim(pending), *pending.lines])
+        for unclaimed in list(self._unclaimed):
+            if force or unclaimed.deadline <= now:
+                self._unclaimed.remove(unclaimed)
+                first, *rest = describe(unclaimed.record)
+                self._write([f"{INDENT}{unclaimed.source} | {first.strip()}", *rest])

@@ -93,6 +93,9 @@ def _apigw_service(
 
     class Service(LocalApigwService):  # type: ignore[misc]
         def _invoke_lambda_function(self, lambda_function_name: str, event: Any, *args: Any) -> Any:
+            authorizer = (event.get("requestContext") or {}).get("authorizer") if isinstance(event, dict) else None
+            if isinstance(authorizer, dict) and authorizer.get("account"):
+                g.account = authorizer["account"]  # for the console's line, whatever the function answers
             key = AuthorizerCache.key(event) if authorizer_cache is not None else None
             if authorizer_cache is None or key is None:
                 return super()._invoke_lambda_function(lambda_function_name, event, *args)
@@ -139,7 +142,14 @@ def _apigw_service(
 
             def finished(response: Response) -> Response:
                 elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-                console.request(g.get("request_id"), request.method, request.path, response.status_code, elapsed_ms)
+                console.request(
+                    g.get("request_id"),
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    elapsed_ms,
+                    g.get("account"),
+                )
                 return response
 
             app.register_error_handler(AuthorizerRejected, unauthorized)

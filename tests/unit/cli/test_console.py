@@ -68,15 +68,38 @@ def test_lines_that_arrive_just_after_the_response_still_go_under_their_request(
     assert lines[1:] == ["    INFO endpoint created handler_script_path=/j/h.py"]
 
 
-def test_routine_records_outside_a_request_are_dropped_and_warnings_kept() -> None:
+def test_the_authorizer_s_verdict_goes_under_the_request_it_was_for() -> None:
+    accepted = record("token accepted", request_id="", account="jaydoe")
+    rejected = record("token rejected", request_id="", reason="unknown or revoked")
     lines = run(
         [
-            ("function_log", ("AuthorizerFunction", record("token accepted", request_id="", account="jaydoe"))),
-            ("function_log", ("AuthorizerFunction", record("token store down", request_id="", level="ERROR"))),
-            ("function_log", ("RouterFunction", "plain text from a print")),
+            ("function_log", ("AuthorizerFunction", rejected)),
+            ("function_log", ("AuthorizerFunction", accepted)),
+            ("request", (REQUEST, "GET", "/api/v1/http-endpoint/list", 200, 5.0, "jaydoe")),
+            ("request", ("r-401", "GET", "/api/v1/http-endpoint/list", 401, 2.0)),
         ]
     )
-    assert lines == ["    AuthorizerFunction | ERROR token store down", "    RouterFunction | plain text from a print"]
+    assert len(lines) == 4
+    assert lines[0].endswith("GET /api/v1/http-endpoint/list 200 5 ms account=jaydoe")
+    assert lines[1] == "    INFO token accepted"
+    assert lines[2].endswith("GET /api/v1/http-endpoint/list 401 2 ms")
+    assert lines[3] == "    INFO token rejected reason=unknown or revoked"
+
+
+def test_warnings_outside_a_request_and_plain_text_are_shown_at_once() -> None:
+    lines = run(
+        [
+            ("function_log", ("AuthorizerFunction", record("token store down", request_id="", level="ERROR"))),
+            ("function_log", ("RouterFunction", "plain text from a print")),
+            ("function_log", ("AuthorizerFunction", record("token accepted", request_id="", account="nobody"))),
+        ]
+    )
+    # The verdict no request claimed is shown on its own, last.
+    assert lines == [
+        "    AuthorizerFunction | ERROR token store down",
+        "    RouterFunction | plain text from a print",
+        "    AuthorizerFunction | INFO token accepted",
+    ]
 
 
 def test_json_logs_prints_the_lines_as_they_are() -> None:
