@@ -225,7 +225,10 @@ class LocalStack:
         each one, so every hop paid a new connection and a new thread) and runs requests on a thread pool."""
         from waitress import create_server
 
-        server = create_server(app, host=self.host, port=port, threads=threads, ident="httpep-local")
+        # SERVER_NAME is the address served (waitress's default is a placeholder name), as werkzeug's was.
+        server = create_server(
+            app, host=self.host, port=port, threads=threads, ident="httpep-local", server_name=self.host
+        )
         self._servers.append(server)
         threading.Thread(target=server.run, name=f"serve-{port}", daemon=True).start()
 
