@@ -5,9 +5,6 @@ PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PORT ?= 3000
-AWS_PORT ?= 4566
-LAMBDA_PORT ?= 3001
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
@@ -22,8 +19,10 @@ $(STAMP): pyproject.toml layers/shared/requirements.txt
 	$(BIN)/python -m pip install --quiet -r layers/shared/requirements.txt -e '.[dev]'
 	@touch $(STAMP)
 
+# `make dev PORT=8080` (AWS_PORT=, LAMBDA_PORT=): make passes them on in the environment, where `serve` reads
+# them; the defaults live in src/httpep/local/defaults.py.
 dev: $(STAMP)
-	$(BIN)/httpep serve --port $(PORT) --aws-port $(AWS_PORT) --lambda-port $(LAMBDA_PORT)
+	$(BIN)/httpep serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,6 +3,7 @@ handler (werkzeug's threaded server in its own process, as the stack's API runs 
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 import threading
@@ -81,6 +82,19 @@ def hammer(url: str, headers: dict[str, str], clients: int, seconds: float) -> L
     return Load(sum(ok for ok, _ in counts), sum(bad for _, bad in counts), seconds)
 
 
+def one_client(url: str, headers: dict[str, str], seconds: float) -> list[float]:
+    """One keep-alive client calling `url` back to back: each good answer's time, in ms."""
+    times: list[float] = []
+    deadline = time.monotonic() + seconds
+    with requests.Session() as session:
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            answer = session.get(url, headers=headers, timeout=30)
+            if answer.status_code == 200 and answer.content == b"Hello World":
+                times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
 def warm_up(url: str, headers: dict[str, str], clients: int) -> None:
     """Until every client has had a few answers: the stack starts a worker per concurrent request (as Lambda
     scales out), and each new worker is a cold start that must not be counted."""
@@ -97,6 +111,8 @@ class E2eResult:
     seconds: float
     ours: Load
     plain: Load
+    one_client_ms: list[float]
+    plain_one_client_ms: list[float]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,7 +123,14 @@ class E2eResult:
             "e2e_plain_flask_rps": self.plain.rps,
             "e2e_plain_flask_errors": self.plain.errors,
             "e2e_rps_ratio": ratio(self.ours.rps, self.plain.rps),
+            "e2e_one_client_ms_median": _median(self.one_client_ms),
+            "e2e_one_client_calls": len(self.one_client_ms),
+            "e2e_plain_flask_one_client_ms_median": _median(self.plain_one_client_ms),
         }
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 def measure_e2e(seeded: SeededStack, seconds: float) -> E2eResult:
@@ -115,6 +138,8 @@ def measure_e2e(seeded: SeededStack, seconds: float) -> E2eResult:
     warm_up(seeded.url, seeded.headers, CLIENTS)
     progress(f"part 4: {CLIENTS} clients for {seconds:g} s against the local stack")
     ours = hammer(seeded.url, seeded.headers, CLIENTS, seconds)
+    progress(f"part 4: one client for {seconds / 2:g} s against the local stack")
+    ours_one = one_client(seeded.url, seeded.headers, seconds / 2)
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-c", PLAIN_FLASK_SERVER, str(SEED.local_file), str(port)],
@@ -129,7 +154,8 @@ def measure_e2e(seeded: SeededStack, seconds: float) -> E2eResult:
         hammer(url, seeded.headers, CLIENTS, 1.0)
         progress(f"part 4: {CLIENTS} clients for {seconds:g} s against a plain Flask app")
         plain = hammer(url, seeded.headers, CLIENTS, seconds)
+        plain_one = one_client(url, seeded.headers, seconds / 2)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return E2eResult(CLIENTS, seconds, ours, plain)
+    return E2eResult(CLIENTS, seconds, ours, plain, ours_one, plain_one)

@@ -16,13 +16,14 @@ from typing import Any
 
 from bench.support import SEED, environment
 from httpendpoint.trigger import sandbox_client
+from httpep.local import defaults
 from httpep.local.template import LOCAL_REGION, LocalTemplate
 from tests.support import events
 from tests.support.aws import aws_client, template_environment
 from tests.support.events import api_event
 from tests.support.functions import FakeContext, load_function
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+CREDENTIALS = defaults.CREDENTIALS
 
 
 def function_settings(template: LocalTemplate) -> dict[str, str]:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from httpep.local.template import REPO_ROOT
+from tests.support.repo import REPO_ROOT
 
 BENCH_DIR = REPO_ROOT / "bench"
 RESULTS_PATH = BENCH_DIR / "results.json"

@@ -1,33 +1,34 @@
-"""`httpep`: run the local stack, mint and revoke tokens, upload handler scripts; `client_commands` adds the API's."""
+"""`httpep`: run the local stack, mint and revoke tokens, upload handler scripts; `client_commands` adds the API's.
+
+Target options (--local, --stack, --api-url, --token, ...) are taken before or after any subcommand
+(`options.Group`); HTTPEP_TARGET or `httpep config set target` names a target once for all commands.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from httpep import client_commands
-from httpep.targets import Target, TargetError, local_target, stack_target
+from httpep import client_commands, config, options
+from httpep.local import defaults
+from httpep.local.template import TemplateNotFound
+from httpep.options import CliError, output_option, print_json, print_table, store_errors, target
+from httpep.targets import TargetError
+
+# Help is wrapped to the terminal up to this width, and short help texts are never cut (options.Group).
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+HASH_PREFIX_MIN = 4
+HEX = frozenset("0123456789abcdef")
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-class CliError(click.ClickException):
-    """A one-line error and exit status 1, never a traceback."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(_one_line(message))
-
-
-class OneLineErrors(click.Group):
+class OneLineErrors(options.Group):
     """The root command: every error a user can cause is one line on stderr and a non-zero exit.
 
     click's standalone mode prints usage and a hint over several lines for a bad argument; operators pipe
@@ -48,114 +49,36 @@ class OneLineErrors(click.Group):
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as exc:
             command = exc.ctx.command_path if exc.ctx is not None else "httpep"
-            _fail(f"{exc.format_message().rstrip('.')} (see '{command} --help')", exc.exit_code)
+            _fail(f"{exc.format_message().rstrip('.')}{_usage_hint(exc)} (see '{command} --help')", exc.exit_code)
         except click.ClickException as exc:
             _fail(exc.format_message(), exc.exit_code)
-        except TargetError as exc:
+        except (TargetError, TemplateNotFound, config.ConfigError) as exc:
             _fail(str(exc), 1)
         except click.Abort:
             _fail("aborted", 1)
         sys.exit(result if isinstance(result, int) else 0)
 
 
+def _usage_hint(exc: click.UsageError) -> str:
+    if isinstance(exc, click.NoSuchOption) and exc.ctx is not None and exc.ctx.command.name == "call":
+        return f"; a path that starts with '-' goes after `--`: httpep call -- {exc.option_name}..."
+    return ""
+
+
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"Error: {_one_line(message)}", err=True)
+    click.echo(f"Error: {options.one_line(message)}", err=True)
     sys.exit(code)
 
 
-def _target(ctx: click.Context) -> Target:
-    options = ctx.find_root().obj
-    if options["stack"]:
-        return stack_target(options["stack"], options["region"])
-    if options["local"]:
-        return local_target()
-    raise click.UsageError("say which stack: --local (the one `make dev` runs) or --stack NAME", ctx=ctx.find_root())
-
-
-@contextmanager
-def _store_errors(target: Target) -> Iterator[None]:
-    """Turn the errors of a store call into one line that says what to do."""
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-
-    from httpendpoint.core.errors import ServiceError
-
-    try:
-        yield
-    except ServiceError as exc:
-        raise CliError(exc.message) from None
-    except EndpointConnectionError as exc:
-        if target.is_local:
-            raise CliError(
-                f"the local stack is not running (nothing answers at {target.endpoint_url});"
-                " start it with `make dev` (and set AWS_PORT if it uses another port)"
-            ) from None
-        raise CliError(f"cannot reach AWS: {exc}") from None
-    except (ClientError, BotoCoreError) as exc:
-        raise CliError(str(exc)) from None
-
-
-def _account(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from httpendpoint.core.errors import BadRequest
-    from httpendpoint.stores import token_store
-
-    try:
-        return token_store.validate_account(value)
-    except BadRequest as exc:
-        raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
-
-
-def _label(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from httpendpoint.core.errors import BadRequest
-    from httpendpoint.stores import token_store
-
-    try:
-        return token_store.validate_label(value)
-    except BadRequest as exc:
-        raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
-
-
-def _drive_path(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """The handler_script_path rule (the layer's own check), so an upload lands where an endpoint can use it."""
-    from httpendpoint import scripts
-    from httpendpoint.stores import token_store
-
-    try:
-        scripts.check_drive_path(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} {exc}", ctx=ctx, param=param) from None
-    if not token_store.ACCOUNT_PATTERN.fullmatch(scripts.drive_owner(value)) or value.count("/") < 2:
-        raise click.BadParameter(
-            f"{value!r} must start with /<account>/ (the account's drive root)", ctx=ctx, param=param
-        )
-    return value
-
-
-@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--local", is_flag=True, help="Target the local stack started by `make dev` (honours AWS_PORT, PORT).")
-@click.option("--stack", metavar="NAME", help="Target a deployed stack; names come from its outputs.")
-@click.option("--region", metavar="REGION", help="AWS region of --stack (default: your AWS configuration).")
-@click.option(
-    "--api-url",
-    metavar="URL",
-    envvar="HTTPEP_API_URL",
-    callback=client_commands.check_api_url,
-    help="API root for `endpoint` and `call` [env HTTPEP_API_URL; default: the ApiRoot of --local / --stack].",
-)
-@click.option("--token", metavar="TOKEN", envvar="HTTPEP_TOKEN", help="Bearer token for `endpoint` and `call`.")
-@click.pass_context
-def main(
-    ctx: click.Context, local: bool, stack: str | None, region: str | None, api_url: str | None, token: str | None
-) -> None:
+@click.group(cls=OneLineErrors, context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="httpep", message="httpep %(version)s")
+def main() -> None:
     """Operate and use the HTTP Endpoint service.
 
     Operator commands (`serve`, `token`, `script`) work on a stack's AWS resources; client commands
-    (`endpoint`, `call`) use its HTTP API with a token (--token, or HTTPEP_TOKEN).
+    (`endpoint`, `call`) use its HTTP API with a token (--token, or HTTPEP_TOKEN). Name the target once:
+    `export HTTPEP_TARGET=local` (or `stack:NAME`), or `httpep config set target local`.
     """
-    if local and stack:
-        raise click.UsageError("--local and --stack exclude each other", ctx=ctx)
-    if region and not stack:
-        raise click.UsageError("--region goes with --stack NAME", ctx=ctx)
-    ctx.obj = {"local": local, "stack": stack, "region": region, "api_url": api_url, "token": token}
 
 
 # The HTTP API's client commands live in their own module.
@@ -163,36 +86,107 @@ main.add_command(client_commands.endpoint)
 main.add_command(client_commands.call)
 
 
-@main.command()
-@click.option("--port", type=int, default=3000, show_default=True, envvar="PORT", help="API Gateway port.")
-@click.option("--aws-port", type=int, default=4566, show_default=True, envvar="AWS_PORT", help="Embedded AWS port.")
-@click.option("--lambda-port", type=int, default=3001, show_default=True, envvar="LAMBDA_PORT", help="Lambda port.")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@main.command(cls=options.PlainCommand)
+@click.option("--port", type=int, default=defaults.API_PORT, show_default=True, envvar="PORT", help="API port.")
+@click.option(
+    "--aws-port", type=int, default=defaults.AWS_PORT, show_default=True, envvar="AWS_PORT", help="Embedded AWS port."
+)
+@click.option(
+    "--lambda-port",
+    type=int,
+    default=defaults.LAMBDA_PORT,
+    show_default=True,
+    envvar="LAMBDA_PORT",
+    help="Lambda port.",
+)
+@click.option("--host", default=defaults.HOST, show_default=True, help="Address to listen on.")
 @click.option("--parameter", "parameters", multiple=True, metavar="KEY=VALUE", help="Override a template parameter.")
-def serve(port: int, aws_port: int, lambda_port: int, host: str, parameters: tuple[str, ...]) -> None:
-    """Serve the whole API locally (moto as the embedded AWS), in the foreground."""
-    from httpep.local.server import LocalStack, PortInUse
+@click.option(
+    "--template",
+    "template_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The service's template.yaml (default: the nearest one from the working directory upwards).",
+)
+@click.option(
+    "--json-logs", is_flag=True, help="Print the functions' JSON log lines as they are, not one line per request."
+)
+@click.option(
+    "--authorizer-cache",
+    type=click.FloatRange(min=0),
+    default=0,
+    metavar="SECONDS",
+    help="Reuse the authorizer's answer for a token this long, as API Gateway's cache does [default: 0, so a"
+    " revoked token is refused at once].",
+)
+def serve(
+    port: int,
+    aws_port: int,
+    lambda_port: int,
+    host: str,
+    parameters: tuple[str, ...],
+    template_path: Path | None,
+    json_logs: bool,
+    authorizer_cache: float,
+) -> None:
+    """Serve the whole API locally (moto as the embedded AWS), in the foreground, until Ctrl-C.
 
+    Writes its ports to .httpep/local.json beside the template (removed on exit), where every `--local`
+    command finds them.
+    """
+    from httpep.local import state
+    from httpep.local.console import Console
+    from httpep.local.server import LocalStack, PortInUse
+    from httpep.local.template import find_template
+
+    template_path = (template_path or find_template()).resolve()
     overrides = dict(p.split("=", 1) for p in parameters if "=" in p)
-    stack = LocalStack(host=host, port=port, aws_port=aws_port, lambda_port=lambda_port, parameter_overrides=overrides)
+    console = Console(json_logs=json_logs)
+    stack = LocalStack(
+        host=host,
+        port=port,
+        aws_port=aws_port,
+        lambda_port=lambda_port,
+        parameter_overrides=overrides,
+        template_path=template_path,
+        console=console,
+        authorizer_cache_seconds=authorizer_cache,
+    )
     try:
         stack.start()
     except PortInUse as exc:
-        raise CliError(f"{exc}; stop what uses it or pick another (PORT=, AWS_PORT=, LAMBDA_PORT=)") from None
+        console.close()
+        raise CliError(
+            f"{exc}; stop what uses it or pick another (make dev PORT=... AWS_PORT=... LAMBDA_PORT=...)"
+        ) from None
+    state_file = state.state_path(template_path)
+    state.write(state_file, stack.state(os.getpid()))
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    click.echo(f"API root:      {stack.api_root}", err=True)
-    click.echo(f"Embedded AWS:  {stack.aws_endpoint}   Lambda invoke API: {stack.lambda_endpoint}", err=True)
-    env = "" if aws_port == 4566 else f"AWS_PORT={aws_port} "
-    click.echo(f"Get a token:   {env}.venv/bin/httpep --local token create --account jaydoe", err=True)
-    click.echo("Ready. Ctrl-C stops everything.", err=True)
+    console.say(f"API root:      {stack.api_root}")
+    console.say(f"Embedded AWS:  {stack.aws_endpoint}   Lambda invoke API: {stack.lambda_endpoint}")
+    console.say(f"State file:    {state_file} (--local commands read it)")
+    console.say("Get a token:   .venv/bin/httpep --local token create --account jaydoe")
+    console.say("Ready. Ctrl-C stops everything.")
     try:
         while not stopped.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
-    click.echo("stopping...", err=True)
+    finally:
+        state.remove(state_file, os.getpid())
+    console.say("stopping...")
     stack.stop()
+    console.close()
+
+
+@main.command("api-root")
+@click.pass_context
+def api_root(ctx: click.Context) -> None:
+    """Print the target's API root URL (for curl: API_ROOT=$(httpep api-root))."""
+    click.echo(client_commands.api_root(ctx))
+
+
+# ---------------------------------------------------------------------------------------------- token
 
 
 @main.group()
@@ -201,55 +195,93 @@ def token() -> None:
 
 
 @token.command("create")
-@click.option("--account", required=True, callback=_account, help="Account the token acts for, e.g. jaydoe.")
-@click.option("--label", default="", callback=_label, help="A note to tell tokens apart in `token list`.")
+@click.option(
+    "--account", required=True, callback=options.check_account, help="Account the token acts for, e.g. jaydoe."
+)
+@click.option("--label", default="", callback=options.check_label, help="A note to tell tokens apart in `token list`.")
 @click.pass_context
 def token_create(ctx: click.Context, account: str, label: str) -> None:
     """Print a new token for ACCOUNT, alone on one line (nothing else goes to stdout)."""
     from httpendpoint.stores import token_store
 
-    target = _target(ctx)
-    with _store_errors(target):
+    where = target(ctx)
+    with store_errors(where):
         new_token = token_store.create_token(
-            account, label, table=target.output("TokensTableName"), dynamodb=target.client("dynamodb")
+            account, label, table=where.output("TokensTableName"), dynamodb=where.client("dynamodb")
         )
     click.echo(new_token)
 
 
+def _is_hash_prefix(value: str) -> bool:
+    return HASH_PREFIX_MIN <= len(value) <= 64 and set(value) <= HEX
+
+
 @token.command("revoke")
-@click.argument("token_value", metavar="TOKEN")
+@click.argument("token_value", metavar="TOKEN|HASH_PREFIX")
 @click.pass_context
 def token_revoke(ctx: click.Context, token_value: str) -> None:
-    """Revoke TOKEN (at once locally; on AWS within the authorizer cache TTL); `-` reads it from stdin."""
+    """Revoke a token, given itself or the start of its hash as `token list` shows it (`-` reads stdin).
+
+    At once locally; on AWS within the authorizer cache TTL. A hash prefix must match exactly one token.
+    """
     from httpendpoint.stores import token_store
 
     if token_value == "-":
-        # Keeps the token out of `ps` and shell history: `httpep --local token revoke - < token.txt`.
+        # Keeps the token out of `ps` and shell history: `httpep token revoke - < token.txt`.
         token_value = click.get_text_stream("stdin").readline().strip()
-    target = _target(ctx)
-    with _store_errors(target):
-        record = token_store.revoke_token(
-            token_value, table=target.output("TokensTableName"), dynamodb=target.client("dynamodb")
-        )
-    click.echo(f"revoked a token of {record.account} (created {record.created_at}, revoked {record.revoked_at})")
+        if not token_value:
+            raise CliError("nothing on stdin: pipe the token or hash prefix in, e.g. httpep token revoke - < token.txt")
+    where = target(ctx)
+    table, dynamodb = where.output("TokensTableName"), where.client("dynamodb")
+    with store_errors(where):
+        if _is_hash_prefix(token_value):
+            matches = token_store.find_by_hash_prefix(token_value, table=table, dynamodb=dynamodb)
+            if not matches:
+                raise CliError(f"no token's hash starts with {token_value} (see `httpep token list --account NAME`)")
+            if len(matches) > 1:
+                accounts = ", ".join(sorted({m.account for m in matches}))
+                raise CliError(
+                    f"hash prefix {token_value} matches {len(matches)} tokens (of {accounts}); give more characters"
+                )
+            record = token_store.revoke_hash(matches[0].token_hash, table=table, dynamodb=dynamodb)
+        else:
+            record = token_store.revoke_token(token_value, table=table, dynamodb=dynamodb)
+    click.echo(
+        f"revoked token {record.token_hash[:12]} of {record.account} (created {record.created_at},"
+        f" revoked {record.revoked_at})"
+    )
 
 
 @token.command("list")
-@click.option("--account", required=True, callback=_account, help="Account whose tokens to list.")
+@click.option("--account", required=True, callback=options.check_account, help="Account whose tokens to list.")
+@output_option()
 @click.pass_context
-def token_list(ctx: click.Context, account: str) -> None:
+def token_list(ctx: click.Context, account: str, output: str) -> None:
     """Tokens of ACCOUNT: hash prefix, label, dates (never the tokens)."""
-    from tabulate import tabulate
-
     from httpendpoint.stores import token_store
 
-    target = _target(ctx)
-    with _store_errors(target):
+    where = target(ctx)
+    with store_errors(where):
         records = token_store.list_tokens(
-            account, table=target.output("TokensTableName"), dynamodb=target.client("dynamodb")
+            account, table=where.output("TokensTableName"), dynamodb=where.client("dynamodb")
         )
+    if not records:
+        raise CliError(
+            f"unknown account {account}: it has no tokens on this stack (httpep token create --account {account})"
+        )
+    if output == "json":
+        print_json(
+            [
+                {"hash": r.token_hash, "label": r.label, "created_at": r.created_at, "revoked_at": r.revoked_at}
+                for r in records
+            ]
+        )
+        return
     rows = [(r.token_hash[:12], r.label, r.created_at, r.revoked_at or "active") for r in records]
-    click.echo(tabulate(rows, headers=["hash", "label", "created", "revoked"]))
+    print_table(rows, ["hash", "label", "created", "revoked"])
+
+
+# ---------------------------------------------------------------------------------------------- script
 
 
 @main.group()
@@ -259,25 +291,68 @@ def script() -> None:
 
 @script.command("put")
 @click.argument("local_file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
-@click.argument("drive_path", callback=_drive_path)
+@click.argument("drive_path", callback=options.check_drive_path)
 @click.pass_context
 def script_put(ctx: click.Context, local_file: Path, drive_path: str) -> None:
-    """Upload LOCAL_FILE to DRIVE_PATH, e.g. "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"."""
-    upload_script(ctx, local_file, drive_path)
+    """Check LOCAL_FILE as the service does, then upload it to DRIVE_PATH.
+
+    DRIVE_PATH is /<account>/<any folders>/<file>.py, e.g. /jaydoe/handlers/hello.py.
+    """
+    options.upload_script(ctx, local_file, drive_path)
     click.echo(f"uploaded {local_file} to {drive_path}")
 
 
-def upload_script(ctx: click.Context, local_file: Path, drive_path: str) -> None:
-    """Put a local file into the target's script store (shared by `script put` and `endpoint create --upload`)."""
-    from httpendpoint.stores import script_store
+# ---------------------------------------------------------------------------------------------- config
 
-    try:
-        source = local_file.read_bytes()
-    except OSError as exc:
-        raise CliError(f"cannot read {local_file}: {exc.strerror}") from None
-    target = _target(ctx)
-    with _store_errors(target):
-        script_store.put(drive_path, source, bucket=target.output("ScriptBucketName"), s3=target.client("s3"))
+
+@main.group("config", cls=options.PlainGroup)
+def config_group() -> None:
+    """Settings kept in your config directory, such as a target for every command."""
+
+
+def _config_key(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if value not in config.KEYS:
+        raise click.BadParameter(f"{value!r} is not a setting; known: {', '.join(config.KEYS)}", ctx=ctx, param=param)
+    return value
+
+
+@config_group.command("set")
+@click.argument("key", callback=_config_key)
+@click.argument("value")
+def config_set(key: str, value: str) -> None:
+    """Set KEY to VALUE: `target` (local or stack:NAME) or `region`."""
+    if key == "target":
+        options.parse_target(value, "target")
+    values = config.load()
+    values[key] = value
+    config.save(values)
+    click.echo(f"{key} = {value} (in {config.path()})", err=True)
+
+
+@config_group.command("unset")
+@click.argument("key", callback=_config_key)
+def config_unset(key: str) -> None:
+    """Remove KEY."""
+    values = config.load()
+    values.pop(key, None)
+    config.save(values)
+
+
+@config_group.command("get")
+@click.argument("key", required=False, callback=lambda ctx, param, v: None if v is None else _config_key(ctx, param, v))
+@output_option()
+def config_get(key: str | None, output: str) -> None:
+    """Print KEY's value, or every setting."""
+    values = config.load()
+    if key is not None:
+        if key not in values:
+            raise CliError(f"{key} is not set (httpep config set {key} VALUE)")
+        click.echo(json.dumps(values[key]) if output == "json" else values[key])
+        return
+    if output == "json":
+        print_json(values)
+    else:
+        print_table([(k, values.get(k, ""), about) for k, about in config.KEYS.items()], ["key", "value", "meaning"])
 
 
 def run() -> None:

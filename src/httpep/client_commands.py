@@ -7,7 +7,6 @@ body); everything else, errors included, goes to stderr as one line.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +16,9 @@ from urllib.parse import urlsplit
 
 import click
 
+from httpep import options
 from httpep.client import MAX_PAGE_SIZE, ApiClient, ApiError, Unreachable
+from httpep.options import check_drive_path, check_endpoint_id, check_endpoint_path, output_option, print_json
 
 TRIGGER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -27,57 +28,45 @@ TABLE_COLUMNS = ("id", "path", "state", "handler_script_path")
 # ---------------------------------------------------------------------------------------------- configuration
 
 
-def _options(ctx: click.Context) -> dict[str, Any]:
-    return dict(ctx.find_root().obj or {})
-
-
 def api_root(ctx: click.Context) -> str:
-    options = _options(ctx)
-    if options.get("api_url"):
-        return str(options["api_url"]).rstrip("/")
-    if options.get("local") or options.get("stack"):
-        # cli.py owns target selection; imported here because cli.py imports this module.
-        from httpep.cli import _target
-
-        return _target(ctx).api_root
+    given = options.settings(ctx)
+    if given.get("api_url"):
+        return str(given["api_url"]).rstrip("/")
+    if options.choice(ctx) is not None:
+        return options.target(ctx).api_root
     raise click.UsageError(
-        "say where the API is: --api-url URL (or HTTPEP_API_URL), --local, or --stack NAME", ctx=ctx.find_root()
+        "say where the API is: --local, --stack NAME, HTTPEP_TARGET=local|stack:NAME,"
+        " or --api-url URL (or HTTPEP_API_URL)",
+        ctx=ctx,
     )
 
 
 def _is_local(ctx: click.Context) -> bool:
-    options = _options(ctx)
-    if options.get("api_url"):
-        return urlsplit(str(options["api_url"])).hostname in LOOPBACK_HOSTS
-    return not options.get("stack")
+    given = options.settings(ctx)
+    if given.get("api_url"):
+        return urlsplit(str(given["api_url"])).hostname in LOOPBACK_HOSTS
+    chosen = options.choice(ctx)
+    return chosen is None or chosen.is_local
 
 
 def _token_hint(ctx: click.Context) -> str:
-    stack = _options(ctx).get("stack")
-    where = f"--stack {stack}" if stack else "--local" if _is_local(ctx) else "--stack NAME"
-    return f"get one with `httpep {where} token create --account NAME`"
+    chosen = None if options.settings(ctx).get("api_url") else options.choice(ctx)
+    if chosen is not None and chosen.source in ("--local", "--stack"):
+        where = f"{chosen.flag} "
+    elif chosen is not None:
+        where = ""
+    else:
+        where = "--local " if _is_local(ctx) else "--stack NAME "
+    return f"get one with `httpep {where}token create --account NAME`"
 
 
 def client(ctx: click.Context) -> ApiClient:
-    root = api_root(ctx)
-    token = (_options(ctx).get("token") or "").strip()
+    token = (options.settings(ctx).get("token") or "").strip()
     if not token:
         raise click.ClickException(f"no token: pass --token TOKEN or set HTTPEP_TOKEN; {_token_hint(ctx)}")
     if any(char.isspace() for char in token.removeprefix("Bearer ").removeprefix("bearer ")):
         raise click.ClickException("the token contains spaces or line breaks; pass the token alone")
-    return ApiClient(root, token)
-
-
-def check_api_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """The root option's callback: an http(s) URL, kept as given minus a trailing slash."""
-    if value is None or value == "":
-        return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise click.BadParameter(
-            f"{value!r} is not an http(s) URL such as http://127.0.0.1:3000/api/v1/http-endpoint", ctx=ctx, param=param
-        )
-    return value.rstrip("/")
+    return ApiClient(api_root(ctx), token)
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -107,100 +96,142 @@ def api_errors(ctx: click.Context) -> Iterator[None]:
 
 def _unreachable(exc: Unreachable) -> str:
     if urlsplit(exc.url).hostname in LOOPBACK_HOSTS:
-        return (
-            f"cannot reach {exc.url} ({exc.reason}); is the stack running? start it with `make dev`"
-            " (and set PORT if it serves another port)"
-        )
+        return f"cannot reach {exc.url} ({exc.reason}); is the stack running? start it with `make dev`"
     return f"cannot reach {exc.url}: {exc.reason}"
-
-
-def _print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 # ---------------------------------------------------------------------------------------------- endpoint
 
+ENDPOINT_ID = click.argument("endpoint_id", metavar="ID", callback=check_endpoint_id)
+UPLOAD_HELP = "Check and upload LOCAL_FILE to the handler's drive path first (operator access: --local or --stack)."
 
-@click.group()
+
+def _upload_option() -> Any:
+    return click.option(
+        "--upload",
+        metavar="LOCAL_FILE",
+        type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+        help=UPLOAD_HELP,
+    )
+
+
+@click.group(cls=options.Group)
 def endpoint() -> None:
     """Create, get, update, delete and list endpoints (HTTP API)."""
 
 
 @endpoint.command("create")
-@click.argument("endpoint_id", metavar="ID")
-@click.option("--path", required=True, metavar="PATH", help="URL path: the endpoint answers at API_ROOT/u/PATH.")
-@click.option("--handler", required=True, metavar="DRIVE_PATH", help="The handler script, e.g. /jaydoe/h/hello.py.")
+@ENDPOINT_ID
 @click.option(
-    "--upload",
-    metavar="LOCAL_FILE",
-    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
-    help="Upload LOCAL_FILE to DRIVE_PATH first (needs --local or --stack).",
+    "--path",
+    metavar="PATH",
+    callback=check_endpoint_path,
+    help="URL path: the endpoint answers at API_ROOT/u/PATH [default: the ID].",
 )
+@click.option(
+    "--handler",
+    required=True,
+    metavar="DRIVE_PATH",
+    callback=check_drive_path,
+    help="The handler script: /<account>/<any folders>/<file>.py, e.g. /jaydoe/handlers/hello.py.",
+)
+@_upload_option()
 @click.pass_context
-def endpoint_create(ctx: click.Context, endpoint_id: str, path: str, handler: str, upload: Path | None) -> None:
-    """Create endpoint ID at --path with the script at --handler.
+def endpoint_create(ctx: click.Context, endpoint_id: str, path: str | None, handler: str, upload: Path | None) -> None:
+    """Create endpoint ID at --path (default: ID) with the script at --handler.
 
-    Prints the API's {"id": ...}; with --upload, LOCAL_FILE is uploaded to DRIVE_PATH first.
+    Prints the API's {"id": ...}; with --upload, LOCAL_FILE is checked and uploaded to DRIVE_PATH first.
     """
+    if path is None:
+        try:
+            options.check_endpoint_path(ctx, _param(ctx, "path"), endpoint_id)
+        except click.BadParameter as exc:
+            raise click.UsageError(
+                f"{exc.format_message()}: give --path, as the ID cannot be a path", ctx=ctx
+            ) from None
+        path = endpoint_id
     api = client(ctx)
     if upload is not None:
         _upload(ctx, upload, handler)
     with api_errors(ctx):
         created = api.create_endpoint(endpoint_id, path, handler)
-    _print_json(created)
+    print_json(created)
     click.echo(f"serving {api.api_root}/u/{path}", err=True)
+
+
+def _param(ctx: click.Context, name: str) -> click.Parameter:
+    return next(param for param in ctx.command.params if param.name == name)
 
 
 def _upload(ctx: click.Context, local_file: Path, drive_path: str) -> None:
     """What `httpep script put` does, with its checks; the note goes to stderr so stdout stays JSON."""
-    from httpep.cli import _drive_path, upload_script
-
-    handler_option = next(param for param in ctx.command.params if param.name == "handler")
-    _drive_path(ctx, handler_option, drive_path)
-    upload_script(ctx, local_file, drive_path)
+    options.upload_script(ctx, local_file, drive_path)
     click.echo(f"uploaded {local_file} to {drive_path}", err=True)
 
 
 @endpoint.command("get")
-@click.argument("endpoint_id", metavar="ID")
+@ENDPOINT_ID
+@output_option(default="json")
 @click.pass_context
-def endpoint_get(ctx: click.Context, endpoint_id: str) -> None:
-    """Print endpoint ID as JSON (id, path, handler_script_path, state)."""
+def endpoint_get(ctx: click.Context, endpoint_id: str, output: str) -> None:
+    """Print endpoint ID (id, path, handler_script_path, state): JSON, or a table with -o table."""
     api = client(ctx)
     with api_errors(ctx):
-        _print_json(api.get_endpoint(endpoint_id))
+        found = api.get_endpoint(endpoint_id)
+    if output == "json":
+        print_json(found)
+    else:
+        options.print_table([[found.get(column) for column in TABLE_COLUMNS]], TABLE_COLUMNS)
 
 
 @endpoint.command("update")
-@click.argument("endpoint_id", metavar="ID")
-@click.option("--path", metavar="PATH", help="A new URL path.")
-@click.option("--handler", metavar="DRIVE_PATH", help="A new handler script.")
+@ENDPOINT_ID
+@click.option("--path", metavar="PATH", callback=check_endpoint_path, help="A new URL path.")
+@click.option("--handler", metavar="DRIVE_PATH", callback=check_drive_path, help="A new handler script.")
 @click.option("--enable/--disable", "enabled", default=None, help="Enable, or disable (calls get 503).")
+@_upload_option()
 @click.pass_context
 def endpoint_update(
-    ctx: click.Context, endpoint_id: str, path: str | None, handler: str | None, enabled: bool | None
+    ctx: click.Context,
+    endpoint_id: str,
+    path: str | None,
+    handler: str | None,
+    enabled: bool | None,
+    upload: Path | None,
 ) -> None:
-    """Change the path, handler or state of endpoint ID."""
-    if path is None and handler is None and enabled is None:
-        raise click.UsageError("give at least one of --path, --handler, --enable/--disable", ctx=ctx)
+    """Change the path, handler or state of endpoint ID, or upload a new version of its script.
+
+    With --upload and no --handler, LOCAL_FILE replaces the endpoint's current handler script.
+    """
+    if path is None and handler is None and enabled is None and upload is None:
+        raise click.UsageError("give at least one of --path, --handler, --enable/--disable, --upload", ctx=ctx)
     api = client(ctx)
+    if upload is not None:
+        if handler is None:
+            with api_errors(ctx):
+                current = str(api.get_endpoint(endpoint_id).get("handler_script_path") or "")
+            _upload(ctx, upload, current)
+            # The same drive path again: the service checks the new version as it checks any handler.
+            handler = current
+        else:
+            _upload(ctx, upload, handler)
     with api_errors(ctx):
-        _print_json(api.update_endpoint(endpoint_id, path=path, handler_script_path=handler, enabled=enabled))
+        print_json(api.update_endpoint(endpoint_id, path=path, handler_script_path=handler, enabled=enabled))
 
 
 @endpoint.command("delete")
-@click.argument("endpoint_id", metavar="ID")
+@ENDPOINT_ID
 @click.pass_context
 def endpoint_delete(ctx: click.Context, endpoint_id: str) -> None:
     """Delete endpoint ID (its path is free at once)."""
     api = client(ctx)
     with api_errors(ctx):
-        _print_json(api.delete_endpoint(endpoint_id))
+        print_json(api.delete_endpoint(endpoint_id))
 
 
 @endpoint.command("list")
-@click.option("--id", "endpoint_id", metavar="ID", help="Only this id.")
-@click.option("--path", metavar="PATH", help="Only this path.")
+@click.option("--id", "endpoint_id", metavar="ID", callback=check_endpoint_id, help="Only this id.")
+@click.option("--path", metavar="PATH", callback=check_endpoint_path, help="Only this path.")
 @click.option("--handler", metavar="DRIVE_PATH", help="Only endpoints running this script.")
 @click.option("--state", type=click.Choice(["enabled", "disabled"], case_sensitive=False), help="Only in this state.")
 @click.option(
@@ -210,7 +241,8 @@ def endpoint_delete(ctx: click.Context, endpoint_id: str) -> None:
     show_default=True,
     help="Endpoints per request; every page is fetched.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of get's objects instead of a table.")
+@output_option()
+@click.option("--json", "as_json", is_flag=True, help="Same as --output json.")
 @click.pass_context
 def endpoint_list(
     ctx: click.Context,
@@ -219,27 +251,25 @@ def endpoint_list(
     handler: str | None,
     state: str | None,
     page_size: int,
+    output: str,
     as_json: bool,
 ) -> None:
-    """List your endpoints: a table, or a JSON array with --json.
+    """List your endpoints: a table, or a JSON array with --output json.
 
     Filters combine with AND; every page is fetched; endpoints are ordered by id.
     """
-    from tabulate import tabulate
-
     given = {"id": endpoint_id, "path": path, "handler": handler, "state": state.upper() if state else None}
     filters = {name: value for name, value in given.items() if value is not None}
     api = client(ctx)
     with api_errors(ctx):
         endpoints = api.list_endpoints(filters, page_size)
-    if as_json:
-        _print_json(endpoints)
+    if as_json or output == "json":
+        print_json(endpoints)
         return
     if not endpoints:
         click.echo("no endpoints" + (" match the filters" if filters else ""), err=True)
         return
-    rows = [[str(item.get(column, "")) for column in TABLE_COLUMNS] for item in endpoints]
-    click.echo(tabulate(rows, headers=list(TABLE_COLUMNS), disable_numparse=True))
+    options.print_table([[item.get(column, "") for column in TABLE_COLUMNS] for item in endpoints], TABLE_COLUMNS)
     click.echo(f"{len(endpoints)} endpoint{'' if len(endpoints) == 1 else 's'}", err=True)
 
 
@@ -270,8 +300,25 @@ def _headers(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
     return headers
 
 
-@click.command()
-@click.argument("path")
+def _call_path(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """The endpoint's path (a query string may follow), never a URL: the API root comes from the target."""
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https") or value.startswith("//"):
+        root, found, rest = value.partition("/u/")
+        hint = f"httpep --api-url {root} call {rest}" if found and rest else "httpep call PATH"
+        raise click.BadParameter(
+            f"{value!r} is a URL; give the endpoint's path alone, e.g. {hint}"
+            " (the API root comes from --local, --stack or --api-url)",
+            ctx=ctx,
+            param=param,
+        )
+    path, _, _ = value.partition("?")
+    options.check_endpoint_path(ctx, param, path.lstrip("/"))
+    return value
+
+
+@click.command(cls=options.Command)
+@click.argument("path", callback=_call_path)
 @click.option(
     "-X",
     "--request",
@@ -301,7 +348,7 @@ def call(
     headers: dict[str, str],
     include: bool,
 ) -> None:
-    """Call API_ROOT/u/PATH[?QUERY] and print the response body.
+    """Call API_ROOT/u/PATH[?QUERY] and print the response body (`httpep call -- -PATH` for a path starting with -).
 
     The body goes to stdout byte for byte; -i adds the status line and headers on stderr. Exits 1 for a
     status of 400 or more, after printing the body and an `Error: <status> ...` line.

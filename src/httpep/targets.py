@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from httpep.local.template import LOCAL_REGION, LocalTemplate
-
-DEFAULT_AWS_PORT = 4566
-DEFAULT_API_PORT = 3000
+from httpep.local import defaults
 
 
 class TargetError(Exception):
@@ -45,9 +42,8 @@ class Target:
             service,  # type: ignore[call-overload]
             region_name=self.region,
             endpoint_url=self.endpoint_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
             config=config,
+            **defaults.boto3_credentials(),
         )
 
     @property
@@ -55,27 +51,16 @@ class Target:
         return self.output("ApiRoot")
 
 
-def _port(variable: str, default: int) -> int:
-    raw = os.environ.get(variable)
-    if raw is None or raw == "":
-        return default
+def local_target(template: Path | None = None) -> Target:
+    """The stack `make dev` runs, wherever its ports are: `httpep serve` wrote them to its state file."""
+    from httpep.local import state
+
     try:
-        port = int(raw)
-    except ValueError:
-        port = 0
-    if not 0 < port < 65536:
-        raise TargetError(f"{variable}={raw!r} is not a port number")
-    return port
-
-
-def local_target() -> Target:
-    """The stack `make dev` runs; ports follow the same AWS_PORT / PORT variables as the Makefile."""
-    aws_port = _port("AWS_PORT", DEFAULT_AWS_PORT)
-    api_port = _port("PORT", DEFAULT_API_PORT)
-    from httpep.local.server import API_BASE_PATH
-
-    outputs = {**LocalTemplate().outputs(), "ApiRoot": f"http://127.0.0.1:{api_port}{API_BASE_PATH}"}
-    return Target(outputs=outputs, region=LOCAL_REGION, endpoint_url=f"http://127.0.0.1:{aws_port}")
+        running = state.read(template)
+    except state.NoLocalStack as exc:
+        raise TargetError(str(exc)) from None
+    outputs = {**running.outputs, "ApiRoot": running.api_root}
+    return Target(outputs=outputs, region=running.region, endpoint_url=running.aws_endpoint)
 
 
 def stack_target(stack_name: str, region: str | None) -> Target:
@@ -94,4 +79,4 @@ def stack_target(stack_name: str, region: str | None) -> Target:
     if not stacks:
         raise TargetError(f"cannot read stack {stack_name}: it does not exist")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-    return Target(outputs=outputs, region=session.region_name or "us-east-1")
+    return Target(outputs=outputs, region=session.region_name or defaults.REGION)

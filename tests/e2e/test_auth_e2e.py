@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from httpendpoint.stores import token_store
+from httpep.local import defaults
 from httpep.local.template import LOCAL_REGION, LocalTemplate
 from tests.support.stack import RunningStack
 
@@ -46,8 +47,7 @@ def stack_client(stack: RunningStack, service: str) -> Any:
         service,  # type: ignore[call-overload]
         endpoint_url=f"http://127.0.0.1:{stack.aws_port}",
         region_name=LOCAL_REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        **defaults.boto3_credentials(),
     )
 
 

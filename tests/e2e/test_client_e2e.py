@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from httpep.client import ApiClient
-from httpep.local.template import REPO_ROOT
+from tests.support.repo import REPO_ROOT
 from tests.support.stack import RunningStack, free_port
 
 pytestmark = pytest.mark.e2e
@@ -24,8 +24,8 @@ HANDLERS = REPO_ROOT / "tests" / "handlers"
 def httpep(
     stack: RunningStack, *args: str, token: str | None = None, env: dict[str, str] | None = None, stdin: bytes = b""
 ) -> subprocess.CompletedProcess[bytes]:
-    """The CLI with the stack's PORT / AWS_PORT and nothing of the developer's own HTTPEP_* settings."""
-    base = {key: value for key, value in stack.env.items() if not key.startswith("HTTPEP_")}
+    """The CLI with the stack's state file and nothing of the developer's own HTTPEP_* settings."""
+    base = own_settings_removed(stack.env)
     if token is not None:
         base["HTTPEP_TOKEN"] = token
     return subprocess.run(
@@ -36,6 +36,10 @@ def httpep(
         cwd=REPO_ROOT,
         timeout=120,
     )
+
+
+def own_settings_removed(env: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in env.items() if not key.startswith("HTTPEP_") or key == "HTTPEP_LOCAL_STATE"}
 
 
 def ok(result: subprocess.CompletedProcess[bytes]) -> str:
@@ -146,26 +150,42 @@ def test_api_errors_are_one_line_with_their_status(account: Account, stack: Runn
         ("create", account.unique("id"), "--path", account.unique("p"), "--handler", account.drive("nope.py")): "400",
         ("get", "no-such-id"): "404 no endpoint with id 'no-such-id'",
         ("delete", "no-such-id"): "404",
-        ("update", path, "--path", "not a path"): "400 path",
-        ("list", "--id", "bad id"): "400",
     }
     for args, fragment in cases.items():
         line = error_line(account.run("endpoint", *args))
         assert line.startswith(f"Error: {fragment}"), (args, line)
+    # What the service would refuse with a 400 is refused before sending, with the same rule.
+    for args, rule in {
+        ("update", path, "--path", "not a path"): "path 'not a path' must be 1-128 characters",
+        ("list", "--id", "bad id"): "id 'bad id' must be 1-128 characters",
+    }.items():
+        refused = account.run("endpoint", *args)
+        assert refused.returncode == 2 and rule in refused.stderr.decode(), (args, refused.stderr)
     # Another account's endpoint is one that does not exist.
     other = Account(stack)
     assert error_line(other.run("endpoint", "get", path)) == f"Error: 404 no endpoint with id '{path}'"
     assert error_line(other.run("call", path)) == f"Error: 404 no endpoint at path '{path}'"
 
 
-def test_a_script_without_a_handler_is_uploaded_but_refused_at_create(account: Account) -> None:
+def test_a_script_without_a_handler_is_neither_uploaded_nor_created(account: Account) -> None:
     drive_path = account.drive("no_handler.py")
+    endpoint_id = account.unique("id")
     args = ("--path", account.unique("p"), "--handler", drive_path, "--upload", str(HANDLERS / "no_handler.py"))
-    result = account.run("endpoint", "create", account.unique("id"), *args)
-    assert result.returncode == 1
-    uploaded, error = result.stderr.decode().splitlines()
-    assert uploaded == f"uploaded {HANDLERS / 'no_handler.py'} to {drive_path}"
-    assert error.startswith("Error: 400 ") and "def handler" in error
+    result = account.run("endpoint", "create", endpoint_id, *args)
+    line = error_line(result)
+    assert line.startswith(f"Error: not uploaded: {HANDLERS / 'no_handler.py'} does not define")
+    assert "def handler" in line
+    assert error_line(account.run("endpoint", "get", endpoint_id)).startswith("Error: 404")
+
+
+def test_update_upload_replaces_the_endpoint_s_script(account: Account, tmp_path: Path) -> None:
+    path = account.register(HANDLERS / "hello.py")
+    assert ok(account.run("call", path)) == "Hello World"
+    changed = tmp_path / "changed.py"
+    changed.write_text("def handler(request):\n    return 'Hello again'\n")
+    result = account.run("endpoint", "update", path, "--upload", str(changed))
+    assert json.loads(ok(result)) == {"id": path}
+    assert ok(account.run("call", path)) == "Hello again"
 
 
 def test_list_prints_all_of_250_endpoints(account: Account) -> None:
@@ -258,9 +278,9 @@ def test_a_handler_fault_exits_1_with_the_service_s_error(account: Account) -> N
 def test_the_api_url_can_come_from_the_environment(account: Account, stack: RunningStack) -> None:
     """HTTPEP_API_URL with no --local at all: what a user of a deployed stack sets once."""
     path = account.register(HANDLERS / "hello.py")
-    env = {"HTTPEP_API_URL": stack.api_root, "PORT": str(free_port())}
+    env = {"HTTPEP_API_URL": stack.api_root, "HTTPEP_LOCAL_STATE": str(REPO_ROOT / "no-such-state.json")}
     assert ok(httpep(stack, "call", path, token=account.token, env=env)) == "Hello World"
-    # The flag beats the environment; the environment beats --local (whose PORT has nothing listening).
+    # The flag beats the environment; the environment beats --local (whose state file does not exist).
     bad_env = {"HTTPEP_API_URL": f"http://127.0.0.1:{free_port()}/api/v1/http-endpoint"}
     assert ok(httpep(stack, "--api-url", stack.api_root, "call", path, token=account.token, env=bad_env))
     assert ok(httpep(stack, "--local", "call", path, token=account.token, env=env)) == "Hello World"
@@ -280,17 +300,26 @@ def test_an_unknown_token_says_how_to_get_one(stack: RunningStack) -> None:
 
 
 @pytest.mark.local_only
-def test_a_stopped_stack_says_how_to_start_it(stack: RunningStack) -> None:
-    port = free_port()
-    line = error_line(httpep(stack, "--local", "endpoint", "list", token="hep_x", env={"PORT": str(port)}))
-    assert f"cannot reach http://127.0.0.1:{port}/api/v1/http-endpoint" in line
-    assert "is the stack running? start it with `make dev`" in line
+def test_a_stopped_stack_says_how_to_start_it(stack: RunningStack, tmp_path: Path) -> None:
+    env = {"HTTPEP_LOCAL_STATE": str(tmp_path / "local.json")}
+    line = error_line(httpep(stack, "--local", "endpoint", "list", token="hep_x", env=env))
+    assert line == "Error: no local stack running: run make dev"
+
+
+@pytest.mark.local_only
+def test_options_go_after_the_subcommand_and_the_target_is_named_once(account: Account, stack: RunningStack) -> None:
+    path = account.register(HANDLERS / "hello.py")
+    assert ok(httpep(stack, "call", path, "--local", token=account.token)) == "Hello World"
+    env = {"HTTPEP_TARGET": "local"}
+    assert ok(httpep(stack, "call", path, token=account.token, env=env)) == "Hello World"
+    listed = json.loads(ok(httpep(stack, "endpoint", "list", "-o", "json", token=account.token, env=env)))
+    assert [item["path"] for item in listed] == [path]
 
 
 def test_the_console_script_is_the_same_tool(account: Account) -> None:
     """`.venv/bin/httpep` (what the README runs) has the client commands too."""
     script = Path(sys.executable).parent / "httpep"
-    env = {**{k: v for k, v in account.stack.env.items() if not k.startswith("HTTPEP_")}, "HTTPEP_TOKEN": account.token}
+    env = {**own_settings_removed(account.stack.env), "HTTPEP_TOKEN": account.token}
     result = subprocess.run(
         [str(script), *account.stack.target, "endpoint", "list", "--json"],
         env=env,

@@ -12,7 +12,7 @@ from types import ModuleType
 import pytest
 import requests
 
-from httpep.local.template import REPO_ROOT
+from tests.support.repo import REPO_ROOT
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import signal
 import subprocess
 import sys
@@ -11,8 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from httpep.local.console import Console
 from httpep.local.server import LocalStack
-from httpep.local.template import REPO_ROOT, LocalTemplate
+from tests.support.repo import REPO_ROOT
 from tests.support.stack import RunningStack, free_port
 
 pytestmark = pytest.mark.e2e
@@ -65,8 +68,11 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
     from tests.support.stack import start_stack
 
     running = start_stack(tmp_path, {})
+    state = json.loads(running.state_path.read_text())
+    assert (state["pid"], state["api_root"]) == (running.process.pid, running.api_root)
     running.process.send_signal(signal.SIGINT)
     assert running.process.wait(timeout=30) == 0
+    assert not running.state_path.exists()  # removed on exit: --local then says no stack runs
     assert "Traceback" not in running.logs()
     with pytest.raises(requests.ConnectionError):
         requests.get(running.api_root + "/list", timeout=2)
@@ -77,8 +83,10 @@ def test_a_route_changed_in_the_template_is_served_with_no_other_edit() -> None:
     changed = REPO_ROOT / f".template-{uuid.uuid4().hex[:8]}.yaml"
     original = (REPO_ROOT / "template.yaml").read_text()
     changed.write_text(original.replace("Path: /api/v1/http-endpoint/list", "Path: /api/v1/http-endpoint/all"))
-    stack = LocalStack(port=free_port(), aws_port=free_port(), lambda_port=free_port(), log=lambda *_: None)
-    stack.template = LocalTemplate(path=changed)
+    quiet = Console(stream=io.StringIO())
+    stack = LocalStack(
+        port=free_port(), aws_port=free_port(), lambda_port=free_port(), template_path=changed, console=quiet
+    )
     try:
         stack.start()
         moved = requests.get(stack.api_root + "/all", timeout=30)

@@ -2,8 +2,8 @@
 
 The section has two parts. "Terminal 1" holds `make dev` alone; the fixture below starts that same stack
 on free ports instead. "Terminal 2" holds everything else, run in one shell (its blocks share variables, as
-in a terminal) with nothing substituted: only PORT and AWS_PORT are set, as the README tells a reader whose
-stack runs on other ports.
+in a terminal) with nothing substituted and no port set: `httpep` finds the stack through the state file it
+writes (the fixture's stack writes it to a file of its own, named by HTTPEP_LOCAL_STATE).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from httpep.local.template import REPO_ROOT
+from tests.support.repo import REPO_ROOT
 from tests.support.stack import RunningStack, start_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.local_only]  # the quick start runs the local stack
@@ -113,7 +113,8 @@ def ran(fresh_stack: RunningStack) -> Ran:
     assert shutil.which("curl"), "the quick start uses curl"
     assert (REPO_ROOT / ".venv" / "bin" / "httpep").exists(), "the quick start uses the .venv that make creates"
     env = {key: value for key, value in os.environ.items() if not key.startswith("HTTPEP_")}
-    env.update(PORT=str(fresh_stack.port), AWS_PORT=str(fresh_stack.aws_port))
+    env = {key: value for key, value in env.items() if key not in ("PORT", "AWS_PORT", "LAMBDA_PORT")}
+    env["HTTPEP_LOCAL_STATE"] = str(fresh_stack.state_path)
     _, terminal_2 = quick_start_blocks()
     return run_in_one_shell(terminal_2, env)
 
@@ -124,6 +125,14 @@ def test_terminal_1_is_make_dev_alone() -> None:
     assert terminal_1 == ["make dev\n"]
     assert len(terminal_2) >= 10
     assert not any("make dev" in block for block in terminal_2)
+
+
+def test_terminal_2_needs_no_port_and_names_the_target_once() -> None:
+    _, terminal_2 = quick_start_blocks()
+    script = "".join(terminal_2)
+    assert "PORT" not in script and "4566" not in script and "3000" not in script
+    assert "--local" not in script
+    assert script.count("HTTPEP_TARGET=local") == 1
 
 
 def test_every_command_succeeds_in_order(ran: Ran) -> None:
@@ -152,7 +161,7 @@ def test_call_prints_hello_world(ran: Ran) -> None:
 
 
 def test_list_shows_both_endpoints(ran: Ran) -> None:
-    (table, stderr), _after_the_deletes = ran.all_of("httpep --local endpoint list")
+    (table, stderr), _after_the_deletes = ran.all_of("httpep endpoint list")
     rows = [line.split(maxsplit=3) for line in table.splitlines()[2:]]
     assert rows == [["hello", "helloworld", "ENABLED", HELLO], ["hello-curl", "hellocurl", "ENABLED", HELLO]]
     assert stderr == "2 endpoints\n"
@@ -180,5 +189,5 @@ def test_a_disabled_endpoint_answers_503_with_retry_after(ran: Ran) -> None:
 def test_delete_leaves_nothing(ran: Ran) -> None:
     assert json.loads(ran.of("endpoint delete hello")[0]) == {"id": "hello"}
     assert json.loads(ran.of("-X DELETE")[0]) == {"id": "hello-curl"}
-    assert ran.blocks[-1] == "httpep --local endpoint list\n"
+    assert ran.blocks[-1] == "httpep endpoint list\n"
     assert (ran.stdout[-1], ran.stderr[-1]) == ("", "no endpoints\n")

@@ -26,7 +26,7 @@ import schemathesis
 from hypothesis.errors import Flaky
 from schemathesis.checks import CHECKS, not_a_server_error, unsupported_method
 
-from httpep.local.template import REPO_ROOT
+from tests.support.repo import REPO_ROOT
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from httpep.local.runner import CHILD_UID_BASE, CHILD_UID_COUNT, CHILD_UID_VARIABLE
+from httpendpoint.sandbox.limits import CHILD_UID_VARIABLE
+from httpep.local.runner import CHILD_UID_BASE, CHILD_UID_COUNT
 from tests.e2e.test_router_e2e import register
 from tests.support.stack import RunningStack
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from httpendpoint.sandbox import processes
-from httpep.local.template import REPO_ROOT
 from tests.support.events import api_event
+from tests.support.repo import REPO_ROOT
 from tests.support.sandbox import SCRIPT_PATH, TIMEOUT
 
 # Users of the environments: one each, so that two environments never see each other's processes (on

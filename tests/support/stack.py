@@ -63,10 +63,12 @@ class RunningStack(Stack):
     lambda_port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    state_path: Path
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "PORT": str(self.port), "AWS_PORT": str(self.aws_port)}
+        # `--local` finds this stack through its state file (several stacks may run at once).
+        return {**os.environ, "HTTPEP_LOCAL_STATE": str(self.state_path)}
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -80,14 +82,16 @@ class RunningStack(Stack):
 def start_stack(tmp_path: Path, parameters: dict[str, str]) -> RunningStack:
     port, aws_port, lambda_port = free_port(), free_port(), free_port()
     log_path = tmp_path / "stack.log"
+    state_path = tmp_path / "local.json"
     args = [sys.executable, "-m", "httpep", "serve", "--port", str(port), "--aws-port", str(aws_port)]
     args += ["--lambda-port", str(lambda_port)]
     for key, value in parameters.items():
         args += ["--parameter", f"{key}={value}"]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, "HTTPEP_LOCAL_STATE": str(state_path)}
+        process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     api_root = f"http://127.0.0.1:{port}/api/v1/http-endpoint"
-    stack = RunningStack(api_root, ("--local",), port, aws_port, lambda_port, process, log_path)
+    stack = RunningStack(api_root, ("--local",), port, aws_port, lambda_port, process, log_path, state_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from httpendpoint.sandbox.limits import CHILD_UID_VARIABLE
+from httpep.local import defaults
 from httpep.local.template import LOCAL_REGION, LocalTemplate
 
 MAX_WORKERS_PER_FUNCTION = 16
@@ -33,8 +35,7 @@ MAX_TENANT_WORKERS = 8
 # shares a uid with another, so they cannot signal, trace or read one another, and process limits are theirs.
 CHILD_UID_BASE = 200_000
 CHILD_UID_COUNT = 65_536
-CHILD_UID_VARIABLE = "HTTPEP_CHILD_UID"
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+LOCAL_CREDENTIALS = defaults.CREDENTIALS
 
 LogSink = Callable[[str, str], None]
 

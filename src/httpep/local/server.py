@@ -9,21 +9,36 @@ from __future__ import annotations
 import logging
 import re
 import socket
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from httpep.local import defaults
+from httpep.local.console import Console
 from httpep.local.guard import owner_only
 from httpep.local.resources import create_resources
 from httpep.local.runner import LocalLambdaRunner
-from httpep.local.template import LOCAL_REGION, LocalTemplate
+from httpep.local.state import LocalState
+from httpep.local.template import LocalTemplate, find_template
 
-API_BASE_PATH = "/api/v1/http-endpoint"
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# Worker threads of each server: the API and Lambda services block for a whole invoke, so they need as many
+# as the runner lets run at once; moto's requests are short.
+SERVICE_THREADS = 16
+MOTO_THREADS = 8
+
+
+def _cache_moto_module_list() -> None:
+    """moto's server lists its package directory on every request to route it (`list_of_moto_modules` in
+    `get_backend_for_host`: about 0.5 ms each, three per trigger); the directory does not change while the
+    stack runs, so list it once."""
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: iter(modules)
 
 
 class PortInUse(Exception):
@@ -39,17 +54,59 @@ def ensure_port_free(host: str, port: int, what: str) -> None:
             raise PortInUse(f"{what} port {port} on {host} is already in use ({exc.strerror})") from None
 
 
-def console_log(source: str, line: str) -> None:
-    print(f"{source:>24} | {line}", file=sys.stderr, flush=True)
+class AuthorizerCache:
+    """Opt-in (`httpep serve --authorizer-cache SECONDS`): an authorizer's answer reused for the same token and
+    method ARN, as API Gateway's result cache does. Off by default, so that a revoked token is refused at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._answers: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(event: Any) -> str | None:
+        if not isinstance(event, dict) or event.get("type") != "TOKEN" or "methodArn" not in event:
+            return None
+        return f"{event.get('authorizationToken')}\n{event['methodArn']}"
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            found = self._answers.get(key)
+        return found[1] if found is not None and found[0] > time.monotonic() else None
+
+    def put(self, key: str, answer: Any) -> None:
+        with self._lock:
+            self._answers[key] = (time.monotonic() + self.seconds, answer)
 
 
-def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, log: Callable[[str, str], None]) -> Any:
+def _apigw_service(
+    api: Any,
+    runner: LocalLambdaRunner,
+    host: str,
+    port: int,
+    console: Console,
+    authorizer_cache: AuthorizerCache | None,
+) -> Any:
     from flask import Response, g, jsonify, request
     from samcli.local.apigw.local_apigw_service import LocalApigwService
 
     from httpep.local.runner import AuthorizerRejected
 
     class Service(LocalApigwService):  # type: ignore[misc]
+        def _invoke_lambda_function(self, lambda_function_name: str, event: Any, *args: Any) -> Any:
+            authorizer = (event.get("requestContext") or {}).get("authorizer") if isinstance(event, dict) else None
+            if isinstance(authorizer, dict) and authorizer.get("account"):
+                g.account = authorizer["account"]  # for the console's line, whatever the function answers
+            key = AuthorizerCache.key(event) if authorizer_cache is not None else None
+            if authorizer_cache is None or key is None:
+                return super()._invoke_lambda_function(lambda_function_name, event, *args)
+            answer = authorizer_cache.get(key)
+            if answer is None:
+                # A refusal raises (AuthorizerRejected) and is never cached.
+                answer = super()._invoke_lambda_function(lambda_function_name, event)
+                authorizer_cache.put(key, answer)
+            return answer
+
         def _create_method_arn(self, flask_request: Any, event_type: str) -> str:
             # API Gateway's policy wildcards match any character; SAM CLI's regex stops at a newline, so a
             # path with %0A would be denied (403) instead of reaching the function as it does on AWS.
@@ -59,7 +116,7 @@ def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, lo
         def _generate_lambda_event(self, flask_request: Any, route: Any, method: str, endpoint: str) -> dict[str, Any]:
             # SAM CLI draws the default request id once per process; API Gateway gives each request its own.
             event = dict(super()._generate_lambda_event(flask_request, route, method, endpoint))
-            event.setdefault("requestContext", {})["requestId"] = str(uuid.uuid4())
+            g.request_id = event.setdefault("requestContext", {})["requestId"] = str(uuid.uuid4())
             return event
 
         def create(self) -> None:
@@ -74,12 +131,26 @@ def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, lo
                 message = "Missing Authentication Token"
                 return jsonify({"error": message, "message": message}), 403
 
-            def started() -> None:
+            # Flask answers HEAD and OPTIONS for every route by itself; API Gateway only for methods the
+            # template declares (none declares these), and refuses the others as an unknown route.
+            declared = {method.upper() for route in api.routes for method in route.methods}
+
+            def started() -> tuple[Response, int] | None:
                 g.started = time.perf_counter()
+                if request.method not in declared:
+                    return no_route(Exception(request.method))
+                return None
 
             def finished(response: Response) -> Response:
                 elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-                log("api", f"{request.method} {request.path} {response.status_code} {elapsed_ms:.0f} ms")
+                console.request(
+                    g.get("request_id"),
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    elapsed_ms,
+                    g.get("account"),
+                )
                 return response
 
             app.register_error_handler(AuthorizerRejected, unauthorized)
@@ -93,35 +164,20 @@ def _apigw_service(api: Any, runner: LocalLambdaRunner, host: str, port: int, lo
     return service
 
 
-def _guarded_moto_server(host: str, port: int, log: Callable[[str, str], None]) -> Any:
-    """moto's threaded server, answering only the stack's own processes (guard.py)."""
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
-
-    class GuardedMotoServer(ThreadedMotoServer):
-        def _server_entry(self) -> None:
-            app = owner_only(DomainDispatcherApplication(create_backend_app), log=log)
-            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
-            self._server_ready_event.set()
-            self._server.serve_forever()
-
-    return GuardedMotoServer(ip_address=host, port=port, verbose=False)
-
-
 @dataclass
 class LocalStack:
-    host: str = "127.0.0.1"
-    port: int = 3000
-    aws_port: int = 4566
-    lambda_port: int = 3001
+    host: str = defaults.HOST
+    port: int = defaults.API_PORT
+    aws_port: int = defaults.AWS_PORT
+    lambda_port: int = defaults.LAMBDA_PORT
     parameter_overrides: dict[str, str] = field(default_factory=dict)
-    log: Callable[[str, str], None] = console_log
+    template_path: Path = field(default_factory=find_template)
+    console: Console = field(default_factory=Console)
+    authorizer_cache_seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        self.template = LocalTemplate(parameter_overrides=self.parameter_overrides)
+        self.template = LocalTemplate(path=self.template_path, parameter_overrides=self.parameter_overrides)
         self._servers: list[Any] = []
-        self._moto: Any = None
         self.runner: LocalLambdaRunner | None = None
 
     @property
@@ -130,7 +186,7 @@ class LocalStack:
 
     @property
     def api_root(self) -> str:
-        return self.base_url + API_BASE_PATH
+        return self.base_url + defaults.API_BASE_PATH
 
     @property
     def aws_endpoint(self) -> str:
@@ -143,30 +199,41 @@ class LocalStack:
     def start(self) -> None:
         for what, port in (("API", self.port), ("AWS (moto)", self.aws_port), ("Lambda", self.lambda_port)):
             ensure_port_free(self.host, port, what)
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        logging.getLogger("waitress").setLevel(logging.ERROR)
 
-        self._moto = _guarded_moto_server(self.host, self.aws_port, self.log)
-        self._moto.start()
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        _cache_moto_module_list()
+        # Handlers are callers like any other of the API, but moto and the Lambda Invoke API are the stack's own.
+        moto_app = owner_only(DomainDispatcherApplication(create_backend_app), log=self.console.function_log)
+        self._serve(moto_app, self.aws_port, MOTO_THREADS)
         create_resources(self.template, self.aws_client)
 
-        self.runner = LocalLambdaRunner(self.template, self.aws_endpoint, self.lambda_endpoint, self.log)
-        api_service = _apigw_service(self.template.api, self.runner, self.host, self.port, self.log)
+        self.runner = LocalLambdaRunner(
+            self.template, self.aws_endpoint, self.lambda_endpoint, self.console.function_log
+        )
+        cache = AuthorizerCache(self.authorizer_cache_seconds) if self.authorizer_cache_seconds > 0 else None
+        api_service = _apigw_service(self.template.api, self.runner, self.host, self.port, self.console, cache)
 
         from samcli.local.lambda_service.local_lambda_http_service import LocalLambdaHttpService
 
         lambda_service = LocalLambdaHttpService(lambda_runner=self.runner, port=self.lambda_port, host=self.host)
         lambda_service.create()
-
-        from werkzeug.serving import WSGIRequestHandler, make_server
-
-        WSGIRequestHandler.protocol_version = "HTTP/1.1"
-        # Handlers may call the API like anyone; the Lambda Invoke API is the stack's own (guard.py).
-        lambda_app = owner_only(lambda_service._app, log=self.log)
-        for app, port in ((lambda_app, self.lambda_port), (api_service._app, self.port)):
-            server = make_server(self.host, port, app, threaded=True)
-            self._servers.append(server)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._serve(owner_only(lambda_service._app, log=self.console.function_log), self.lambda_port, SERVICE_THREADS)
+        self._serve(api_service._app, self.port, SERVICE_THREADS)
         self.runner.prewarm()
+
+    def _serve(self, app: Any, port: int, threads: int) -> None:
+        """Serve a WSGI app on a thread: waitress keeps HTTP/1.1 connections open (werkzeug's dev server closes
+        each one, so every hop paid a new connection and a new thread) and runs requests on a thread pool."""
+        from waitress import create_server
+
+        # SERVER_NAME is the address served (waitress's default is a placeholder name), as werkzeug's was.
+        server = create_server(
+            app, host=self.host, port=port, threads=threads, ident="httpep-local", server_name=self.host
+        )
+        self._servers.append(server)
+        threading.Thread(target=server.run, name=f"serve-{port}", daemon=True).start()
 
     def aws_client(self, service: str) -> Any:
         import boto3
@@ -174,17 +241,27 @@ class LocalStack:
         return boto3.client(
             service,  # type: ignore[call-overload]
             endpoint_url=self.aws_endpoint,
-            region_name=LOCAL_REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            region_name=defaults.REGION,
+            **defaults.boto3_credentials(),
+        )
+
+    def state(self, pid: int) -> LocalState:
+        """What `--local` commands need to find this stack (written to the state file by `httpep serve`)."""
+        return LocalState(
+            pid=pid,
+            api_root=self.api_root,
+            aws_endpoint=self.aws_endpoint,
+            lambda_endpoint=self.lambda_endpoint,
+            region=defaults.REGION,
+            template=str(self.template.path),
+            outputs=self.template.outputs(),
         )
 
     def stop(self) -> None:
         for server in self._servers:
-            server.shutdown()
+            server.close()  # the listening socket: the port is free at once
+            # Its worker threads are daemons: ask them to stop, without waiting for requests still running.
+            server.task_dispatcher.shutdown(timeout=0)
         self._servers.clear()
         if self.runner is not None:
             self.runner.stop()
-        if self._moto is not None:
-            self._moto.stop()
-            self._moto = None

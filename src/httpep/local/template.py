@@ -13,10 +13,31 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-TEMPLATE_PATH = REPO_ROOT / "template.yaml"
-LOCAL_STACK_NAME = "httpep-local"
-LOCAL_REGION = "us-east-1"
+from httpep.local import defaults
+
+# Kept under these names for the modules and tests that import them.
+LOCAL_STACK_NAME = defaults.STACK_NAME
+LOCAL_REGION = defaults.REGION
+
+
+class TemplateNotFound(Exception):
+    """No template.yaml in the working directory or above it (and no --template)."""
+
+
+def find_template(start: Path | None = None) -> Path:
+    """template.yaml in `start` (default: the working directory) or the nearest directory above it.
+
+    Never the package's own location: an installed `httpep` works on whichever checkout it is run in.
+    """
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / defaults.TEMPLATE_NAME
+        if candidate.is_file():
+            return candidate
+    raise TemplateNotFound(
+        f"no {defaults.TEMPLATE_NAME} in {here} or above it: run httpep in the service's checkout,"
+        " or pass --template PATH"
+    )
 
 
 def _quiet_sam_cli() -> None:
@@ -29,7 +50,7 @@ def _quiet_sam_cli() -> None:
 class LocalTemplate:
     """The template as the local stack sees it, with `!Ref`s to storage resolved to local names."""
 
-    path: Path = TEMPLATE_PATH
+    path: Path = field(default_factory=find_template)
     parameter_overrides: dict[str, str] = field(default_factory=dict)
 
     @cached_property

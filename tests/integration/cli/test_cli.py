@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,13 +22,16 @@ from moto.server import ThreadedMotoServer
 
 from httpendpoint.stores import token_store
 from httpep.cli import main
+from httpep.local import defaults
 from httpep.local.resources import create_resources, table_definition
+from httpep.local.state import LocalState
+from httpep.local.state import write as write_state
 from httpep.local.template import LOCAL_REGION, LocalTemplate
 from tests.support.aws import aws_client
 from tests.support.stack import free_port
 
 # Each fixture below starts its own AWS; none of them may leak into another test's environment.
-HERMETIC_ENV = {"AWS_ENDPOINT_URL": None, "AWS_PROFILE": None, "PORT": None}
+HERMETIC_ENV = {"AWS_ENDPOINT_URL": None, "AWS_PROFILE": None, "HTTPEP_TARGET": None, "HTTPEP_LOCAL_STATE": None}
 
 
 class MotoServer:
@@ -41,8 +45,7 @@ class MotoServer:
             service,  # type: ignore[call-overload]
             endpoint_url=f"http://127.0.0.1:{self.port}",
             region_name=LOCAL_REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            **defaults.boto3_credentials(),
         )
 
     @property
@@ -64,9 +67,30 @@ def moto_server() -> Iterator[MotoServer]:
     server.server.stop()
 
 
-def invoke(*args: str, aws_port: int | None = None) -> Result:
-    env = {**HERMETIC_ENV, "AWS_PORT": None if aws_port is None else str(aws_port)}
-    return CliRunner(mix_stderr=False).invoke(main, list(args), env=env)
+STATE_DIR = Path(tempfile.mkdtemp(prefix="httpep-cli-state-"))
+
+
+def state_file(aws_port: int, pid: int | None = None) -> Path:
+    """The state file `httpep serve` would write for a stack whose embedded AWS is at `aws_port`."""
+    template = LocalTemplate()
+    state = LocalState(
+        pid=pid or os.getpid(),
+        api_root=f"http://127.0.0.1:{free_port()}/api/v1/http-endpoint",
+        aws_endpoint=f"http://127.0.0.1:{aws_port}",
+        lambda_endpoint=f"http://127.0.0.1:{free_port()}",
+        region=LOCAL_REGION,
+        template=str(template.path),
+        outputs=template.outputs(),
+    )
+    path = STATE_DIR / f"{aws_port}-{state.pid}.json"
+    write_state(path, state)
+    return path
+
+
+def invoke(*args: str, aws_port: int | None = None, stdin: str | None = None, **env: str | None) -> Result:
+    state = None if aws_port is None else str(state_file(aws_port))
+    env = {**HERMETIC_ENV, "HTTPEP_LOCAL_STATE": state or str(STATE_DIR / "none.json"), **env}
+    return CliRunner(mix_stderr=False).invoke(main, list(args), env=env, input=stdin)
 
 
 def local(server: MotoServer, *args: str) -> Result:
@@ -132,8 +156,7 @@ def test_token_revoke_revokes_and_list_shows_it(moto_server: MotoServer) -> None
 
 def test_token_revoke_reads_the_token_from_stdin(moto_server: MotoServer) -> None:
     token = local(moto_server, "token", "create", "--account", new_account()).stdout.strip()
-    env = {**HERMETIC_ENV, "AWS_PORT": str(moto_server.port)}
-    result = CliRunner(mix_stderr=False).invoke(main, ["--local", "token", "revoke", "-"], input=token + "\n", env=env)
+    result = invoke("--local", "token", "revoke", "-", aws_port=moto_server.port, stdin=token + "\n")
     assert result.exit_code == 0, result.stderr
     dynamodb = moto_server.client("dynamodb")
     assert token_store.find_active(token, table=moto_server.tokens_table, dynamodb=dynamodb) is None
@@ -240,22 +263,27 @@ def test_a_stopped_local_stack_is_one_line_that_says_make_dev(args: tuple[str, .
 
 def test_a_stopped_local_stack_for_script_put_is_one_line(tmp_path: Path) -> None:
     script = tmp_path / "a.py"
-    script.write_text("")
+    script.write_text("def handler(request):\n    return 'x'\n")
     result = invoke("--local", "script", "put", str(script), "/jaydoe/a.py", aws_port=free_port())
     assert_one_line_error(result, "not running", "make dev")
 
 
-def test_a_bad_aws_port_is_one_line() -> None:
-    result = CliRunner(mix_stderr=False).invoke(
-        main, ["--local", "token", "list", "--account", "jaydoe"], env={**HERMETIC_ENV, "AWS_PORT": "abc"}
-    )
-    assert_one_line_error(result, "AWS_PORT")
+def test_no_state_file_is_one_line_that_says_make_dev() -> None:
+    result = invoke("--local", "token", "list", "--account", "jaydoe")
+    assert assert_one_line_error(result) == "Error: no local stack running: run make dev"
+
+
+def test_a_state_file_left_by_an_exited_stack_is_one_line_that_says_make_dev() -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    state = state_file(free_port(), pid=int(gone.stdout))
+    result = invoke("--local", "token", "list", "--account", "jaydoe", HTTPEP_LOCAL_STATE=str(state))
+    assert_one_line_error(result, "no local stack running: run make dev", "has exited")
 
 
 def test_the_console_script_reports_a_stopped_stack_in_one_line() -> None:
     """`python -m httpep` goes through `run`, the console script's entry point."""
     env = {key: value for key, value in os.environ.items() if key not in HERMETIC_ENV}
-    env["AWS_PORT"] = str(free_port())
+    env["HTTPEP_LOCAL_STATE"] = str(STATE_DIR / "none.json")
     result = subprocess.run(
         [sys.executable, "-m", "httpep", "--local", "token", "create", "--account", "jaydoe"],
         capture_output=True,
@@ -266,7 +294,103 @@ def test_the_console_script_reports_a_stopped_stack_in_one_line() -> None:
     assert result.returncode == 1
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1, result.stderr
-    assert "not running" in result.stderr and "make dev" in result.stderr
+    assert result.stderr == "Error: no local stack running: run make dev\n"
+
+
+# ---------------------------------------------------------------- revoking by hash prefix, output, checks
+
+
+def token_hashes(server: MotoServer, account: str) -> list[str]:
+    records = token_store.list_tokens(account, table=server.tokens_table, dynamodb=server.client("dynamodb"))
+    return [record.token_hash for record in records]
+
+
+def test_token_revoke_by_the_hash_prefix_token_list_shows(moto_server: MotoServer) -> None:
+    account = new_account()
+    token = local(moto_server, "token", "create", "--account", account).stdout.strip()
+    shown = local(moto_server, "token", "list", "--account", account).stdout.splitlines()[2].split()[0]
+    assert len(shown) == 12
+    result = local(moto_server, "token", "revoke", shown)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"revoked token {shown} of {account} ")
+    dynamodb = moto_server.client("dynamodb")
+    assert token_store.find_active(token, table=moto_server.tokens_table, dynamodb=dynamodb) is None
+
+
+def test_token_revoke_reads_a_hash_prefix_from_stdin(moto_server: MotoServer) -> None:
+    account = new_account()
+    local(moto_server, "token", "create", "--account", account)
+    (token_hash,) = token_hashes(moto_server, account)
+    result = invoke("token", "revoke", "-", "--local", aws_port=moto_server.port, stdin=token_hash[:16] + "\n")
+    assert result.exit_code == 0, result.stderr
+    listed = json.loads(local(moto_server, "token", "list", "--account", account, "-o", "json").stdout)
+    assert listed[0]["hash"] == token_hash and listed[0]["revoked_at"]
+
+
+def test_an_ambiguous_hash_prefix_revokes_nothing(moto_server: MotoServer) -> None:
+    account = new_account()
+    prefix = uuid.uuid4().hex[:6]
+    for _ in range(2):  # two records whose hashes share a prefix, as two real tokens' hashes may
+        item = {"token_hash": {"S": prefix + uuid.uuid4().hex}, "account": {"S": account}}
+        item |= {"label": {"S": ""}, "created_at": {"S": "2026-01-01T00:00:00+00:00"}}
+        moto_server.client("dynamodb").put_item(TableName=moto_server.tokens_table, Item=item)
+    line = assert_one_line_error(local(moto_server, "token", "revoke", prefix), f"hash prefix {prefix} matches 2")
+    assert "give more characters" in line
+    listed = json.loads(local(moto_server, "token", "list", "--account", account, "-o", "json").stdout)
+    assert [item["revoked_at"] for item in listed] == [None, None]
+
+
+def test_an_unknown_hash_prefix_is_not_called_never_issued(moto_server: MotoServer) -> None:
+    line = assert_one_line_error(local(moto_server, "token", "revoke", "ffff0000ffff"), "no token's hash starts with")
+    assert "never issued" not in line
+
+
+def test_token_list_of_an_account_with_no_tokens_says_so(moto_server: MotoServer) -> None:
+    account = new_account()
+    assert_one_line_error(local(moto_server, "token", "list", "--account", account), f"unknown account {account}")
+
+
+def test_token_list_as_json_has_full_hashes_and_never_tokens(moto_server: MotoServer) -> None:
+    account = new_account()
+    token = local(moto_server, "token", "create", "--account", account, "--label", "ci").stdout.strip()
+    listed = json.loads(local(moto_server, "token", "list", "--account", account, "--output", "json").stdout)
+    assert [(item["hash"], item["label"], item["revoked_at"]) for item in listed] == [
+        (token_store.hash_token(token), "ci", None)
+    ]
+    assert token not in json.dumps(listed)
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("def handler(request)\n    return 'x'\n", "has a syntax error at line 1"),
+        ("def hello(request):\n    return 'x'\n", "does not define a top-level function 'def handler(request)'"),
+    ],
+)
+def test_script_put_checks_the_script_as_the_service_does_and_uploads_nothing_bad(
+    moto_server: MotoServer, tmp_path: Path, source: str, problem: str
+) -> None:
+    script = tmp_path / "bad.py"
+    script.write_text(source)
+    drive_path = f"/jaydoe/{uuid.uuid4().hex}.py"
+    line = assert_one_line_error(local(moto_server, "script", "put", str(script), drive_path), "not uploaded")
+    assert f"{script} {problem}" in line or f"{script}: {problem}" in line or problem in line
+    listed = moto_server.client("s3").list_objects_v2(Bucket=moto_server.bucket, Prefix=drive_path.lstrip("/"))
+    assert listed.get("KeyCount", 0) == 0
+
+
+def test_operator_options_also_go_after_the_subcommand(moto_server: MotoServer) -> None:
+    account = new_account()
+    result = invoke("token", "create", "--account", account, "--local", aws_port=moto_server.port)
+    assert result.exit_code == 0, result.stderr
+    assert token_hashes(moto_server, account) == [token_store.hash_token(result.stdout.strip())]
+
+
+def test_httpep_target_local_replaces_the_flag(moto_server: MotoServer) -> None:
+    account = new_account()
+    result = invoke("token", "create", "--account", account, aws_port=moto_server.port, HTTPEP_TARGET="local")
+    assert result.exit_code == 0, result.stderr
+    assert len(token_hashes(moto_server, account)) == 1
 
 
 # ---------------------------------------------------------------- --stack (moto's CloudFormation)

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from httpendpoint.trigger import sandbox_client, script_cache
-from httpep.local.template import REPO_ROOT
 from tests.support.aws import aws_client
 from tests.support.events import api_event, create_endpoint
 from tests.support.functions import FakeContext, load_function
+from tests.support.repo import REPO_ROOT
 from tests.support.sandbox import InProcessSandbox
 
 SCRIPTS = REPO_ROOT / "tests" / "handlers"

@@ -7,6 +7,7 @@ rarely produces are checked exactly; tests/e2e/test_client_e2e.py runs the same 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -99,6 +100,15 @@ def fake() -> Iterator[FakeApi]:
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client_module, "BACKOFF_SECONDS", 0.001)
+
+
+def write_state(directory: Path, api_root: str, pid: int | None = None) -> Path:
+    """The state file `httpep serve` writes, naming `api_root` (and this process, which is alive)."""
+    path = directory / "local.json"
+    fields = {"pid": pid or os.getpid(), "api_root": api_root, "aws_endpoint": "http://127.0.0.1:1"}
+    fields |= {"lambda_endpoint": "http://127.0.0.1:1", "region": "us-east-1", "template": "template.yaml"}
+    path.write_text(json.dumps(fields))
+    return path
 
 
 def cli(*args: str, env: Mapping[str, str | None] | None = None, stdin: bytes | None = None) -> Result:
@@ -398,12 +408,24 @@ def test_the_environment_beats_local(fake: FakeApi) -> None:
     assert fake.requests[0].headers["Authorization"] == "Bearer hep_flag"
 
 
-def test_local_is_the_default_api_and_port_follows_port() -> None:
+def test_local_finds_the_stack_through_its_state_file(tmp_path: Path, fake: FakeApi) -> None:
+    fake.respond = paged(endpoints(1))
+    state_file = write_state(tmp_path, fake.api_root)
+    env = {"HTTPEP_TOKEN": "hep_x", "HTTPEP_LOCAL_STATE": str(state_file), "PORT": str(free_port())}
+    result = cli("endpoint", "list", "--local", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert fake.requests[0].path == f"{ROOT_PATH}/list"
+
+
+def test_local_with_a_stopped_stack_says_what_to_run(tmp_path: Path) -> None:
     port = free_port()
-    line = one_error_line(cli("--local", "endpoint", "list", env={"HTTPEP_TOKEN": "hep_x", "PORT": str(port)}))
+    state_file = write_state(tmp_path, f"http://127.0.0.1:{port}{ROOT_PATH}")
+    line = one_error_line(
+        cli("--local", "endpoint", "list", env={"HTTPEP_TOKEN": "hep_x", "HTTPEP_LOCAL_STATE": str(state_file)})
+    )
     assert line == (
         f"Error: cannot reach http://127.0.0.1:{port}/api/v1/http-endpoint (connection refused);"
-        " is the stack running? start it with `make dev` (and set PORT if it serves another port)"
+        " is the stack running? start it with `make dev`"
     )
 
 

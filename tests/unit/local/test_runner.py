@@ -12,8 +12,9 @@ import requests
 from samcli.commands.local.lib.exceptions import TenantIdValidationError
 from werkzeug.serving import make_server
 
+from httpendpoint.sandbox.limits import CHILD_UID_VARIABLE
 from httpep.local.guard import connection_owner, owner_only
-from httpep.local.runner import CHILD_UID_BASE, CHILD_UID_VARIABLE, LocalLambdaRunner, TenantPools, is_per_tenant
+from httpep.local.runner import CHILD_UID_BASE, LocalLambdaRunner, TenantPools, is_per_tenant
 from httpep.local.template import LocalTemplate
 
 

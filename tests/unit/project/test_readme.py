@@ -6,7 +6,7 @@ import json
 import re
 from collections import Counter
 
-from bench import readme
+from bench import readme, report
 from bench.support import RESULTS_PATH
 
 
@@ -29,4 +29,5 @@ def test_the_figures_show_every_target_and_say_plainly_which_are_missed() -> Non
     assert rows["router's own time per warm trigger (in-process, moto)"].rstrip(" |").endswith("≤ 3: **missed**")
     assert rows["cold start: new interpreter to first answer"].rstrip(" |").endswith("≤ 1.5: met")
     verdicts = [line for line in rows.values() if re.search(r": (met|\*\*missed\*\*) *\|$", line)]
-    assert len(verdicts) == len(results["targets"])
+    # Every target whose figure the results hold (a target added since the last full run has none yet).
+    assert len(verdicts) == sum(1 for target in report.TARGETS if target.key in results)

@@ -9,8 +9,9 @@ from moto import mock_aws
 
 from httpep.local.resources import create_resources
 from httpep.local.runner import function_environment
-from httpep.local.template import REPO_ROOT, LocalTemplate
+from httpep.local.template import LocalTemplate
 from tests.support.aws import aws_client
+from tests.support.repo import REPO_ROOT
 
 API = "/api/v1/http-endpoint"
 CONTRACT_ROUTES = {

@@ -123,9 +123,17 @@ def find_active(token: str, table: str | None = None, dynamodb: Any = None) -> T
 def revoke_token(token: str, table: str | None = None, dynamodb: Any = None) -> TokenRecord:
     """Mark a token revoked (the record stays, for the audit trail)."""
     try:
+        return revoke_hash(hash_token(token), table, dynamodb)
+    except NotFound:
+        raise NotFound("no such token: it was never issued by this stack") from None
+
+
+def revoke_hash(token_hash: str, table: str | None = None, dynamodb: Any = None) -> TokenRecord:
+    """Mark the token of this full hash revoked (what `revoke_token` does, for an operator who lost the token)."""
+    try:
         response = (dynamodb or client("dynamodb")).update_item(
             TableName=_table(table),
-            Key={"token_hash": {"S": hash_token(token)}},
+            Key={"token_hash": {"S": token_hash}},
             UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
             ConditionExpression="attribute_exists(token_hash)",
             ExpressionAttributeValues={":now": {"S": _now()}},
@@ -133,9 +141,23 @@ def revoke_token(token: str, table: str | None = None, dynamodb: Any = None) -> 
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise NotFound("no such token: it was never issued by this stack") from exc
+            raise NotFound(f"no token has the hash {token_hash}") from exc
         raise _unavailable(exc) from exc
     return _record(response["Attributes"])
+
+
+def find_by_hash_prefix(prefix: str, table: str | None = None, dynamodb: Any = None) -> list[TokenRecord]:
+    """Every record whose hash starts with `prefix` (as `httpep token list` shows them); a scan, for operators."""
+    paginator = (dynamodb or client("dynamodb")).get_paginator("scan")
+    pages = paginator.paginate(
+        TableName=_table(table),
+        FilterExpression="begins_with(token_hash, :p)",
+        ExpressionAttributeValues={":p": {"S": prefix}},
+    )
+    try:
+        return [_record(item) for page in pages for item in page.get("Items", [])]
+    except ClientError as exc:
+        raise _unavailable(exc) from exc
 
 
 def list_tokens(account: str, table: str | None = None, dynamodb: Any = None) -> list[TokenRecord]:

@@ -1,0 +1,383 @@
+"""What every `httpep` command shares: the target options (accepted before or after the subcommand), the target
+they name, the output option of read commands, and one-line errors.
+
+`cli` (operator commands) and `client_commands` (the HTTP API's) both import this module and never each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import click
+from click.core import ParameterSource
+
+from httpep import config
+from httpep.targets import Target, TargetError, local_target, stack_target
+
+TARGET_ENV = "HTTPEP_TARGET"
+TARGET_HELP_TITLE = "Target options (before or after the subcommand)"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class CliError(click.ClickException):
+    """A one-line error and exit status 1, never a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
+
+
+# ---------------------------------------------------------------------------------------------- target options
+
+
+def check_api_url(ctx: click.Context, param: click.Parameter | None, value: str | None) -> str | None:
+    """An http(s) URL, kept as given minus a trailing slash."""
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(
+            f"{value!r} is not an http(s) URL such as http://127.0.0.1:3000/api/v1/http-endpoint", ctx=ctx, param=param
+        )
+    return value.rstrip("/")
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Store a target option given at any level in the root's settings; the one nearest the command wins."""
+    assert param.name is not None
+    source = ctx.get_parameter_source(param.name)
+    if source in (None, ParameterSource.DEFAULT):
+        return value
+    if param.name == "api_url":
+        value = check_api_url(ctx, param, value)
+    settings = ctx.find_root().ensure_object(dict)
+    sources = settings.setdefault("_sources", {})
+    # An option typed on the command line beats the environment, at whatever level either was read.
+    if source is ParameterSource.ENVIRONMENT and sources.get(param.name) is ParameterSource.COMMANDLINE:
+        return value
+    settings[param.name] = value
+    sources[param.name] = source
+    return value
+
+
+def target_options() -> list[click.Parameter]:
+    """Fresh copies of the target options for one command (click options hold per-command state)."""
+    common: dict[str, Any] = {"expose_value": False, "callback": _remember}
+    return [
+        click.Option(
+            ["--local"],
+            is_flag=True,
+            default=None,
+            help="The local stack `make dev` runs (found through the state file it writes; no ports needed).",
+            **common,
+        ),
+        click.Option(["--stack"], metavar="NAME", help="A deployed stack; names come from its outputs.", **common),
+        click.Option(
+            ["--region"], metavar="REGION", help="AWS region of the stack (default: your AWS config).", **common
+        ),
+        click.Option(
+            ["--template"],
+            metavar="PATH",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="The service's template.yaml (default: the nearest one from the working directory upwards).",
+            **common,
+        ),
+        click.Option(
+            ["--api-url"],
+            metavar="URL",
+            envvar="HTTPEP_API_URL",
+            help="API root for `endpoint` and `call` [env HTTPEP_API_URL; default: the target's ApiRoot].",
+            **common,
+        ),
+        click.Option(
+            ["--token"],
+            metavar="TOKEN",
+            envvar="HTTPEP_TOKEN",
+            help="Bearer token for `endpoint` and `call` [env HTTPEP_TOKEN].",
+            **common,
+        ),
+    ]
+
+
+def _full_help_rows(group: click.Group, ctx: click.Context) -> list[tuple[str, str]]:
+    rows = []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if command is not None and not command.hidden:
+            # Never cut: the whole first paragraph, wrapped by the formatter.
+            rows.append((name, command.get_short_help_str(limit=10_000)))
+    return rows
+
+
+class _Formatting:
+    """Help with the target options in their own section."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        own: list[tuple[str, str]] = []
+        shared: list[tuple[str, str]] = []
+        for param in self.get_params(ctx):  # type: ignore[attr-defined]
+            record = param.get_help_record(ctx)
+            if record is not None:
+                (shared if getattr(param, "callback", None) is _remember else own).append(record)
+        if own:
+            with formatter.section("Options"):
+                formatter.write_dl(own)
+        if shared:
+            with formatter.section(TARGET_HELP_TITLE):
+                formatter.write_dl(shared)
+        if isinstance(self, click.Group):
+            rows = _full_help_rows(self, ctx)
+            if rows:
+                with formatter.section("Commands"):
+                    formatter.write_dl(rows)
+
+
+class Command(_Formatting, click.Command):
+    """A command that also takes the target options."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(target_options())
+
+
+class Group(_Formatting, click.Group):
+    """A group whose commands and subgroups all take the target options, with full help texts."""
+
+    command_class = Command
+    group_class = type
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(target_options())
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Listed by format_options, after the options."""
+
+
+class PlainCommand(_Formatting, click.Command):
+    """A command that works on no target (`serve`, `config`): no target options."""
+
+
+class PlainGroup(_Formatting, click.Group):
+    command_class = PlainCommand
+    group_class = type
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Listed by format_options, after the options."""
+
+
+def settings(ctx: click.Context) -> dict[str, Any]:
+    return dict(ctx.find_root().obj or {})
+
+
+# ---------------------------------------------------------------------------------------------- the target
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which target the options, HTTPEP_TARGET or the config file name: `local`, or a stack's name."""
+
+    stack: str | None
+    source: str
+
+    @property
+    def is_local(self) -> bool:
+        return self.stack is None
+
+    @property
+    def flag(self) -> str:
+        return "--local" if self.stack is None else f"--stack {self.stack}"
+
+
+def parse_target(value: str, source: str) -> Choice:
+    value = value.strip()
+    if value == "local":
+        return Choice(None, source)
+    kind, _, name = value.partition(":")
+    if kind == "stack" and name:
+        return Choice(name, source)
+    raise CliError(f"{source}: {value!r} is not a target; use `local` or `stack:NAME`")
+
+
+def choice(ctx: click.Context) -> Choice | None:
+    """The target named by --local/--stack, else HTTPEP_TARGET, else `httpep config set target`; None if none."""
+    given = settings(ctx)
+    if given.get("local") and given.get("stack"):
+        raise click.UsageError("--local and --stack exclude each other", ctx=ctx)
+    if given.get("stack"):
+        return Choice(given["stack"], "--stack")
+    if given.get("local"):
+        return Choice(None, "--local")
+    if os.environ.get(TARGET_ENV):
+        return parse_target(os.environ[TARGET_ENV], TARGET_ENV)
+    configured = config.load().get("target")
+    if configured:
+        return parse_target(str(configured), f"target in {config.path()}")
+    return None
+
+
+def target(ctx: click.Context) -> Target:
+    chosen = choice(ctx)
+    given = settings(ctx)
+    if chosen is None:
+        raise click.UsageError(
+            "say which stack: --local (the one `make dev` runs), --stack NAME, HTTPEP_TARGET=local|stack:NAME,"
+            " or once for all: httpep config set target local",
+            ctx=ctx,
+        )
+    if chosen.is_local:
+        if given.get("region"):
+            raise click.UsageError("--region goes with a stack (--stack NAME), not the local stack", ctx=ctx)
+        return local_target(given.get("template"))
+    assert chosen.stack is not None
+    region = given.get("region") or (None if chosen.source == "--stack" else config.load().get("region"))
+    return stack_target(chosen.stack, region)
+
+
+@contextmanager
+def store_errors(target: Target) -> Iterator[None]:
+    """Turn the errors of a store call into one line that says what to do."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+    from httpendpoint.core.errors import ServiceError
+
+    try:
+        yield
+    except ServiceError as exc:
+        raise CliError(exc.message) from None
+    except EndpointConnectionError as exc:
+        if target.is_local:
+            raise CliError(
+                f"the local stack is not running (nothing answers at {target.endpoint_url}): start it with `make dev`"
+            ) from None
+        raise CliError(f"cannot reach AWS: {exc}") from None
+    except (ClientError, BotoCoreError) as exc:
+        raise CliError(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def _check(check: Callable[[str], Any], what: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback applying one of the service's own rules, with the rule in the message."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            check(value)
+        except ValueError as exc:
+            raise click.BadParameter(f"{what} {value!r} {exc}", ctx=ctx, param=param) from None
+        return value
+
+    return callback
+
+
+def _endpoint_id(value: str) -> None:
+    from httpendpoint.management.models import check_endpoint_id
+
+    check_endpoint_id(value)
+
+
+def _endpoint_path(value: str) -> None:
+    from httpendpoint.management.models import check_endpoint_path
+
+    check_endpoint_path(value)
+
+
+def _drive_path(value: str) -> None:
+    from httpendpoint import scripts
+    from httpendpoint.stores import token_store
+
+    scripts.check_drive_path(value)
+    if not token_store.ACCOUNT_PATTERN.fullmatch(scripts.drive_owner(value)) or value.count("/") < 2:
+        raise ValueError("must start with /<account>/ (the account's drive root), e.g. /jaydoe/handlers/hello.py")
+
+
+def _account(value: str) -> None:
+    from httpendpoint.core.errors import BadRequest
+    from httpendpoint.stores import token_store
+
+    try:
+        token_store.validate_account(value)
+    except BadRequest as exc:
+        raise ValueError(exc.message.removeprefix(f"account {value!r} ")) from None
+
+
+def _label(value: str) -> None:
+    from httpendpoint.core.errors import BadRequest
+    from httpendpoint.stores import token_store
+
+    try:
+        token_store.validate_label(value)
+    except BadRequest as exc:
+        raise ValueError(exc.message.removeprefix("label ")) from None
+
+
+check_endpoint_id = _check(_endpoint_id, "id")
+check_endpoint_path = _check(_endpoint_path, "path")
+check_drive_path = _check(_drive_path, "drive path")
+check_account = _check(_account, "account")
+check_label = _check(_label, "label")
+
+
+def upload_script(ctx: click.Context, local_file: Path, drive_path: str) -> None:
+    """Check a local handler script as the service does, then put it in the target's script store."""
+    from httpendpoint import scripts
+    from httpendpoint.core.errors import BadRequest
+    from httpendpoint.stores import script_store
+
+    where = target(ctx)
+    try:
+        source = local_file.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {local_file}: {exc.strerror}") from None
+    try:
+        scripts.require_usable_handler(drive_path, source)
+    except BadRequest as exc:
+        message = exc.message.replace(f"handler_script_path: {drive_path}", str(local_file))
+        raise CliError(f"not uploaded: {message}") from None
+    with store_errors(where):
+        script_store.put(drive_path, source, bucket=where.output("ScriptBucketName"), s3=where.client("s3"))
+
+
+# ---------------------------------------------------------------------------------------------- output
+
+
+def output_option(default: str = "table") -> Callable[[F], F]:
+    """`--output json|table` for a read command."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice(["json", "table"]),
+        default=default,
+        show_default=True,
+        help="Print JSON (for scripts) or a table (for people).",
+    )
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    from tabulate import tabulate
+
+    click.echo(
+        tabulate(
+            [[("" if v is None else str(v)) for v in row] for row in rows], headers=list(headers), disable_numparse=True
+        )
+    )
+
+
+__all__ = ["CliError", "Command", "Group", "TargetError", "choice", "settings", "target"]

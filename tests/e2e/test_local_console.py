@@ -1,0 +1,92 @@
+"""The local stack as a handler author sees it: one readable console line per request, the handler's output
+and traceback under it, and API Gateway's answer to methods the template does not declare."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.support.repo import REPO_ROOT
+from tests.support.stack import RunningStack
+
+pytestmark = pytest.mark.e2e
+
+HANDLERS = REPO_ROOT / "tests" / "handlers"
+CLOCK = r"\d\d:\d\d:\d\d"
+
+
+def register(stack: RunningStack, source: str) -> tuple[str, str]:
+    """An endpoint running `source` (uploaded by `endpoint create --upload`); returns (its id, its account)."""
+    account = "con-" + uuid.uuid4().hex[:8]
+    endpoint_id = "c" + uuid.uuid4().hex[:10]
+    script = stack.log_path.parent / f"{endpoint_id}.py"
+    script.write_text(source)
+    env = {**stack.env, "HTTPEP_TOKEN": stack.token(account), "HTTPEP_TARGET": "local"}
+    args = ["endpoint", "create", endpoint_id, "--handler", f"/{account}/h.py", "--upload", str(script)]
+    created = subprocess.run([sys.executable, "-m", "httpep", *args], env=env, capture_output=True, text=True)
+    assert created.returncode == 0, created.stderr
+    return endpoint_id, account
+
+
+def console_after(stack: RunningStack, marker: str, timeout: float = 10.0) -> str:
+    """The console from the line that contains `marker` on, once that line has been written."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = stack.logs()
+        at = logs.find(marker)
+        if at >= 0:
+            time.sleep(0.3)  # the lines under it follow within the console's short wait
+            logs = stack.logs()
+            return logs[logs.rfind("\n", 0, at) + 1 :]
+        time.sleep(0.1)
+    raise AssertionError(f"no console line with {marker!r}:\n{stack.logs()[-3000:]}")
+
+
+def test_one_readable_line_per_request_with_the_handler_output_and_traceback_under_it(stack: RunningStack) -> None:
+    source = "def handler(request):\n    print('about to fail')\n    return 1 / 0\n"
+    endpoint_id, account = register(stack, source)
+    answer = requests.get(f"{stack.api_root}/u/{endpoint_id}", headers=stack.headers(account), timeout=60)
+    assert answer.status_code == 500
+    marker = f"GET /api/v1/http-endpoint/u/{endpoint_id} 500 "
+    block = console_after(stack, marker).splitlines()
+    assert re.fullmatch(rf"{CLOCK} {re.escape(marker)}\d+ ms endpoint={endpoint_id} account={account}", block[0])
+    details = block[1 : block.index("    Traceback (most recent call last):") + 6]
+    assert "    about to fail" in details
+    assert "    ZeroDivisionError: division by zero" in block
+    assert not any(line.lstrip().startswith("{") for line in block[:8])  # plain text, not JSON lines
+
+
+def test_no_json_lines_and_no_interleaving_under_concurrent_requests(stack: RunningStack) -> None:
+    endpoint_id, account = register(stack, "def handler(request):\n    print('line one')\n    return 'ok'\n")
+    url = f"{stack.api_root}/u/{endpoint_id}"
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: requests.get(url, headers=stack.headers(account), timeout=60), range(12)))
+    assert [a.status_code for a in answers] == [200] * 12
+    time.sleep(1)
+    lines = [line for line in stack.logs().splitlines() if f"/u/{endpoint_id} " in line]
+    assert len(lines) == 12
+    for line in lines:
+        assert re.fullmatch(
+            rf"{CLOCK} GET /api/v1/http-endpoint/u/{endpoint_id} 200 \d+ ms endpoint=\S+ account=\S+", line
+        )
+    assert '{"level"' not in stack.logs()
+
+
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS"])
+@pytest.mark.parametrize("with_token", [True, False])
+def test_methods_the_template_does_not_declare_get_api_gateways_403(
+    stack: RunningStack, method: str, with_token: bool
+) -> None:
+    headers = stack.headers() if with_token else {}
+    answer = requests.request(method, f"{stack.api_root}/u/anything", headers=headers, timeout=30)
+    assert answer.status_code == 403
+    if method != "HEAD":  # a HEAD answer has no body
+        assert answer.json() == {"error": "Missing Authentication Token", "message": "Missing Authentication Token"}
+    assert answer.headers["Content-Type"] == "application/json"

@@ -1,0 +1,135 @@
+"""The local stack's console: one line per request, the functions' records under it as plain text, one writer."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+
+from httpep.local.console import Console
+
+REQUEST = "0f1e2d3c-aaaa-bbbb-cccc-000000000001"
+
+
+def record(message: str, request_id: str = REQUEST, level: str = "INFO", **extra: object) -> str:
+    base = {"level": level, "location": "x:1", "message": message, "timestamp": "t", "service": "router"}
+    return json.dumps({**base, "correlation_id": request_id, **extra})
+
+
+def metrics_line(request_id: str = REQUEST, **request: object) -> str:
+    return json.dumps({"_aws": {"CloudWatchMetrics": []}, "request": {"request_id": request_id, **request}})
+
+
+def run(steps: list[tuple[str, tuple[object, ...]]], json_logs: bool = False) -> list[str]:
+    stream = io.StringIO()
+    console = Console(json_logs=json_logs, stream=stream, linger=0.2)
+    for method, args in steps:
+        getattr(console, method)(*args)
+    console.close()
+    return stream.getvalue().splitlines()
+
+
+def test_a_request_is_one_line_then_its_output_and_traceback_as_plain_indented_text() -> None:
+    traceback = 'Traceback (most recent call last):\n  File "/jaydoe/h.py", line 2, in handler\nZeroDivisionError: x'
+    lines = run(
+        [
+            ("function_log", ("RouterFunction", record("handler output", output="hello\nworld\n"))),
+            ("function_log", ("RouterFunction", record("handler traceback", traceback=traceback))),
+            (
+                "function_log",
+                ("RouterFunction", record("handler fault", level="WARNING", error="ZeroDivisionError: x")),
+            ),
+            ("function_log", ("RouterFunction", metrics_line(endpoint_id="hook", account="jaydoe", status=500))),
+            ("request", (REQUEST, "GET", "/api/v1/http-endpoint/u/hook", 500, 12.4)),
+        ]
+    )
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d GET /api/v1/http-endpoint/u/hook 500 12 ms endpoint=hook account=jaydoe", lines[0]
+    )
+    assert lines[1:] == [
+        "    hello",
+        "    world",
+        "    Traceback (most recent call last):",
+        '      File "/jaydoe/h.py", line 2, in handler',
+        "    ZeroDivisionError: x",
+        "    WARNING handler fault error=ZeroDivisionError: x",
+    ]
+
+
+def test_lines_that_arrive_just_after_the_response_still_go_under_their_request() -> None:
+    lines = run(
+        [
+            ("request", (REQUEST, "PUT", "/api/v1/http-endpoint/hook", 201, 30.0)),
+            ("function_log", ("CreateFunction", record("endpoint created", handler_script_path="/j/h.py"))),
+        ]
+    )
+    assert lines[0].endswith("PUT /api/v1/http-endpoint/hook 201 30 ms")
+    assert lines[1:] == ["    INFO endpoint created handler_script_path=/j/h.py"]
+
+
+def test_the_authorizer_s_verdict_goes_under_the_request_it_was_for() -> None:
+    accepted = record("token accepted", request_id="", account="jaydoe")
+    rejected = record("token rejected", request_id="", reason="unknown or revoked")
+    lines = run(
+        [
+            ("function_log", ("AuthorizerFunction", rejected)),
+            ("function_log", ("AuthorizerFunction", accepted)),
+            ("request", (REQUEST, "GET", "/api/v1/http-endpoint/list", 200, 5.0, "jaydoe")),
+            ("request", ("r-401", "GET", "/api/v1/http-endpoint/list", 401, 2.0)),
+        ]
+    )
+    assert len(lines) == 4
+    assert lines[0].endswith("GET /api/v1/http-endpoint/list 200 5 ms account=jaydoe")
+    assert lines[1] == "    INFO token accepted"
+    assert lines[2].endswith("GET /api/v1/http-endpoint/list 401 2 ms")
+    assert lines[3] == "    INFO token rejected reason=unknown or revoked"
+
+
+def test_warnings_outside_a_request_and_plain_text_are_shown_at_once() -> None:
+    lines = run(
+        [
+            ("function_log", ("AuthorizerFunction", record("token store down", request_id="", level="ERROR"))),
+            ("function_log", ("RouterFunction", "plain text from a print")),
+            ("function_log", ("AuthorizerFunction", record("token accepted", request_id="", account="nobody"))),
+        ]
+    )
+    # The verdict no request claimed is shown on its own, last.
+    assert lines == [
+        "    AuthorizerFunction | ERROR token store down",
+        "    RouterFunction | plain text from a print",
+        "    AuthorizerFunction | INFO token accepted",
+    ]
+
+
+def test_json_logs_prints_the_lines_as_they_are() -> None:
+    raw = record("handler output", output="hi")
+    lines = run(
+        [("function_log", ("RouterFunction", raw)), ("request", (REQUEST, "GET", "/x", 200, 3.0))], json_logs=True
+    )
+    assert lines == [f"          RouterFunction | {raw}", "                     api | GET /x 200 3 ms"]
+
+
+def test_blocks_never_interleave_with_many_writers() -> None:
+    stream = io.StringIO()
+    console = Console(stream=stream, linger=0.01)
+
+    def one_request(n: int) -> None:
+        request_id = f"req-{n}"
+        for line in range(5):
+            console.function_log(
+                "RouterFunction", record("handler output", request_id=request_id, output=f"{n}:{line}")
+            )
+        console.request(request_id, "GET", f"/u/p{n}", 200, 1.0)
+
+    threads = [threading.Thread(target=one_request, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    console.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 20 * 6
+    for start in range(0, len(lines), 6):
+        n = re.search(r"/u/p(\d+) ", lines[start]).group(1)  # type: ignore[union-attr]
+        assert lines[start + 1 : start + 6] == [f"    {n}:{line}" for line in range(5)]

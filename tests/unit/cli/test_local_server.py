@@ -1,0 +1,63 @@
+"""The local stack's opt-in authorizer cache: the same token on the same method ARN, for a while, and nothing else."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from httpep.local.server import AuthorizerCache, LocalStack
+
+ARN = "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/api/v1/http-endpoint/u/hook"
+
+
+def token_event(token: str, arn: str = ARN) -> dict[str, str]:
+    return {"type": "TOKEN", "authorizationToken": f"Bearer {token}", "methodArn": arn}
+
+
+def test_an_answer_is_reused_for_the_same_token_and_method_until_it_expires() -> None:
+    cache = AuthorizerCache(0.2)
+    key = AuthorizerCache.key(token_event("hep_a"))
+    assert key is not None
+    cache.put(key, '{"principalId": "jaydoe"}')
+    assert cache.get(key) == '{"principalId": "jaydoe"}'
+    assert cache.get(str(AuthorizerCache.key(token_event("hep_b")))) is None
+    assert cache.get(str(AuthorizerCache.key(token_event("hep_a", ARN.replace("GET", "POST"))))) is None
+    time.sleep(0.25)
+    assert cache.get(key) is None
+
+
+def test_events_that_are_not_token_authorizer_events_are_never_cached() -> None:
+    assert AuthorizerCache.key({"httpMethod": "GET", "requestContext": {"requestId": "r"}}) is None
+    assert AuthorizerCache.key({"type": "REQUEST", "methodArn": ARN}) is None
+    assert AuthorizerCache.key("not a dict") is None
+
+
+def test_the_servers_keep_connections_open_and_name_the_address_they_serve() -> None:
+    """Two calls on one keep-alive session reach the app over one connection (one client port), and the
+    app sees the served address as SERVER_NAME (what the control plane's guard matches connections on)."""
+    seen: list[tuple[str, str, str]] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        seen.append((environ["SERVER_NAME"], environ["SERVER_PORT"], environ["REMOTE_PORT"]))
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    stack = LocalStack(template_path=Path("template.yaml"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    stack._serve(app, port, threads=2)
+    try:
+        with requests.Session() as session:
+            answers = [session.get(f"http://127.0.0.1:{port}/", timeout=10) for _ in range(2)]
+    finally:
+        stack.stop()
+    assert [answer.text for answer in answers] == ["ok", "ok"]
+    assert all("close" not in answer.headers.get("Connection", "") for answer in answers)
+    assert seen[0][:2] == ("127.0.0.1", str(port))
+    assert seen[0][2] == seen[1][2]  # the same client port: one connection for both calls
