@@ -48,7 +48,19 @@ def check_endpoint_path(value: str) -> str:
     return value
 
 
+MAX_VERSION_CHARS = 1024
+SCRIPT_VERSION_PATTERN = re.compile(rf"[\x21-\x7e]{{1,{MAX_VERSION_CHARS}}}")
+
+
+def check_script_version(value: str) -> str:
+    # S3 version ids are opaque printable ASCII (base64-like, up to 1024 characters).
+    if not SCRIPT_VERSION_PATTERN.fullmatch(value):
+        raise ValueError(f"must be a version id of the file (1-{MAX_VERSION_CHARS} printable ASCII characters)")
+    return value
+
+
 EndpointId = Annotated[str, AfterValidator(check_endpoint_id)]
+ScriptVersion = Annotated[str, AfterValidator(check_script_version)]
 EndpointPath = Annotated[str, AfterValidator(check_endpoint_path)]
 DrivePath = Annotated[str, AfterValidator(check_drive_path)]
 
@@ -78,20 +90,25 @@ class CreateRequest(RequestBody):
     id: EndpointId | None = None
     path: EndpointPath
     handler_script_path: DrivePath
+    # Pin this version of the file rather than its current one.
+    handler_script_version: ScriptVersion | None = None
 
 
 class UpdateRequest(RequestBody):
-    """PATCH API_ROOT/<id>: any of path, handler_script_path, enabled (and optionally the id itself)."""
+    """PATCH API_ROOT/<id>: any of path, handler_script_path, handler_script_version (a rollback), enabled (and
+    optionally the id itself)."""
 
     id: EndpointId | None = None
     path: EndpointPath | None = None
     handler_script_path: DrivePath | None = None
+    handler_script_version: ScriptVersion | None = None
     enabled: bool | None = None
 
     @model_validator(mode="after")
     def _changes_something(self) -> UpdateRequest:
-        if self.path is None and self.handler_script_path is None and self.enabled is None:
-            raise ValueError("give at least one of path, handler_script_path, enabled")
+        changes = (self.path, self.handler_script_path, self.handler_script_version, self.enabled)
+        if all(change is None for change in changes):
+            raise ValueError("give at least one of path, handler_script_path, handler_script_version, enabled")
         return self
 
 
@@ -181,6 +198,7 @@ class EndpointView(BaseModel):
     id: str
     path: str
     handler_script_path: str
+    handler_script_version: str | None
     state: State
 
 

@@ -39,13 +39,15 @@ View = TypeVar("View", EndpointIdView, EndpointView, EndpointListView)
 
 def create_endpoint(account: str, endpoint_id: str, request: CreateRequest) -> Endpoint:
     _same_id(endpoint_id, request.id)
-    scripts.check_handler_script(request.handler_script_path, account)
+    # Pinned to the version that passed the check (the current one, or the one asked for).
+    version = scripts.check_handler_script(request.handler_script_path, account, request.handler_script_version)
     return endpoint_store.create(
         endpoint_id,
         account,
         request.path,
         request.handler_script_path,
         max_endpoints=settings.max_endpoints_per_account(),
+        handler_script_version=version,
     )
 
 
@@ -59,14 +61,19 @@ def get_endpoint(account: str, endpoint_id: str) -> Endpoint:
 def update_endpoint(account: str, endpoint_id: str, request: UpdateRequest) -> Endpoint:
     _same_id(endpoint_id, request.id)
     # Existence first, so a caller learns about a wrong id before anything about the script.
-    get_endpoint(account, endpoint_id)
-    if request.handler_script_path is not None:
-        scripts.check_handler_script(request.handler_script_path, account)
+    current = get_endpoint(account, endpoint_id)
+    version = None
+    if request.handler_script_path is not None or request.handler_script_version is not None:
+        # A new path pins that file's current version (or the one given); a version alone is a rollback (or
+        # roll-forward) of the file the endpoint runs. Either way the version must pass the handler check.
+        drive_path = request.handler_script_path or current.handler_script_path
+        version = scripts.check_handler_script(drive_path, account, request.handler_script_version)
     return endpoint_store.update(
         endpoint_id,
         account,
         path=request.path,
         handler_script_path=request.handler_script_path,
+        handler_script_version=version,
         enabled=request.enabled,
     )
 
@@ -153,6 +160,7 @@ def endpoint_view(endpoint: Endpoint) -> EndpointView:
         id=endpoint.id,
         path=endpoint.path,
         handler_script_path=endpoint.handler_script_path,
+        handler_script_version=endpoint.handler_script_version,
         state=state_of(endpoint.enabled),
     )
 

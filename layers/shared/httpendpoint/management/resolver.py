@@ -26,8 +26,8 @@ def error_response(status: int, message: str, **extra: Any) -> Response[dict[str
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"error": message, **extra})
 
 
-def new_resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+def new_resolver(resolver: type[APIGatewayRestResolver] = APIGatewayRestResolver) -> APIGatewayRestResolver:
+    app = resolver(enable_validation=True)
 
     @app.exception_handler(ServiceError)
     def service_error(exc: ServiceError) -> Response[dict[str, Any]]:
