@@ -82,7 +82,13 @@ def _store_errors(target: Target) -> Iterator[None]:
     try:
         yield
     except ServiceError as exc:
-        raise CliError(exc.message) from None
+        # The layer's stores wrap a refused connection too; say what to do about it all the same.
+        if not (isinstance(exc.__cause__, EndpointConnectionError) and target.is_local):
+            raise CliError(exc.message) from None
+        raise CliError(
+            f"the local stack is not running (nothing answers at {target.endpoint_url});"
+            " start it with `make dev` (and set AWS_PORT if it uses another port)"
+        ) from None
     except EndpointConnectionError as exc:
         if target.is_local:
             raise CliError(
@@ -262,22 +268,57 @@ def script() -> None:
 @click.argument("drive_path", callback=_drive_path)
 @click.pass_context
 def script_put(ctx: click.Context, local_file: Path, drive_path: str) -> None:
-    """Upload LOCAL_FILE to DRIVE_PATH, e.g. "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"."""
-    upload_script(ctx, local_file, drive_path)
-    click.echo(f"uploaded {local_file} to {drive_path}")
+    """Save LOCAL_FILE at DRIVE_PATH, e.g. "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py".
 
-
-def upload_script(ctx: click.Context, local_file: Path, drive_path: str) -> None:
-    """Put a local file into the target's script store (shared by `script put` and `endpoint create --upload`)."""
-    from httpendpoint.stores import script_store
-
+    The same write as `PUT /api/v2/files/...`: a new version, and the endpoints that run the file re-pinned
+    to it if it passes the handler check (else they keep their version, and this says why).
+    """
     try:
         source = local_file.read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read {local_file}: {exc.strerror}") from None
+    from httpendpoint import scripts
+    from httpendpoint.files import drive
+
     target = _target(ctx)
-    with _store_errors(target):
-        script_store.put(drive_path, source, bucket=target.output("ScriptBucketName"), s3=target.client("s3"))
+    with _layer_on(target), _store_errors(target):
+        written = drive.write_file(scripts.drive_owner(drive_path), drive_path.lstrip("/"), source)
+    click.echo(f"uploaded {local_file} to {drive_path} (version {written.stored.version})")
+    if written.updated:
+        click.echo(f"re-pinned: {', '.join(written.updated)}")
+    for kept in written.kept:
+        click.echo(f"kept {kept.id}: {kept.error}", err=True)
+
+
+@contextmanager
+def _layer_on(target: Target) -> Iterator[None]:
+    """Point the shared layer (its settings and clients) at the target, as the files function is configured."""
+    import os
+
+    from httpendpoint.core.aws import reset_clients
+
+    settings = {
+        "SCRIPT_BUCKET": target.output("ScriptBucketName"),
+        "ENDPOINTS_TABLE": target.output("EndpointsTableName"),
+        "AWS_DEFAULT_REGION": target.region,
+    }
+    if target.endpoint_url is not None:
+        settings.update(
+            AWS_ENDPOINT_URL=target.endpoint_url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing"
+        )
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    reset_clients()
+    try:
+        yield
+    finally:
+        # Restored, so a caller in the same process (a test) sees its own environment again.
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reset_clients()
 
 
 def run() -> None:

@@ -134,7 +134,7 @@ def endpoint() -> None:
     "--upload",
     metavar="LOCAL_FILE",
     type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
-    help="Upload LOCAL_FILE to DRIVE_PATH first (needs --local or --stack).",
+    help="Upload LOCAL_FILE to DRIVE_PATH first, through the files API.",
 )
 @click.pass_context
 def endpoint_create(ctx: click.Context, endpoint_id: str, path: str, handler: str, upload: Path | None) -> None:
@@ -152,13 +152,19 @@ def endpoint_create(ctx: click.Context, endpoint_id: str, path: str, handler: st
 
 
 def _upload(ctx: click.Context, local_file: Path, drive_path: str) -> None:
-    """What `httpep script put` does, with its checks; the note goes to stderr so stdout stays JSON."""
-    from httpep.cli import _drive_path, upload_script
+    """Save the file through the files API (the one write path: it re-pins the endpoints that run it); the
+    note goes to stderr so stdout stays JSON."""
+    from httpep.cli import _drive_path
 
     handler_option = next(param for param in ctx.command.params if param.name == "handler")
     _drive_path(ctx, handler_option, drive_path)
-    upload_script(ctx, local_file, drive_path)
-    click.echo(f"uploaded {local_file} to {drive_path}", err=True)
+    try:
+        data = local_file.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {local_file}: {exc.strerror}") from None
+    with api_errors(ctx):
+        written = client(ctx).put_file(drive_path, data)
+    click.echo(f"uploaded {local_file} to {drive_path} (version {written.get('version')})", err=True)
 
 
 @endpoint.command("get")

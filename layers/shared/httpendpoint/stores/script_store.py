@@ -110,7 +110,9 @@ def put(drive_path: str, source: bytes, bucket: str | None = None, s3: Any = Non
             Body=source,
             ContentType="application/octet-stream",
         )
-    return Stored(drive_path=drive_path, version=str(response["VersionId"]), size=len(source), created=created)
+    # An unversioned bucket answers without a VersionId; "null" is what S3 calls that one version.
+    version = str(response.get("VersionId") or "null")
+    return Stored(drive_path=drive_path, version=version, size=len(source), created=created)
 
 
 def fetch(drive_path: str, version: str | None = None, max_bytes: int | None = None) -> Script:
