@@ -60,23 +60,31 @@ def write_file(account: str, path: str, data: bytes) -> Written:
         failure = None
     except ServiceError as exc:
         failure = exc.message
+    # Read before anything is written: if the index cannot be read, the write fails with nothing stored.
+    running = endpoint_store.running(account, target)
     written = Written(script_store.put(target, data))
-    endpoints = [
-        e for e in endpoint_store.running(account, target) if e.handler_script_version != written.stored.version
-    ]
+    endpoints = [e for e in running if e.handler_script_version != written.stored.version]
     if failure is not None:
         written.kept = [Kept(e.id, f"{failure}; it keeps version {e.handler_script_version}") for e in endpoints]
         return written
     # Each endpoint is its own transaction (all or nothing for that endpoint), so they can run side by side:
     # on AWS a save's time is then a few round trips, not one per endpoint.
     with ThreadPoolExecutor(max_workers=REPIN_THREADS) as pool:
-        refusals = list(pool.map(lambda endpoint: endpoint_store.repin(endpoint, written.stored.version), endpoints))
+        refusals = list(pool.map(lambda endpoint: _repin(endpoint, written.stored.version), endpoints))
     for endpoint, refused in zip(endpoints, refusals, strict=True):
         if refused is None:
             written.updated.append(endpoint.id)
         else:
             written.kept.append(Kept(endpoint.id, refused))
     return written
+
+
+def _repin(endpoint: endpoint_store.Endpoint, version: str) -> str | None:
+    """Why `endpoint` was not re-pinned (None when it was); a store failure leaves it on its old version."""
+    try:
+        return endpoint_store.repin(endpoint, version)
+    except ServiceError as exc:
+        return f"{exc.message}; it keeps version {endpoint.handler_script_version}"
 
 
 def read_file(account: str, path: str, version: str | None = None) -> Script:
