@@ -163,8 +163,8 @@ def _upload(ctx: click.Context, local_file: Path, drive_path: str) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot read {local_file}: {exc.strerror}") from None
     with api_errors(ctx):
-        written = client(ctx).put_file(drive_path, data)
-    click.echo(f"uploaded {local_file} to {drive_path} (version {written.get('version')})", err=True)
+        client(ctx).put_file(drive_path, data)
+    click.echo(f"uploaded {local_file} to {drive_path}", err=True)
 
 
 @endpoint.command("get")

@@ -461,7 +461,7 @@ def test_upload_saves_through_the_files_api_with_the_token_then_creates(fake: Fa
     assert (saved.method, saved.path, saved.body) == ("PUT", "/api/v2/files/jaydoe/h%201.py", source)
     assert saved.headers["Authorization"] == "Bearer hep_test"
     assert (created.method, created.path) == ("PUT", ROOT_PATH + "/a")
-    assert "version v1" in result.stderr
+    assert result.stderr.splitlines()[0] == f"uploaded {script} to /jaydoe/h 1.py"
 
 
 def test_a_refused_upload_creates_nothing(fake: FakeApi, tmp_path: Path) -> None:
