@@ -13,7 +13,7 @@ import pytest
 from httpendpoint.files import drive
 from httpendpoint.stores import endpoint_store, script_store
 from httpendpoint.trigger import sandbox_client, script_cache
-from tests.conftest import FakeContext, aws_client, load_function
+from tests.conftest import FakeContext, aws_client, load_event, load_function
 from tests.support.events import api_event, create_endpoint, files_request
 
 HELLO = b"def handler(request):\n    return 'Hello World'\n"
@@ -373,3 +373,26 @@ def test_a_save_that_changes_nothing_for_an_endpoint_already_on_it_is_quiet() ->
     put(SCRIPT, HELLO)
     create("ep", "ep")
     assert put("/jaydoe/unused.py", BROKEN)[1]["endpoints"] == {"updated": [], "kept": []}
+
+
+def test_the_sample_event_saves_the_seed_handler() -> None:
+    event = load_event("files")
+    assert event["isBase64Encoded"] is True
+    status, body = parsed(load_function("files").lambda_handler(event, FakeContext()))
+    assert (status, body["path"]) == (201, SCRIPT)
+    assert bytes_of(get(SCRIPT)) == base64.b64decode(event["body"])
+
+
+def test_the_router_cache_is_bounded_by_bytes_and_keyed_by_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    versions = [put(SCRIPT, HELLO + b"#" * n)[1]["version"] for n in range(3)]
+    monkeypatch.setattr(script_cache, "MAX_BYTES", 2 * len(HELLO) + 3)  # room for the two newest
+    fetches = script_cache.stats.fetches
+    for version in versions:
+        assert script_cache.load(SCRIPT, version).version == version
+    assert script_cache.stats.fetches == fetches + 3
+    # The oldest entry made room; the two newest are served without a fetch.
+    script_cache.load(SCRIPT, versions[2])
+    script_cache.load(SCRIPT, versions[1])
+    assert script_cache.stats.fetches == fetches + 3
+    script_cache.load(SCRIPT, versions[0])
+    assert script_cache.stats.fetches == fetches + 4
