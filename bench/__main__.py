@@ -5,6 +5,7 @@
     3. scale: 10 vs 10,000 endpoints, and list pages deep into one account
     4. end to end over HTTP on the local stack vs a plain Flask app
     5. the sandbox's fork-run-return vs the floor
+    6. a save through the files API that re-pins 1 and 100 endpoints
 
 Progress goes to stderr, the table to stdout, every figure to bench/results.json.
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 from bench.support import PARTIAL_RESULTS_PATH, RESULTS_PATH, SEED, load_average, progress, quiet_stdout
 
-PARTS = ("warm", "cold", "scale", "e2e", "sandbox")
+PARTS = ("warm", "cold", "scale", "e2e", "sandbox", "save")
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -32,6 +33,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cold-runs", type=int, default=5, help="child processes of each kind in part 2")
     parser.add_argument("--e2e-seconds", type=float, default=10.0, help="seconds of load per server in part 4")
     parser.add_argument("--sandbox-calls", type=int, default=200, help="sandbox runs in part 5")
+    parser.add_argument("--save-calls", type=int, default=10, help="saves per fan-out in part 6")
     parser.add_argument(
         "--only",
         choices=PARTS,
@@ -46,23 +48,26 @@ def set_powertools_environment() -> None:
     template's before anything imports it (as tests/conftest.py's pytest_configure does)."""
     from httpep.local.template import LocalTemplate
     from tests.support.aws import template_environment
+    from tests.support.repo import TEMPLATE_PATH
 
-    for key, value in template_environment(LocalTemplate()).items():
+    for key, value in template_environment(LocalTemplate(TEMPLATE_PATH)).items():
         if key.startswith("POWERTOOLS_"):
             os.environ.setdefault(key, value)
 
 
 def in_process_parts(options: argparse.Namespace, parts: set[str]) -> dict[str, Any]:
-    """Parts 1, 5 and 3, all against moto in this process (part 3 last: its big table stays in memory)."""
+    """Parts 1, 5, 6 and 3, all against moto in this process (part 3 last: its big table stays in memory)."""
     from bench.inprocess import Trigger, create_endpoint, moto_aws, put_script, trigger_event
+    from bench.save import measure_first_trigger_after_save, measure_save
     from bench.scale import measure_scale
     from bench.warm import measure_sandbox, measure_warm, router_instruments
     from httpendpoint.sandbox import function
     from httpendpoint.trigger import sandbox_client
     from httpep.local.template import LocalTemplate
+    from tests.support.repo import TEMPLATE_PATH
 
     results: dict[str, Any] = {}
-    template = LocalTemplate()
+    template = LocalTemplate(TEMPLATE_PATH)
     endpoints = 10
     with moto_aws(template):
         progress("in-process moto: the seed's script and endpoint, and 9 more endpoints, via the create function")
@@ -76,8 +81,11 @@ def in_process_parts(options: argparse.Namespace, parts: set[str]) -> dict[str, 
         try:
             warm = measure_warm(trigger, meter, timed, options.calls, options.warmup)
             results.update(warm.to_json())
+            results.update(measure_first_trigger_after_save(trigger, meter))
             if "sandbox" in parts:
                 results.update(measure_sandbox(timed.last_payload, options.sandbox_calls).to_json(warm.floor_us))
+            if "save" in parts:
+                results.update(measure_save(options.save_calls).to_json())
             if "scale" in parts:
                 scale = measure_scale(template, trigger, meter, endpoints, options.scale_calls, options.list_calls)
                 results.update(scale.to_json())
@@ -110,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_average()
     progress(f"{os.cpu_count()} CPUs, load average {load_before:.2f}")
     results: dict[str, Any] = {}
-    if parts & {"warm", "scale", "sandbox"}:
+    if parts & {"warm", "scale", "sandbox", "save"}:
         results.update(in_process_parts(options, parts))
     if parts & {"cold", "e2e"}:
         results.update(stack_parts(options, parts))

@@ -28,6 +28,7 @@ from bench.support import SEED, median, progress, ratio
 from httpep.local.runner import function_environment
 from httpep.local.template import LocalTemplate
 from tests.support.events import api_event
+from tests.support.repo import TEMPLATE_PATH
 
 ROUTER_FUNCTION = "RouterFunction"
 
@@ -112,7 +113,7 @@ class ColdResult:
 
 
 def measure_cold(seeded: SeededStack, runs: int) -> ColdResult:
-    template = LocalTemplate()
+    template = LocalTemplate(TEMPLATE_PATH)
     function = next(f for f in template.functions() if f.name == ROUTER_FUNCTION)
     env = function_environment(template, function, seeded.aws_endpoint, seeded.lambda_endpoint)
     cwd = Path(function.codeuri)

@@ -74,7 +74,7 @@ class AwsMeter:
 
     The time is taken around the client's `_make_api_call`, which every operation method calls: the events
     alone would leave botocore's own prologue (before `provide-client-params`, its first event) and the raising
-    of an error status such as the 304 as `ClientError` (after `after-call`, its last) on the router's side.
+    of an error status as `ClientError` (after `after-call`, its last) on the caller's side.
     """
 
     calls: Counter[str] = field(default_factory=Counter)

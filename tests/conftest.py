@@ -21,6 +21,7 @@ from httpep.local.resources import create_resources
 from httpep.local.template import LocalTemplate
 from tests.support.aws import aws_client, fake_aws_environment, template_environment
 from tests.support.functions import FakeContext
+from tests.support.repo import TEMPLATE_PATH
 
 
 class SharedCacheLoader(botocore.loaders.Loader):
@@ -70,14 +71,14 @@ def pytest_configure(config: pytest.Config) -> None:
     every invocation that records a metric.
     """
     botocore.session.create_loader = create_shared_cache_loader
-    for key, value in template_environment(LocalTemplate()).items():
+    for key, value in template_environment(LocalTemplate(TEMPLATE_PATH)).items():
         if key.startswith("POWERTOOLS_"):
             os.environ.setdefault(key, value)
 
 
 @pytest.fixture(scope="session")
 def template() -> LocalTemplate:
-    return LocalTemplate()
+    return LocalTemplate(TEMPLATE_PATH)
 
 
 @pytest.fixture

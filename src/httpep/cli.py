@@ -294,12 +294,12 @@ def script() -> None:
 @click.argument("drive_path", callback=options.check_drive_path)
 @click.pass_context
 def script_put(ctx: click.Context, local_file: Path, drive_path: str) -> None:
-    """Check LOCAL_FILE as the service does, then upload it to DRIVE_PATH.
+    """Check LOCAL_FILE as the service does, then save it at DRIVE_PATH.
 
-    DRIVE_PATH is /<account>/<any folders>/<file>.py, e.g. /jaydoe/handlers/hello.py.
+    DRIVE_PATH is /<account>/<any folders>/<file>.py, e.g. /jaydoe/handlers/hello.py. The same write as
+    `PUT /api/v2/files/...`: a new version, and the endpoints that run the file re-pinned to it.
     """
     options.upload_script(ctx, local_file, drive_path)
-    click.echo(f"uploaded {local_file} to {drive_path}")
 
 
 # ---------------------------------------------------------------------------------------------- config

@@ -135,6 +135,26 @@ class ApiClient:
     def list_endpoints(self, filters: Mapping[str, str], page_size: int = MAX_PAGE_SIZE) -> list[dict[str, Any]]:
         return list(self.iter_endpoints(filters, page_size))
 
+    # ------------------------------------------------------------------------------------ files
+
+    @property
+    def files_root(self) -> str:
+        """`<base URL>/api/v2/files`, beside the API root `<base URL>/api/v1/http-endpoint`."""
+        return self.api_root.removesuffix("/api/v1/http-endpoint") + "/api/v2/files"
+
+    def put_file(self, drive_path: str, data: bytes) -> dict[str, Any]:
+        """`PUT FILES_ROOT/<drive path>`: save a file; the answer lists the endpoints re-pinned and kept."""
+        url = f"{self.files_root}/{quote(drive_path.lstrip('/'), safe='/')}"
+        headers = {
+            "Authorization": authorization(self.token),
+            "Content-Type": "application/octet-stream",
+            "User-Agent": USER_AGENT,
+        }
+        response = self._send("PUT", url, data=data, headers=headers)
+        if response.status_code >= 400:
+            raise ApiError.from_response(response)
+        return dict(response.json())
+
     # ------------------------------------------------------------------------------------ trigger
 
     def trigger(

@@ -165,8 +165,7 @@ def _param(ctx: click.Context, name: str) -> click.Parameter:
 
 def _upload(ctx: click.Context, local_file: Path, drive_path: str) -> None:
     """What `httpep script put` does, with its checks; the note goes to stderr so stdout stays JSON."""
-    options.upload_script(ctx, local_file, drive_path)
-    click.echo(f"uploaded {local_file} to {drive_path}", err=True)
+    options.upload_script(ctx, local_file, drive_path, err=True)
 
 
 @endpoint.command("get")

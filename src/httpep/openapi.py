@@ -14,6 +14,7 @@ import argparse
 import copy
 import importlib.util
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -263,11 +264,16 @@ def resolver_of(module: ModuleType) -> ApiGatewayResolver | None:
     return resolvers[0] if resolvers else None
 
 
+GREEDY = re.compile(r"\{(\w+)\+\}")
+
+
 def function_schemas(template: LocalTemplate) -> Iterator[dict[str, Any]]:
     """One schema per function: a resolver's from Powertools, the router's from `trigger_schema`."""
     routes: dict[str, set[tuple[str, str]]] = {}
     for route in template.api.routes:
-        routes.setdefault(route.function_name, set()).update((method, route.path) for method in route.methods)
+        # API Gateway's greedy `{name+}` is an ordinary `{name}` in OpenAPI (whose parameters may hold slashes).
+        path = GREEDY.sub(r"{\1}", route.path)
+        routes.setdefault(route.function_name, set()).update((method, path) for method in route.methods)
     for function in sorted(template.functions(), key=lambda function: function.name):
         served = routes.get(function.name)
         if not served:

@@ -19,6 +19,7 @@ import click
 from click.core import ParameterSource
 
 from httpep import config
+from httpep.local import defaults
 from httpep.targets import Target, TargetError, local_target, stack_target
 
 TARGET_ENV = "HTTPEP_TARGET"
@@ -331,11 +332,13 @@ check_account = _check(_account, "account")
 check_label = _check(_label, "label")
 
 
-def upload_script(ctx: click.Context, local_file: Path, drive_path: str) -> None:
-    """Check a local handler script as the service does, then put it in the target's script store."""
+def upload_script(ctx: click.Context, local_file: Path, drive_path: str, *, err: bool = False) -> None:
+    """Check a local handler script as the service does, then save it as the files API does (a new version, and
+    the endpoints that run the file re-pinned to it) with operator access to the target's table and bucket.
+    Says what it did on stdout (stderr with `err`, for commands whose stdout is JSON)."""
     from httpendpoint import scripts
     from httpendpoint.core.errors import BadRequest
-    from httpendpoint.stores import script_store
+    from httpendpoint.files import drive
 
     where = target(ctx)
     try:
@@ -347,8 +350,40 @@ def upload_script(ctx: click.Context, local_file: Path, drive_path: str) -> None
     except BadRequest as exc:
         message = exc.message.replace(f"handler_script_path: {drive_path}", str(local_file))
         raise CliError(f"not uploaded: {message}") from None
-    with store_errors(where):
-        script_store.put(drive_path, source, bucket=where.output("ScriptBucketName"), s3=where.client("s3"))
+    with _layer_on(where), store_errors(where):
+        written = drive.write_file(scripts.drive_owner(drive_path), drive_path.lstrip("/"), source)
+    click.echo(f"uploaded {local_file} to {drive_path} (version {written.stored.version})", err=err)
+    if written.updated:
+        click.echo(f"re-pinned: {', '.join(written.updated)}", err=err)
+    for kept in written.kept:
+        click.echo(f"kept {kept.id}: {kept.error}", err=True)
+
+
+@contextmanager
+def _layer_on(where: Target) -> Iterator[None]:
+    """Point the shared layer (its settings and clients) at the target, as the files function is configured."""
+    from httpendpoint.core.aws import reset_clients
+
+    settings = {
+        "SCRIPT_BUCKET": where.output("ScriptBucketName"),
+        "ENDPOINTS_TABLE": where.output("EndpointsTableName"),
+        "AWS_DEFAULT_REGION": where.region,
+    }
+    if where.endpoint_url is not None:
+        settings.update(AWS_ENDPOINT_URL=where.endpoint_url, **defaults.CREDENTIALS)
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    reset_clients()
+    try:
+        yield
+    finally:
+        # Restored, so a caller in the same process (a test) sees its own environment again.
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reset_clients()
 
 
 # ---------------------------------------------------------------------------------------------- output

@@ -15,6 +15,7 @@ import requests
 from httpendpoint.stores import token_store
 from httpep.local import defaults
 from httpep.local.template import LOCAL_REGION, LocalTemplate
+from tests.support.repo import TEMPLATE_PATH
 from tests.support.stack import RunningStack
 
 # One worker runs the whole module under `pytest -n`, so its session stack is started once for it.
@@ -142,14 +143,14 @@ def test_script_put_with_spaces_in_the_drive_path(stack: RunningStack, tmp_path:
     drive_path = f"/jaydoe/my_repo/fs/Instabase Drive/handlers/auth e2e {uuid.uuid4().hex[:8]}.py"
     result = stack.httpep(*stack.target, "script", "put", str(local_file), drive_path)
     assert drive_path in result.stdout
-    bucket = LocalTemplate().outputs()["ScriptBucketName"]
+    bucket = LocalTemplate(TEMPLATE_PATH).outputs()["ScriptBucketName"]
     stored = stack_client(stack, "s3").get_object(Bucket=bucket, Key=drive_path.lstrip("/"))
     assert stored["Body"].read() == source
 
 
 @pytest.mark.local_only
 def test_no_plain_token_in_the_tokens_table(stack: RunningStack, valid_token: str, revoked_token: str) -> None:
-    table = LocalTemplate().outputs()["TokensTableName"]
+    table = LocalTemplate(TEMPLATE_PATH).outputs()["TokensTableName"]
     pages = stack_client(stack, "dynamodb").get_paginator("scan").paginate(TableName=table)
     items = [item for page in pages for item in page["Items"]]
     stored = repr(items)

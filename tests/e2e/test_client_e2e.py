@@ -115,8 +115,10 @@ def test_an_endpoint_s_whole_life(account: Account) -> None:
         f"uploaded {HANDLERS / 'hello.py'} to {drive_path}",
         f"serving {account.stack.api_root}/u/{path}",
     ]
-    expected = {"id": endpoint_id, "path": path, "handler_script_path": drive_path, "state": "ENABLED"}
-    assert json.loads(ok(account.run("endpoint", "get", endpoint_id))) == expected
+    got = json.loads(ok(account.run("endpoint", "get", endpoint_id)))
+    version = got.pop("handler_script_version")
+    assert isinstance(version, str) and version  # the version the upload stored, pinned at create
+    assert got == {"id": endpoint_id, "path": path, "handler_script_path": drive_path, "state": "ENABLED"}
     assert ok(account.run("call", path)) == "Hello World"
 
     assert json.loads(ok(account.run("endpoint", "update", endpoint_id, "--disable"))) == {"id": endpoint_id}
@@ -214,7 +216,13 @@ def test_list_prints_all_of_250_endpoints(account: Account) -> None:
 
     as_json = json.loads(ok(account.run("endpoint", "list", "--json")))
     assert [item["id"] for item in as_json] == ids
-    assert as_json[0] == {"id": ids[0], "path": ids[0], "handler_script_path": drive_path, "state": "DISABLED"}
+    assert as_json[0] == {
+        "id": ids[0],
+        "path": ids[0],
+        "handler_script_path": drive_path,
+        "handler_script_version": as_json[1]["handler_script_version"],  # all pinned to the one version
+        "state": "DISABLED",
+    }
     assert json.loads(ok(account.run("endpoint", "list", "--json", "--page-size", "100"))) == as_json
 
     disabled = json.loads(ok(account.run("endpoint", "list", "--json", "--state", "disabled")))

@@ -15,6 +15,7 @@ import requests
 
 from httpep.local.template import LocalTemplate
 from tests.e2e.test_router_e2e import register
+from tests.support.repo import TEMPLATE_PATH
 from tests.support.stack import RunningStack
 
 pytestmark = [
@@ -43,7 +44,7 @@ def intruder(patient_stack: RunningStack, tmp_path_factory: pytest.TempPathFacto
     tmp_path = tmp_path_factory.mktemp("intruder")
     victim = register(stack, tmp_path, "def handler(request):\n    return 'victim'\n", account="victim")
     path = register(stack, tmp_path, (HANDLERS / "control_plane_intruder.py").read_text(), account="intruder")
-    names = LocalTemplate().local_names
+    names = LocalTemplate(TEMPLATE_PATH).local_names
     query: dict[str, str | int] = {
         "aws_port": stack.aws_port,
         "lambda_port": stack.lambda_port,

@@ -89,10 +89,12 @@ def test_every_seed_management_snippet_verbatim(stack: RunningStack, tmp_path: P
     r = requests.get(url, headers=headers)
     resp_data = json.loads(r.content)
     assert r.status_code == 200
+    pinned = resp_data["handler_script_version"]  # not in the seed: the version the endpoint runs
     assert resp_data == {
         "id": "my-endpoint-id",
         "path": "helloworld",
         "handler_script_path": "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py",
+        "handler_script_version": pinned,
         "state": "ENABLED",
     }
 
@@ -110,6 +112,7 @@ def test_every_seed_management_snippet_verbatim(stack: RunningStack, tmp_path: P
                 "id": "my-endpoint-id",
                 "path": "helloworld",
                 "handler_script_path": "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py",
+                "handler_script_version": pinned,
                 "state": "ENABLED",
             }
         ],

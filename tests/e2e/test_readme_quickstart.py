@@ -141,10 +141,15 @@ def test_every_command_succeeds_in_order(ran: Ran) -> None:
         assert "Traceback" not in stderr, block
 
 
-def test_the_token_and_the_upload(ran: Ran) -> None:
+def test_the_token_and_the_upload_over_http_with_only_the_token(ran: Ran) -> None:
     assert ran.of("token create --account jaydoe") == ("", "")
-    stdout, _ = ran.of("script put examples/hello.py")
-    assert stdout == f"uploaded examples/hello.py to {HELLO}\n"
+    (block,) = [block for block in ran.blocks if "-T examples/hello.py" in block]
+    # The tenant's own step: the files API, the token and nothing else (no operator command, no AWS).
+    assert "httpep" not in block and "$HTTPEP_TOKEN" in block and "$FILES_ROOT/" in block
+    saved = json.loads(ran.of("-T examples/hello.py")[0])
+    assert saved["path"] == HELLO
+    assert saved["size"] == len((REPO_ROOT / "examples" / "hello.py").read_bytes())
+    assert saved["endpoints"] == {"updated": [], "kept": []}
 
 
 def test_create(ran: Ran, fresh_stack: RunningStack) -> None:

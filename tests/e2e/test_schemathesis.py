@@ -231,7 +231,19 @@ def avoid_the_list_route(case: Any) -> None:
 def prepare(case: Any) -> None:
     avoid_the_list_route(case)
     make_consistent(case)
+    no_guessed_version(case)
     TALLY.record_case(case)
+
+
+def no_guessed_version(case: Any) -> None:
+    """A script version id cannot be guessed: a made-up one is a 400 (it must exist), so positive cases pin the
+    file's current version instead; tests/integration/files covers pinning a given one."""
+    meta = case.meta
+    positive = meta is None or meta.generation.mode.is_positive
+    if positive and case.path == ID_ROUTE and isinstance(case.body, dict) and "handler_script_version" in case.body:
+        del case.body["handler_script_version"]
+        if case.method.upper() == "PATCH" and not set(case.body) - {"id"}:
+            case.body["enabled"] = True
 
 
 def isolation_check(target: Target) -> Callable[..., bool | None]:

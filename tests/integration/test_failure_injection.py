@@ -28,7 +28,7 @@ from httpendpoint.core.aws import client
 from httpendpoint.core.errors import Unavailable
 from httpendpoint.stores import endpoint_store, script_store
 from httpendpoint.trigger import sandbox_client, script_cache
-from tests.support.events import api_event
+from tests.support.events import api_event, files_request
 from tests.support.functions import FakeContext, load_function
 from tests.support.sandbox import InProcessSandbox
 
@@ -114,6 +114,7 @@ FAULTS: dict[str, dict[str, Respond]] = {
     "key too large": {"dynamodb": dynamodb_error(400, "ValidationException")},
 }
 SERVICE_OF = {
+    "PutObject": "s3",
     "GetItem": "dynamodb",
     "Query": "dynamodb",
     "TransactWriteItems": "dynamodb",
@@ -379,10 +380,14 @@ def test_a_script_cut_off_mid_body_is_503_and_recovers(endpoint: Faults) -> None
     assert "endpoint#other" not in items()
 
 
-def test_a_script_fetch_that_fails_with_a_warm_cache_is_503_not_a_stale_script(endpoint: Faults) -> None:
-    """The cache is revalidated on every request; when the store cannot answer, an old copy is not served."""
+def test_a_warm_trigger_needs_no_script_store_and_a_cold_one_is_503_when_it_fails(endpoint: Faults) -> None:
+    """The endpoint is pinned to a version, which never changes: a cached copy is served without asking the
+    store, so its outage does not reach warm endpoints; with nothing cached, a failing store is a 503."""
     assert trigger()["statusCode"] == 200
     endpoint.fail("GetObject", "server error")
+    assert served(trigger()) == (200, b"Hello World")
+    assert endpoint.attempts["GetObject"] == 0
+    script_cache.clear()
     assert_unavailable(trigger())
     endpoint.clear()
     assert trigger()["statusCode"] == 200
@@ -499,3 +504,41 @@ def test_a_cut_off_sandbox_answer_is_503(lambda_sandbox: Faults) -> None:
 def test_a_garbled_sandbox_answer_is_503(lambda_sandbox: Faults) -> None:
     lambda_sandbox.planned["Invoke"] = [lambda request: http_response(request, 200, b"<html>", {})]
     assert trigger()["statusCode"] == 503
+
+
+# ---------------------------------------------------------------------------------------------- files API
+
+
+def save(data: bytes) -> tuple[int, Any]:
+    response = files_request("PUT", SCRIPT, body=data)
+    return int(response["statusCode"]), json.loads(response["body"])
+
+
+def versions_of(drive_path: str) -> int:
+    return len(script_store.versions(drive_path))
+
+
+@pytest.mark.parametrize("operation", ["Query", "PutObject"])
+def test_a_save_whose_store_fails_is_503_and_stores_nothing(endpoint: Faults, operation: str) -> None:
+    before = endpoint_store.get("ep", "jaydoe")
+    endpoint.fail(operation, "server error")
+    status, body = save(b"def handler(request):\n    return 'new'\n")
+    assert status == 503 and "unavailable" in body["error"]
+    endpoint.clear()
+    assert versions_of(SCRIPT) == 1
+    assert endpoint_store.get("ep", "jaydoe") == before
+    assert served(trigger()) == (200, b"Hello World")
+
+
+def test_a_re_pin_that_fails_leaves_the_endpoint_on_its_version_and_says_why(endpoint: Faults) -> None:
+    before = endpoint_store.get("ep", "jaydoe")
+    assert before is not None
+    endpoint.fail("TransactWriteItems", "server error")
+    status, body = save(b"def handler(request):\n    return 'new'\n")
+    endpoint.clear()
+    assert status == 200
+    assert body["endpoints"]["updated"] == []
+    (kept,) = body["endpoints"]["kept"]
+    assert kept["id"] == "ep" and "unavailable" in kept["error"] and str(before.handler_script_version) in kept["error"]
+    assert endpoint_store.get("ep", "jaydoe") == before
+    assert served(trigger()) == (200, b"Hello World")

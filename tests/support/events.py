@@ -36,6 +36,8 @@ def api_event(
         path = event["resource"]
         for key, value in path_parameters.items():
             path = path.replace("{" + key + "}", quote(value, safe=""))
+            # A greedy `{key+}` spans segments; API Gateway gives the path percent-decoded, as the parameter.
+            path = path.replace("{" + key + "+}", value)
         event["path"] = path
         event["requestContext"]["path"] = "/Prod" + path
     if body is not None:
@@ -66,3 +68,27 @@ def create_endpoint(endpoint_id: str, path: str, drive_path: str, account: str =
         account=account,
     )
     return dict(load_function("create").lambda_handler(event, FakeContext()))
+
+
+def files_request(
+    method: str,
+    drive_path: str,
+    *,
+    body: bytes | None = None,
+    query: dict[str, list[str]] | None = None,
+    account: str = "jaydoe",
+    authorizer: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Call the files function for `METHOD FILES_ROOT/<drive_path>`; returns its raw response."""
+
+    event = api_event(
+        "files",
+        method=method,
+        path_parameters={"path": drive_path.removeprefix("/")},
+        body=body,
+        query=query,
+        account=account,
+    )
+    if authorizer is not None:
+        event["requestContext"]["authorizer"].update(authorizer)
+    return dict(load_function("files").lambda_handler(event, FakeContext()))

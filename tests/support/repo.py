@@ -7,3 +7,4 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS_DIR = REPO_ROOT / "events"
 FUNCTIONS_DIR = REPO_ROOT / "functions"
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"

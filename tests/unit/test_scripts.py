@@ -126,22 +126,28 @@ class FakeStore:
     """Stands in for the script store: the S3 behaviour itself is covered by the integration tests."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, result: bytes | Exception) -> None:
-        self.calls: list[tuple[str, int | None]] = []
+        self.calls: list[tuple[str, str | None, int | None]] = []
         self.result = result
         monkeypatch.setattr(script_store, "fetch", self.fetch)
         monkeypatch.setenv("MAX_SCRIPT_BYTES", "2048")
 
-    def fetch(self, drive_path: str, if_none_match: str | None = None, max_bytes: int | None = None) -> Script:
-        self.calls.append((drive_path, max_bytes))
+    def fetch(self, drive_path: str, version: str | None = None, max_bytes: int | None = None) -> Script:
+        self.calls.append((drive_path, version, max_bytes))
         if isinstance(self.result, Exception):
             raise self.result
-        return Script(drive_path=drive_path, source=self.result, etag='"e"')
+        return Script(drive_path=drive_path, source=self.result, version=version or "v-current")
 
 
 def test_a_registered_script_is_fetched_with_the_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     store = FakeStore(monkeypatch, SEED_HANDLER)
-    scripts.check_handler_script(SEED, "jaydoe")
-    assert store.calls == [(SEED, 2048)]
+    assert scripts.check_handler_script(SEED, "jaydoe") == "v-current"
+    assert store.calls == [(SEED, None, 2048)]
+
+
+def test_a_given_version_is_the_one_fetched_checked_and_returned(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = FakeStore(monkeypatch, SEED_HANDLER)
+    assert scripts.check_handler_script(SEED, "jaydoe", "v-old") == "v-old"
+    assert store.calls == [(SEED, "v-old", 2048)]
 
 
 def test_another_drive_is_403_before_any_fetch(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,15 +12,20 @@ MAX_DRIVE_PATH_CHARS = 1024
 
 
 def check_drive_path(drive_path: str) -> str:
-    """The syntax of a drive path (`/<account>/.../<name>.py`); raises ValueError saying what is wrong."""
+    """The syntax of a handler's drive path (`/<account>/.../<name>.py`); raises ValueError saying what is wrong."""
+    if drive_path.startswith("/") and len(drive_path) <= MAX_DRIVE_PATH_CHARS and not drive_path.endswith(".py"):
+        raise ValueError("must name a Python file ending in '.py'")
+    return check_file_path(drive_path)
+
+
+def check_file_path(drive_path: str) -> str:
+    """The syntax of any path on the drive (a file or a folder): the handler rules without the '.py'."""
     if not drive_path:
         raise ValueError("may not be empty")
     if len(drive_path) > MAX_DRIVE_PATH_CHARS:
         raise ValueError(f"must be at most {MAX_DRIVE_PATH_CHARS} characters")
     if not drive_path.startswith("/"):
         raise ValueError("must be an absolute drive path starting with '/'")
-    if not drive_path.endswith(".py"):
-        raise ValueError("must name a Python file ending in '.py'")
     if any(ord(char) < 0x20 or ord(char) == 0x7F for char in drive_path):
         raise ValueError("may not contain control characters")
     segments = drive_path[1:].split("/")
@@ -37,9 +42,9 @@ def drive_owner(drive_path: str) -> str:
     return drive_path.lstrip("/").split("/", 1)[0]
 
 
-def require_owner(drive_path: str, account: str) -> None:
+def require_owner(drive_path: str, account: str, field: str = "handler_script_path") -> None:
     if drive_owner(drive_path) != account:
-        raise Forbidden(f"handler_script_path must be in your own drive (start with /{account}/)")
+        raise Forbidden(f"{field} must be in your own drive (start with /{account}/)")
 
 
 def require_usable_handler(drive_path: str, source: bytes) -> CompiledScript:
@@ -54,16 +59,22 @@ def require_usable_handler(drive_path: str, source: bytes) -> CompiledScript:
     return compiled
 
 
-def check_handler_script(drive_path: str, account: str) -> None:
-    """A script a caller may register: in their drive (else 403), present, within the size limit, compilable."""
+def check_handler_script(drive_path: str, account: str, version: str | None = None) -> str:
+    """A script a caller may register: in their drive (else 403), present, within the size limit, compilable.
+
+    Checks `version` of the file, or its current version when None; returns the version id it checked, which
+    is the one the endpoint gets pinned to.
+    """
     require_owner(drive_path, account)
     limit = settings.max_script_bytes()
     try:
-        script = script_store.fetch(drive_path, max_bytes=limit)
-    except ScriptMissing:
-        raise BadRequest(f"handler_script_path: {drive_path} does not exist in the script store") from None
+        script = script_store.fetch(drive_path, version=version, max_bytes=limit)
+    except ScriptMissing as exc:
+        field = "handler_script_version" if version is not None else "handler_script_path"
+        raise BadRequest(f"{field}: {exc.message}") from None
     except PayloadTooLarge:
         raise BadRequest(f"handler_script_path: {drive_path} is larger than the limit of {limit} bytes") from None
     if script is None:  # only a conditional GET answers "unchanged", and none is made here
         raise BadRequest(f"handler_script_path: {drive_path} could not be read")
     require_usable_handler(drive_path, script.source)
+    return script.version

@@ -28,6 +28,7 @@ from httpep.local.state import LocalState
 from httpep.local.state import write as write_state
 from httpep.local.template import LOCAL_REGION, LocalTemplate
 from tests.support.aws import aws_client
+from tests.support.repo import TEMPLATE_PATH
 from tests.support.stack import free_port
 
 # Each fixture below starts its own AWS; none of them may leak into another test's environment.
@@ -60,7 +61,7 @@ class MotoServer:
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[MotoServer]:
     """What `make dev` serves at AWS_PORT, minus the API: moto with the template's tables and bucket."""
-    server = MotoServer(LocalTemplate())
+    server = MotoServer(LocalTemplate(TEMPLATE_PATH))
     server.server.start()
     create_resources(server.template, server.client)
     yield server
@@ -72,7 +73,7 @@ STATE_DIR = Path(tempfile.mkdtemp(prefix="httpep-cli-state-"))
 
 def state_file(aws_port: int, pid: int | None = None) -> Path:
     """The state file `httpep serve` would write for a stack whose embedded AWS is at `aws_port`."""
-    template = LocalTemplate()
+    template = LocalTemplate(TEMPLATE_PATH)
     state = LocalState(
         pid=pid or os.getpid(),
         api_root=f"http://127.0.0.1:{free_port()}/api/v1/http-endpoint",
@@ -191,6 +192,42 @@ def test_script_put_uploads_to_a_drive_path_with_spaces(moto_server: MotoServer,
     assert drive_path in result.stdout
     stored = moto_server.client("s3").get_object(Bucket=moto_server.bucket, Key=drive_path.lstrip("/"))
     assert stored["Body"].read() == source
+
+
+def test_script_put_re_pins_the_endpoints_that_run_the_file(moto_server: MotoServer, tmp_path: Path) -> None:
+    """`script put` is the files API's own write (the shared module): an endpoint on the file moves to it."""
+    from httpendpoint.core.aws import reset_clients
+    from httpendpoint.stores import endpoint_store, script_store
+
+    script = tmp_path / "h.py"
+    script.write_bytes(b"def handler(request):\n    return 'one'\n")
+    drive_path = f"/jaydoe/handlers/{uuid.uuid4().hex}.py"
+    assert local(moto_server, "script", "put", str(script), drive_path).exit_code == 0
+    endpoint_id = f"ep-{uuid.uuid4().hex[:8]}"
+    environment = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_server.port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "ENDPOINTS_TABLE": moto_server.template.local_names["EndpointsTable"],
+        "SCRIPT_BUCKET": moto_server.bucket,
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        reset_clients()
+        first = script_store.fetch(drive_path).version
+        endpoint_store.create(endpoint_id, "jaydoe", endpoint_id, drive_path, 1000, handler_script_version=first)
+        reset_clients()
+    script.write_bytes(b"def handler(request):\n    return 'two'\n")
+    result = local(moto_server, "script", "put", str(script), drive_path)
+    assert result.exit_code == 0, result.stderr
+    assert f"re-pinned: {endpoint_id}" in result.stdout
+    script.write_bytes(b"def handler(request):\n    return 'oops'\n\ndef broken(:\n")
+    result = local(moto_server, "script", "put", str(script), drive_path)
+    assert result.exit_code == 0, result.stderr
+    assert f"kept {endpoint_id}:" in result.stderr and "syntax error" in result.stderr
+    assert "ENDPOINTS_TABLE" not in os.environ or os.environ["ENDPOINTS_TABLE"] != environment["ENDPOINTS_TABLE"]
 
 
 def test_script_put_of_a_missing_file_is_one_line(moto_server: MotoServer, tmp_path: Path) -> None:
@@ -401,15 +438,22 @@ STACK_REGION = "eu-west-1"
 def create_cloudformation_stack(template: LocalTemplate, name: str, outputs: tuple[str, ...]) -> dict[str, str]:
     """A tiny deployed stack: the template's tokens table and script bucket, with the real stack's outputs."""
     tokens = template.resources["TokensTable"]["Properties"]
+    endpoints = template.resources["EndpointsTable"]["Properties"]
+    refs = {
+        "TokensTableName": "TokensTable",
+        "ScriptBucketName": "ScriptBucket",
+        "EndpointsTableName": "EndpointsTable",
+    }
     body = {
         "Resources": {
             "TokensTable": {"Type": "AWS::DynamoDB::Table", "Properties": table_definition(tokens)},
-            "ScriptBucket": {"Type": "AWS::S3::Bucket"},
+            "EndpointsTable": {"Type": "AWS::DynamoDB::Table", "Properties": table_definition(endpoints)},
+            "ScriptBucket": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {"VersioningConfiguration": {"Status": "Enabled"}},
+            },
         },
-        "Outputs": {
-            output: {"Value": {"Ref": {"TokensTableName": "TokensTable", "ScriptBucketName": "ScriptBucket"}[output]}}
-            for output in outputs
-        },
+        "Outputs": {output: {"Value": {"Ref": refs[output]}} for output in outputs},
     }
     cloudformation = boto3.client("cloudformation", region_name=STACK_REGION)
     cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(body))
@@ -423,7 +467,9 @@ def stack_invoke(*args: str) -> Result:
 
 @pytest.mark.usefixtures("aws")
 def test_stack_target_writes_to_the_table_named_in_the_outputs(template: LocalTemplate, tmp_path: Path) -> None:
-    outputs = create_cloudformation_stack(template, "http-endpoint", ("TokensTableName", "ScriptBucketName"))
+    outputs = create_cloudformation_stack(
+        template, "http-endpoint", ("TokensTableName", "ScriptBucketName", "EndpointsTableName")
+    )
     assert outputs["TokensTableName"] != template.local_names["TokensTable"]
     base = ("--stack", "http-endpoint", "--region", STACK_REGION)
 

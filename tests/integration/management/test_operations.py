@@ -99,6 +99,10 @@ def throttle(operation: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client("dynamodb"), operation, throttled)
 
 
+def current_version(drive_path: str = SEED_DRIVE_PATH) -> str:
+    return script_store.fetch(drive_path).version
+
+
 def put_script(name: str, source: bytes, account: str = "jaydoe") -> str:
     drive_path = f"/{account}/my_repo/fs/Instabase Drive/handlers/{name}"
     script_store.put(drive_path, source)
@@ -121,11 +125,16 @@ class TestCreate:
         assert endpoint["enabled"] is True
         assert endpoint["created_at"] == endpoint["updated_at"]
         assert endpoint["created_at"].endswith("+00:00")
+        # Pinned to the version that was checked: the file's current one.
+        (current, *_) = script_store.versions(SEED_DRIVE_PATH)
+        assert endpoint["handler_script_version"] == current.version
+        assert endpoint["script"] == endpoint_store.script_key(SEED_DRIVE_PATH)
         assert stored["path#helloworld"] == {
             "pk": "path#helloworld",
             "endpoint_id": "my-endpoint-id",
             "account": "jaydoe",
             "handler_script_path": SEED_DRIVE_PATH,
+            "handler_script_version": current.version,
             "enabled": True,
         }
         assert stored["account#jaydoe"] == {"pk": "account#jaydoe", "endpoint_count": "1"}
@@ -446,7 +455,13 @@ class TestGet:
         create()
         assert call("get") == (
             200,
-            {"id": "my-endpoint-id", "path": "helloworld", "handler_script_path": SEED_DRIVE_PATH, "state": "ENABLED"},
+            {
+                "id": "my-endpoint-id",
+                "path": "helloworld",
+                "handler_script_path": SEED_DRIVE_PATH,
+                "handler_script_version": current_version(),
+                "state": "ENABLED",
+            },
         )
 
     def test_the_sample_event(self) -> None:
@@ -490,12 +505,16 @@ class TestUpdate:
     def test_disabling_updates_the_endpoint_and_the_routers_path_item(self) -> None:
         create()
         assert call("update", body={"enabled": False}) == (200, {"id": "my-endpoint-id"})
-        assert endpoint_store.get_route("helloworld") == RouteRecord("my-endpoint-id", "jaydoe", SEED_DRIVE_PATH, False)
+        assert endpoint_store.get_route("helloworld") == RouteRecord(
+            "my-endpoint-id", "jaydoe", SEED_DRIVE_PATH, False, current_version()
+        )
         stored = items()["endpoint#my-endpoint-id"]
         assert stored["enabled"] is False
         assert stored["updated_at"] >= stored["created_at"]
         assert call("update", body={"enabled": True})[0] == 200
-        assert endpoint_store.get_route("helloworld") == RouteRecord("my-endpoint-id", "jaydoe", SEED_DRIVE_PATH, True)
+        assert endpoint_store.get_route("helloworld") == RouteRecord(
+            "my-endpoint-id", "jaydoe", SEED_DRIVE_PATH, True, current_version()
+        )
 
     def test_a_new_script_reaches_the_path_item(self) -> None:
         create()
@@ -508,12 +527,15 @@ class TestUpdate:
         create()
         assert call("update", body={"path": "moved", "enabled": False})[0] == 200
         assert endpoint_store.get_route("helloworld") is None
-        assert endpoint_store.get_route("moved") == RouteRecord("my-endpoint-id", "jaydoe", SEED_DRIVE_PATH, False)
+        assert endpoint_store.get_route("moved") == RouteRecord(
+            "my-endpoint-id", "jaydoe", SEED_DRIVE_PATH, False, current_version()
+        )
         assert create("newcomer", "helloworld") == (201, {"id": "newcomer"})
         assert call("get")[1] == {
             "id": "my-endpoint-id",
             "path": "moved",
             "handler_script_path": SEED_DRIVE_PATH,
+            "handler_script_version": current_version(),
             "state": "DISABLED",
         }
         assert sorted(pk for pk in items() if pk.startswith("path#")) == ["path#helloworld", "path#moved"]
@@ -548,7 +570,7 @@ class TestUpdate:
     @pytest.mark.parametrize(
         ("body", "message"),
         [
-            ({}, "at least one of path, handler_script_path, enabled"),
+            ({}, "at least one of path, handler_script_path, handler_script_version, enabled"),
             ({"id": "my-endpoint-id"}, "at least one of"),
             ({"path": ""}, "path: may not be empty"),
             ({"handler_script_path": ""}, "handler_script_path: may not be empty"),
@@ -707,6 +729,7 @@ class TestList:
             "id": "ep-00",
             "path": "path-00",
             "handler_script_path": SEED_DRIVE_PATH,
+            "handler_script_version": None,  # written through the store without a version
             "state": "DISABLED",
         }
 
@@ -722,6 +745,7 @@ class TestList:
                         "id": "my-endpoint-id",
                         "path": "helloworld",
                         "handler_script_path": SEED_DRIVE_PATH,
+                        "handler_script_version": current_version(),
                         "state": "ENABLED",
                     }
                 ],
@@ -867,7 +891,7 @@ class TestGetRoute:
 
         monkeypatch.setattr(dynamodb, "get_item", get_item)
         route = endpoint_store.get_route("helloworld")
-        assert route == RouteRecord("my-endpoint-id", "jaydoe", SEED_DRIVE_PATH, True)
+        assert route == RouteRecord("my-endpoint-id", "jaydoe", SEED_DRIVE_PATH, True, current_version())
         assert [(c["Key"], c["ConsistentRead"]) for c in calls] == [({"pk": {"S": "path#helloworld"}}, True)]
 
     def test_an_unknown_path_is_none(self) -> None:

@@ -82,6 +82,8 @@ class Model:
             "id": endpoint_id,
             "path": self.path,
             "handler_script_path": self.handler_script_path,
+            # Each script is stored once, so an endpoint is pinned to its only (current) version.
+            "handler_script_version": script_store.fetch(self.handler_script_path).version,
             "state": "ENABLED" if self.enabled else "DISABLED",
         }
 

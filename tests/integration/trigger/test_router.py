@@ -7,14 +7,15 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from httpendpoint.stores import endpoint_store
 from httpendpoint.trigger import sandbox_client, script_cache
 from tests.support.aws import aws_client
-from tests.support.events import api_event, create_endpoint
+from tests.support.events import api_event, create_endpoint, files_request
 from tests.support.functions import FakeContext, load_function
 from tests.support.repo import REPO_ROOT
 from tests.support.sandbox import InProcessSandbox
@@ -321,10 +322,23 @@ def test_an_exception_is_a_500_with_type_and_message_and_no_traceback() -> None:
     assert "Traceback" not in body_of(response).decode()
 
 
+def pin_directly(path: str, drive_path: str) -> None:
+    """Point the path item at the file's current version by hand, past the handler check (as an item written
+    before the check existed, or by an operator, could be)."""
+    version = aws_client("s3").head_object(Bucket=os.environ["SCRIPT_BUCKET"], Key=drive_path.lstrip("/"))["VersionId"]
+    aws_client("dynamodb").update_item(
+        TableName=os.environ["ENDPOINTS_TABLE"],
+        Key={"pk": {"S": f"path#{path}"}},
+        UpdateExpression="SET handler_script_version = :v",
+        ExpressionAttributeValues={":v": {"S": version}},
+    )
+
+
 def test_a_syntax_error_names_its_line() -> None:
     drive_path = put_script("bad.py", b"def handler(request):\n    return 'ok'\n")
     create("bad-id", "bad", drive_path)
     put_script("bad.py", b"def handler(request):\n    return 'ok'\n\ndef broken(:\n    pass\n")
+    pin_directly("bad", drive_path)
     response = trigger("bad")
     assert response["statusCode"] == 500
     error = json.loads(body_of(response))["error"]
@@ -336,26 +350,40 @@ def test_a_script_without_handler_is_a_500() -> None:
     drive_path = put_script("nohandler.py", b"def handler(request):\n    return 'ok'\n")
     create("nohandler-id", "nohandler", drive_path)
     put_script("nohandler.py", (SCRIPTS / "no_handler.py").read_bytes())
+    pin_directly("nohandler", drive_path)
     response = trigger("nohandler")
     assert response["statusCode"] == 500
     assert "handler" in json.loads(body_of(response))["error"]
 
 
-def test_a_missing_script_is_a_500() -> None:
+def test_a_missing_script_version_is_a_500() -> None:
     drive_path = put_script("gone.py", b"def handler(request):\n    return 'ok'\n")
     create("gone-id", "gone", drive_path)
-    aws_client("s3").delete_object(Bucket=os.environ["SCRIPT_BUCKET"], Key=drive_path.lstrip("/"))
+    # Only an operator deleting the pinned version itself (never the service) can do this.
+    s3 = aws_client("s3")
+    version = s3.head_object(Bucket=os.environ["SCRIPT_BUCKET"], Key=drive_path.lstrip("/"))["VersionId"]
+    s3.delete_object(Bucket=os.environ["SCRIPT_BUCKET"], Key=drive_path.lstrip("/"), VersionId=version)
     response = trigger("gone")
     assert response["statusCode"] == 500
     assert json.loads(body_of(response))["error"].startswith("FileNotFoundError:")
 
 
-def test_an_edited_script_is_served_on_the_next_request() -> None:
+def test_a_script_saved_through_the_files_api_is_served_on_the_next_request() -> None:
     drive_path = put_script("edit.py", b"def handler(request):\n    return 'first'\n")
     create("edit-id", "edit", drive_path)
     assert body_of(trigger("edit")) == b"first"
-    put_script("edit.py", b"def handler(request):\n    return 'second'\n")
+    saved = files_request("PUT", drive_path, body=b"def handler(request):\n    return 'second'\n")
+    assert json.loads(saved["body"])["endpoints"] == {"updated": ["edit-id"], "kept": []}
     assert body_of(trigger("edit")) == b"second"
+
+
+def test_a_write_straight_to_the_bucket_is_not_picked_up() -> None:
+    drive_path = put_script("direct.py", b"def handler(request):\n    return 'first'\n")
+    create("direct-id", "direct", drive_path)
+    assert body_of(trigger("direct")) == b"first"
+    put_script("direct.py", b"def handler(request):\n    return 'second'\n")
+    script_cache.clear()  # not even a cold container: the endpoint is pinned to the version it was created with
+    assert body_of(trigger("direct")) == b"first"
 
 
 def test_a_slow_handler_is_cut_off_with_504_and_the_next_request_is_served(capsys: pytest.CaptureFixture[str]) -> None:
@@ -390,25 +418,50 @@ def test_a_disabled_endpoint_is_503_with_retry_after() -> None:
     assert "disabled" in json.loads(body_of(response))["error"]
 
 
-def test_the_warm_path_reads_one_item_and_revalidates_the_script_with_no_download() -> None:
-    trigger("hello")
-    calls: list[str] = []
-    downloaded_before = script_cache.stats.bytes_downloaded
-    compiles_before = script_cache.stats.compiles
-
-    def count(**kwargs: Any) -> None:
-        calls.append(kwargs["event_name"].split(".")[-1])
-
+def count_calls() -> tuple[list[tuple[str, dict[str, Any]]], Callable[[], None]]:
+    """Every DynamoDB and S3 call the service's own clients make, with its parameters, until `stop()`."""
     from httpendpoint.core.aws import client
 
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def count(**kwargs: Any) -> None:
+        calls.append((kwargs["event_name"].split(".")[-1], dict(kwargs.get("params") or {})))
+
     for service in ("dynamodb", "s3"):
-        client(service).meta.events.register("before-call.*.*", count)
+        client(service).meta.events.register("before-parameter-build.*.*", count)
+
+    def stop() -> None:
+        for service in ("dynamodb", "s3"):
+            client(service).meta.events.unregister("before-parameter-build.*.*", count)
+
+    return calls, stop
+
+
+def test_a_cold_trigger_makes_one_get_object_of_the_pinned_version() -> None:
+    script_cache.clear()
+    calls, stop = count_calls()
     try:
         assert body_of(trigger("hello")) == b"Hello World"
     finally:
-        for service in ("dynamodb", "s3"):
-            client(service).meta.events.unregister("before-call.*.*", count)
-    assert sorted(calls) == ["GetItem", "GetObject"]
+        stop()
+    route = endpoint_store.get_route("hello")
+    assert route is not None
+    s3_calls = [(name, params) for name, params in calls if name != "GetItem"]
+    assert [(name, params.get("VersionId")) for name, params in s3_calls] == [
+        ("GetObject", route.handler_script_version)
+    ]
+
+
+def test_the_warm_path_reads_one_item_and_makes_no_s3_request() -> None:
+    trigger("hello")
+    downloaded_before = script_cache.stats.bytes_downloaded
+    compiles_before = script_cache.stats.compiles
+    calls, stop = count_calls()
+    try:
+        assert body_of(trigger("hello")) == b"Hello World"
+    finally:
+        stop()
+    assert [name for name, _ in calls] == ["GetItem"]
     assert script_cache.stats.bytes_downloaded == downloaded_before
     assert script_cache.stats.compiles == compiles_before
 

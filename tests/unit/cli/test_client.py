@@ -463,14 +463,38 @@ def test_a_bad_api_url_is_one_line(url: str) -> None:
     assert result.exit_code == 2
 
 
-def test_upload_needs_a_stack_to_upload_to(fake: FakeApi, tmp_path: Path) -> None:
+def test_upload_saves_through_the_files_api_with_the_token_then_creates(fake: FakeApi, tmp_path: Path) -> None:
+    source = b"def handler(request):\n    return 'hi'\n"
     script = tmp_path / "hello.py"
-    script.write_text("def handler(request):\n    return 'hi'\n")
+    script.write_bytes(source)
+
+    def respond(seen: Seen) -> Answer:
+        if seen.path.startswith("/api/v2/files/"):
+            return Answer(201, {"path": "/jaydoe/h 1.py", "version": "v1", "size": len(source), "endpoints": {}})
+        return Answer(201, {"id": "a"})
+
+    fake.respond = respond
     result = api_cli(
-        fake, "endpoint", "create", "a", "--path", "p", "--handler", "/jaydoe/h.py", "--upload", str(script)
+        fake, "endpoint", "create", "a", "--path", "p", "--handler", "/jaydoe/h 1.py", "--upload", str(script)
     )
-    assert "--local" in one_error_line(result)
-    assert fake.requests == []
+    assert result.exit_code == 0, result.stderr
+    saved, created = fake.requests
+    # No AWS credentials or stack needed: the token and the API's URL are enough.
+    assert (saved.method, saved.path, saved.body) == ("PUT", "/api/v2/files/jaydoe/h%201.py", source)
+    assert saved.headers["Authorization"] == "Bearer hep_test"
+    assert (created.method, created.path) == ("PUT", ROOT_PATH + "/a")
+    assert result.stderr.splitlines()[0] == f"uploaded {script} to /jaydoe/h 1.py"
+
+
+def test_a_refused_upload_creates_nothing(fake: FakeApi, tmp_path: Path) -> None:
+    script = tmp_path / "hello.py"
+    script.write_text("x")
+    fake.respond = lambda seen: Answer(403, {"error": "path must be in your own drive (start with /jaydoe/)"})
+    result = api_cli(
+        fake, "endpoint", "create", "a", "--path", "p", "--handler", "/other/h.py", "--upload", str(script)
+    )
+    assert "403 path must be in your own drive" in one_error_line(result)
+    assert [seen.method for seen in fake.requests] == ["PUT"]
 
 
 def test_upload_to_a_bad_drive_path_is_refused_before_anything_is_sent(fake: FakeApi, tmp_path: Path) -> None:

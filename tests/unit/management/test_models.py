@@ -126,7 +126,7 @@ def test_update_request_accepts(body: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({}, "body: give at least one of path, handler_script_path, enabled"),
+        ({}, "body: give at least one of path, handler_script_path, handler_script_version, enabled"),
         ({"id": "x"}, "body: give at least one of"),
         ({"enabled": "true"}, "enabled: must be a boolean (true or false)"),
         ({"enabled": "false"}, "enabled: must be a boolean"),
@@ -226,8 +226,16 @@ def test_a_body_field_called_path_keeps_its_name() -> None:
 
 
 def test_response_models_have_the_documented_keys() -> None:
-    view = EndpointView(id="a", path="p", handler_script_path=SCRIPT, state=state_of(False))
-    assert view.model_dump() == {"id": "a", "path": "p", "handler_script_path": SCRIPT, "state": "DISABLED"}
+    view = EndpointView(
+        id="a", path="p", handler_script_path=SCRIPT, handler_script_version="v1", state=state_of(False)
+    )
+    assert view.model_dump() == {
+        "id": "a",
+        "path": "p",
+        "handler_script_path": SCRIPT,
+        "handler_script_version": "v1",
+        "state": "DISABLED",
+    }
     page = EndpointListView(id=None, endpoints=[view], next_offset=None)
     assert list(page.model_dump()) == ["id", "endpoints", "next_offset"]
     assert state_of(True) == "ENABLED"

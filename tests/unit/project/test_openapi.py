@@ -69,7 +69,7 @@ def test_schemathesis_loads_every_operation() -> None:
     schema = schemathesis.openapi.from_path(OPENAPI)
     results = list(schema.get_all_operations())
     assert [result for result in results if not isinstance(result, Ok)] == []
-    assert len(results) == 10
+    assert len(results) == 13
     assert schema.statistic.transitions.total > 0
 
 
@@ -126,7 +126,7 @@ def test_links_name_existing_operations_and_parameters(document: dict[str, Any])
 def test_management_bodies_are_closed_json_objects(document: dict[str, Any]) -> None:
     """Request and response bodies of the management routes reject unknown keys; every answer is JSON."""
     for method, path, operation in operations(document):
-        if "/u/" in path:
+        if "/u/" in path or path.startswith("/api/v2/files/"):  # a handler's answer; a file's bytes
             continue
         bodies = [resolve(document, operation["requestBody"])] if "requestBody" in operation else []
         bodies += [resolve(document, response) for response in operation["responses"].values()]

@@ -21,6 +21,7 @@ CONTRACT_ROUTES = {
     ("DELETE", API + "/{id}"),
     ("GET", API + "/list"),
     *((method, API + "/u/{path}") for method in ("GET", "POST", "PUT", "PATCH", "DELETE")),
+    *((method, "/api/v2/files/{path+}") for method in ("PUT", "GET", "DELETE")),
 }
 
 
@@ -96,3 +97,16 @@ def test_creating_resources_twice_keeps_what_exists(template: LocalTemplate) -> 
         assert sorted(tables) == sorted(
             template.local_names[lid] for lid in template.resources_of_type("AWS::DynamoDB::Table")
         )
+
+
+def test_no_lifecycle_rule_can_expire_a_pinned_script_version(template: LocalTemplate) -> None:
+    """Endpoints are pinned to S3 version ids: a rule expiring noncurrent versions would break them."""
+    bucket = template.resources["ScriptBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert "LifecycleConfiguration" not in bucket
+
+
+def test_the_api_passes_every_body_as_bytes(template: LocalTemplate) -> None:
+    """Files are raw bytes (PUT FILES_ROOT/...); without `*/*` API Gateway would mangle binary uploads."""
+    api = template.resources["HttpEndpointApi"]["Properties"]
+    assert api["BinaryMediaTypes"] == ["*~1*"]

@@ -101,12 +101,37 @@ DRIVE_PATH_SCHEMA: dict[str, Any] = {
     "example": EXAMPLE_DRIVE_PATH,
 }
 
+MAX_VERSION_CHARS = 1024
+SCRIPT_VERSION_PATTERN = re.compile(rf"[\x21-\x7e]{{1,{MAX_VERSION_CHARS}}}")
+
+
+def check_script_version(value: str) -> str:
+    # S3 version ids are opaque printable ASCII (base64-like, up to 1024 characters).
+    if not SCRIPT_VERSION_PATTERN.fullmatch(value):
+        raise ValueError(f"must be a version id of the file (1-{MAX_VERSION_CHARS} printable ASCII characters)")
+    return value
+
+
+SCRIPT_VERSION_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "description": (
+        "A version id of the file at `handler_script_path` (the files API lists them); it must exist and pass "
+        "the same handler check as the file's current version."
+    ),
+    "minLength": 1,
+    "maxLength": MAX_VERSION_CHARS,
+    "pattern": f"^{SCRIPT_VERSION_PATTERN.pattern}$",
+}
+
 # Named aliases become named schemas (`#/components/schemas/EndpointId`, ...) in the generated document.
 EndpointId = TypeAliasType(
     "EndpointId", Annotated[str, AfterValidator(check_endpoint_id), WithJsonSchema(ENDPOINT_ID_SCHEMA)]
 )
 EndpointPath = TypeAliasType(
     "EndpointPath", Annotated[str, AfterValidator(check_endpoint_path), WithJsonSchema(ENDPOINT_PATH_SCHEMA)]
+)
+ScriptVersion = TypeAliasType(
+    "ScriptVersion", Annotated[str, AfterValidator(check_script_version), WithJsonSchema(SCRIPT_VERSION_SCHEMA)]
 )
 HandlerScriptPath = TypeAliasType(
     "HandlerScriptPath", Annotated[str, AfterValidator(check_drive_path), WithJsonSchema(DRIVE_PATH_SCHEMA)]
@@ -158,13 +183,22 @@ class CreateRequest(RequestBody):
     id: EndpointId | None = None
     path: EndpointPath
     handler_script_path: HandlerScriptPath
+    handler_script_version: ScriptVersion | None = Field(
+        default=None, description="Pin this version of the file rather than its current one."
+    )
 
 
 class UpdateRequest(RequestBody):
-    """At least one of `path`, `handler_script_path` and `enabled`; an `id` in the body must equal the URL's."""
+    """At least one of `path`, `handler_script_path`, `handler_script_version` (a rollback) and `enabled`; an `id`
+    in the body must equal the URL's."""
 
     SCHEMA_EXTRA: ClassVar[dict[str, Any]] = {
-        "anyOf": [{"required": ["path"]}, {"required": ["handler_script_path"]}, {"required": ["enabled"]}],
+        "anyOf": [
+            {"required": ["path"]},
+            {"required": ["handler_script_path"]},
+            {"required": ["handler_script_version"]},
+            {"required": ["enabled"]},
+        ],
         "example": {
             "id": "my-endpoint-id",
             "path": "helloworld",
@@ -176,14 +210,16 @@ class UpdateRequest(RequestBody):
     id: EndpointId | None = None
     path: EndpointPath | None = None
     handler_script_path: HandlerScriptPath | None = None
+    handler_script_version: ScriptVersion | None = None
     enabled: bool | None = Field(
         default=None, description="`false` disables the endpoint: its trigger answers `503` until it is enabled again."
     )
 
     @model_validator(mode="after")
     def _changes_something(self) -> UpdateRequest:
-        if self.path is None and self.handler_script_path is None and self.enabled is None:
-            raise ValueError("give at least one of path, handler_script_path, enabled")
+        changes = (self.path, self.handler_script_path, self.handler_script_version, self.enabled)
+        if all(change is None for change in changes):
+            raise ValueError("give at least one of path, handler_script_path, handler_script_version, enabled")
         return self
 
 
@@ -278,6 +314,7 @@ class EndpointView(View):
     id: str
     path: str
     handler_script_path: str
+    handler_script_version: str | None
     state: State
 
 

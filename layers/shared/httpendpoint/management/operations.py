@@ -31,13 +31,15 @@ def create_endpoint(account: str, endpoint_id: str, request: CreateRequest) -> E
     """A new endpoint; an id in the URL that breaks the id rules is the client's mistake (400)."""
     checked_new_id(endpoint_id)
     _same_id(endpoint_id, request.id)
-    scripts.check_handler_script(request.handler_script_path, account)
+    # Pinned to the version that passed the check (the current one, or the one asked for).
+    version = scripts.check_handler_script(request.handler_script_path, account, request.handler_script_version)
     endpoint = endpoint_store.create(
         endpoint_id,
         account,
         request.path,
         request.handler_script_path,
         max_endpoints=settings.max_endpoints_per_account(),
+        handler_script_version=version,
     )
     logger.info("endpoint created", extra={"path": endpoint.path, "handler_script_path": endpoint.handler_script_path})
     metrics.add_metric(name="EndpointsCreated", unit=MetricUnit.Count, value=1)
@@ -56,14 +58,19 @@ def update_endpoint(account: str, endpoint_id: str, request: UpdateRequest) -> E
     checked_id(endpoint_id)
     _same_id(endpoint_id, request.id)
     # Existence first, so a caller learns about a wrong id before anything about the script.
-    get_endpoint(account, endpoint_id)
-    if request.handler_script_path is not None:
-        scripts.check_handler_script(request.handler_script_path, account)
+    current = get_endpoint(account, endpoint_id)
+    version = None
+    if request.handler_script_path is not None or request.handler_script_version is not None:
+        # A new path pins that file's current version (or the one given); a version alone is a rollback (or
+        # roll-forward) of the file the endpoint runs. Either way the version must pass the handler check.
+        drive_path = request.handler_script_path or current.handler_script_path
+        version = scripts.check_handler_script(drive_path, account, request.handler_script_version)
     endpoint = endpoint_store.update(
         endpoint_id,
         account,
         path=request.path,
         handler_script_path=request.handler_script_path,
+        handler_script_version=version,
         enabled=request.enabled,
     )
     logger.info("endpoint updated", extra={"changes": request.model_dump(exclude_unset=True, exclude={"id"})})
@@ -101,6 +108,7 @@ def endpoint_view(endpoint: Endpoint) -> EndpointView:
         id=endpoint.id,
         path=endpoint.path,
         handler_script_path=endpoint.handler_script_path,
+        handler_script_version=endpoint.handler_script_version,
         state=state_of(endpoint.enabled),
     )
 

@@ -27,14 +27,16 @@ def error_response(status: int, message: str, **extra: Any) -> Response[dict[str
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"error": message, **extra})
 
 
-def new_resolver(check_id: Callable[[str], object] | None = None) -> APIGatewayRestResolver:
-    """The resolver of one management function.
+def new_resolver(
+    check_id: Callable[[str], object] | None = None, resolver: type[APIGatewayRestResolver] = APIGatewayRestResolver
+) -> APIGatewayRestResolver:
+    """The resolver of one management (or files) function: `resolver` is Powertools' REST resolver or a subclass.
 
     `check_id` is the route's check of the URL's `{id}`. A request whose `{id}` API Gateway accepted but no
     route pattern of the resolver does (a decoded character such as a quote or a newline) breaks the id rules,
     so it gets the answer that check gives.
     """
-    app = APIGatewayRestResolver(enable_validation=True, strip_prefixes=[settings.api_base_path()])
+    app = resolver(enable_validation=True, strip_prefixes=[settings.api_base_path()])
 
     app.exception_handler(ServiceError)(service_error)
 

@@ -2,17 +2,20 @@
 
 One table, three kinds of item (the router reads path items; keep this layout in step with it):
 
-    pk = endpoint#<id>       id, account, path, handler_script_path, enabled, created_at, updated_at
-    pk = path#<path>         endpoint_id, account, handler_script_path, enabled
+    pk = endpoint#<id>       id, account, path, handler_script_path, handler_script_version, script, enabled,
+                             created_at, updated_at
+    pk = path#<path>         endpoint_id, account, handler_script_path, handler_script_version, enabled
     pk = account#<account>   endpoint_count
 
-Only endpoint items carry `id`, so only they appear in the `by-account` index (account, id). Ids and paths are
-unique because every write claims them with `attribute_not_exists(pk)` inside one transaction, and the
+Only endpoint items carry `id` and `script`, so only they appear in the `by-account` index (account, id) and
+the `by-script` index (account, script): the endpoints of an account that run one file, found by one Query.
+Ids and paths are unique because every write claims them with `attribute_not_exists(pk)` inside one transaction, and the
 per-account limit is a condition on the counter in that same transaction: no read-then-write anywhere.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Iterator
@@ -30,6 +33,7 @@ ENDPOINT_PREFIX = "endpoint#"
 PATH_PREFIX = "path#"
 ACCOUNT_PREFIX = "account#"
 BY_ACCOUNT_INDEX = "by-account"
+BY_SCRIPT_INDEX = "by-script"
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 # A transaction that collides with another one on the same item is cancelled with this reason; it decided
@@ -52,6 +56,8 @@ class Endpoint:
     enabled: bool
     created_at: str
     updated_at: str
+    # The S3 version id the endpoint runs; None only for an item written before endpoints were pinned.
+    handler_script_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class RouteRecord:
     account: str
     handler_script_path: str
     enabled: bool
+    handler_script_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,39 @@ def get_route(path: str) -> RouteRecord | None:
         account=item["account"]["S"],
         handler_script_path=item["handler_script_path"]["S"],
         enabled=item["enabled"]["BOOL"],
+        handler_script_version=_version_of(item),
     )
+
+
+def running(account: str, drive_path: str) -> list[Endpoint]:
+    """The account's endpoints whose handler is the file at `drive_path`: a key-conditioned Query of the
+    by-script index, so it costs what it finds, not the size of the account.
+
+    Like every GSI read it is eventually consistent: an endpoint created a moment ago may be missing for a
+    fraction of a second on AWS.
+    """
+    arguments: dict[str, Any] = {
+        "TableName": _table(),
+        "IndexName": BY_SCRIPT_INDEX,
+        "KeyConditionExpression": "#account = :account AND #script = :script",
+        "ExpressionAttributeNames": {"#account": "account", "#script": "script"},
+        "ExpressionAttributeValues": {":account": {"S": account}, ":script": {"S": script_key(drive_path)}},
+    }
+    found: list[Endpoint] = []
+    while True:
+        response = _call("query", **arguments)
+        # The key is a digest: the path itself is compared, so a collision could never re-pin a stranger.
+        found += [
+            _endpoint(item) for item in response.get("Items", []) if item["handler_script_path"]["S"] == drive_path
+        ]
+        if "LastEvaluatedKey" not in response:
+            return sorted(found, key=lambda endpoint: endpoint.id)
+        arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def script_key(drive_path: str) -> str:
+    """The by-script index's sort key: a drive path may take 4 KB in UTF-8, a sort key at most 1 KB."""
+    return hashlib.sha256(drive_path.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def list_endpoints(
@@ -169,10 +208,17 @@ def list_endpoints(
 # ---------------------------------------------------------------------------------------------- writes
 
 
-def create(endpoint_id: str, account: str, path: str, handler_script_path: str, max_endpoints: int) -> Endpoint:
+def create(
+    endpoint_id: str,
+    account: str,
+    path: str,
+    handler_script_path: str,
+    max_endpoints: int,
+    handler_script_version: str | None = None,
+) -> Endpoint:
     """Claim the id and the path and count the endpoint against the account's limit, all or nothing."""
     now = _now()
-    endpoint = Endpoint(endpoint_id, account, path, handler_script_path, True, now, now)
+    endpoint = Endpoint(endpoint_id, account, path, handler_script_path, True, now, now, handler_script_version)
     transaction = {
         "id": _put(_endpoint_item(endpoint), "attribute_not_exists(pk)"),
         "path": _put(_path_item(endpoint), "attribute_not_exists(pk)"),
@@ -206,6 +252,7 @@ def update(
     *,
     path: str | None = None,
     handler_script_path: str | None = None,
+    handler_script_version: str | None = None,
     enabled: bool | None = None,
 ) -> Endpoint:
     """Change the caller's endpoint and its path item together; a new path is claimed and the old one freed
@@ -220,6 +267,9 @@ def update(
             current,
             path=current.path if path is None else path,
             handler_script_path=current.handler_script_path if handler_script_path is None else handler_script_path,
+            handler_script_version=(
+                current.handler_script_version if handler_script_version is None else handler_script_version
+            ),
             enabled=current.enabled if enabled is None else enabled,
             updated_at=_now(),
         )
@@ -262,6 +312,62 @@ def delete(endpoint_id: str, account: str) -> Endpoint:
     raise _contention()
 
 
+def repin(endpoint: Endpoint, version: str) -> str | None:
+    """Pin `endpoint` (as read from the by-script index) to `version` of the file it runs.
+
+    One transaction over the endpoint item and its path item, conditioned on both still running the file at
+    the version that was read: a concurrent update (a rollback, another save, a new path) wins, and this
+    endpoint is left as that update made it. Returns None once pinned, else why it was not.
+    """
+    now = _now()
+    names = {"#handler": "handler_script_path", "#version": "handler_script_version"}
+    values: dict[str, Any] = {
+        ":handler": {"S": endpoint.handler_script_path},
+        ":new": {"S": version},
+        ":now": {"S": now},
+        ":endpoint_id": {"S": endpoint.id},
+    }
+    if endpoint.handler_script_version is None:
+        same_version = "attribute_not_exists(#version)"
+    else:
+        same_version = "#version = :old"
+        values[":old"] = {"S": endpoint.handler_script_version}
+    condition = f"#handler = :handler AND {same_version}"
+
+    def update(pk: str, set_clause: str, extra_condition: str, extra_names: dict[str, str]) -> dict[str, Any]:
+        used = {name: value for name, value in values.items() if name in f"{set_clause} {condition}{extra_condition}"}
+        return {
+            "Update": {
+                "TableName": _table(),
+                "Key": _key(pk),
+                "UpdateExpression": set_clause,
+                "ConditionExpression": condition + extra_condition,
+                "ExpressionAttributeNames": {**names, **extra_names},
+                "ExpressionAttributeValues": used,
+            }
+        }
+
+    transaction = {
+        "endpoint": update(
+            ENDPOINT_PREFIX + endpoint.id, "SET #version = :new, #updated = :now", "", {"#updated": "updated_at"}
+        ),
+        "path": update(
+            PATH_PREFIX + endpoint.path,
+            "SET #version = :new",
+            " AND #endpoint_id = :endpoint_id",
+            {"#endpoint_id": "endpoint_id"},
+        ),
+    }
+    for _ in _attempts():
+        failed = _transact(transaction)
+        if failed is None:
+            return None
+        if failed:
+            return "the endpoint was changed by a concurrent request, which wins: it keeps what that request set"
+        # A collision with another transaction decided nothing: try again.
+    return "the endpoint is being changed by concurrent requests; it keeps its version"
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 
@@ -280,16 +386,31 @@ def _require(endpoint_id: str, account: str) -> Endpoint:
 
 
 def _unchanged(current: Endpoint) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """A condition that the endpoint item still holds what was read (same owner, path, script and state)."""
+    """A condition that the endpoint item still holds what was read (same owner, path, script, version, state).
+
+    The version is part of it so that an update never writes back a version a save re-pinned meanwhile.
+    """
+    values: dict[str, Any] = {
+        ":account": {"S": current.account},
+        ":path": {"S": current.path},
+        ":handler": {"S": current.handler_script_path},
+        ":enabled": {"BOOL": current.enabled},
+    }
+    if current.handler_script_version is None:
+        same_version = "attribute_not_exists(#version)"
+    else:
+        same_version = "#version = :version"
+        values[":version"] = {"S": current.handler_script_version}
     return (
-        "#account = :account AND #path = :path AND #handler = :handler AND #enabled = :enabled",
-        {"#account": "account", "#path": "path", "#handler": "handler_script_path", "#enabled": "enabled"},
+        f"#account = :account AND #path = :path AND #handler = :handler AND #enabled = :enabled AND {same_version}",
         {
-            ":account": {"S": current.account},
-            ":path": {"S": current.path},
-            ":handler": {"S": current.handler_script_path},
-            ":enabled": {"BOOL": current.enabled},
+            "#account": "account",
+            "#path": "path",
+            "#handler": "handler_script_path",
+            "#enabled": "enabled",
+            "#version": "handler_script_version",
         },
+        values,
     )
 
 
@@ -391,21 +512,34 @@ def _endpoint_item(endpoint: Endpoint) -> dict[str, Any]:
         "account": {"S": endpoint.account},
         "path": {"S": endpoint.path},
         "handler_script_path": {"S": endpoint.handler_script_path},
+        "script": {"S": script_key(endpoint.handler_script_path)},
         "enabled": {"BOOL": endpoint.enabled},
         "created_at": {"S": endpoint.created_at},
         "updated_at": {"S": endpoint.updated_at},
+        **_version_attribute(endpoint),
     }
 
 
 def _path_item(endpoint: Endpoint) -> dict[str, Any]:
-    # No `id` attribute: path items must stay out of the by-account index.
+    # No `id` and no `script` attribute: path items must stay out of the by-account and by-script indexes.
     return {
         **_key(PATH_PREFIX + endpoint.path),
         "endpoint_id": {"S": endpoint.id},
         "account": {"S": endpoint.account},
         "handler_script_path": {"S": endpoint.handler_script_path},
         "enabled": {"BOOL": endpoint.enabled},
+        **_version_attribute(endpoint),
     }
+
+
+def _version_attribute(endpoint: Endpoint) -> dict[str, Any]:
+    version = endpoint.handler_script_version
+    return {} if version is None else {"handler_script_version": {"S": version}}
+
+
+def _version_of(item: dict[str, Any]) -> str | None:
+    value = item.get("handler_script_version")
+    return None if value is None else str(value["S"])
 
 
 def _endpoint(item: dict[str, Any]) -> Endpoint:
@@ -417,4 +551,5 @@ def _endpoint(item: dict[str, Any]) -> Endpoint:
         enabled=item["enabled"]["BOOL"],
         created_at=item["created_at"]["S"],
         updated_at=item["updated_at"]["S"],
+        handler_script_version=_version_of(item),
     )

@@ -1,0 +1,1 @@
+"""The files API (the drive): write, read, version, list and delete files; a write re-pins the endpoints."""
