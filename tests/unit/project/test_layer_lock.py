@@ -18,7 +18,7 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
 def locked(path: Path = LAYER / "requirements.txt") -> dict[str, str]:
     """Package name (canonical) to version, for every pin of a compiled lock file."""
-    pins = {}
+    pins: dict[str, str] = {}
     for line in path.read_text().splitlines():
         match = PIN.match(line)
         if match:
@@ -75,7 +75,7 @@ def test_the_tool_pins_the_same_boto3_as_the_layer() -> None:
     import tomllib
 
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    tool_pins = {canonicalize_name(Requirement(d).name): Requirement(d) for d in project["dependencies"]}
+    tool_pins = {str(canonicalize_name(Requirement(d).name)): Requirement(d) for d in project["dependencies"]}
     for name, version in locked().items():
         if name in tool_pins:
             assert tool_pins[name].specifier.contains(version), (name, str(tool_pins[name]), version)
