@@ -11,7 +11,7 @@ LAMBDA_PORT ?= 3001
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: dev test lint typecheck templates unit integration e2e bench install clean lock build deploy destroy
+.PHONY: dev test lint typecheck templates unit integration e2e artifacts bench install clean lock build deploy destroy
 
 install: $(STAMP)
 
@@ -57,7 +57,11 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest -n 2 tests/e2e
 
-test: lint typecheck templates unit integration e2e
+# `sam build` from the layer's lock, then every built function in a clean Python 3.13 against moto.
+artifacts: $(STAMP)
+	$(BIN)/pytest tests/artifacts
+
+test: lint typecheck templates unit integration e2e artifacts
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
