@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml layers/shared/requirements.txt
 
 # Re-resolve the layer's lock (every transitive dependency, with hashes) from its short input list.
 lock: $(STAMP)
-	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
 		--no-emit-find-links --output-file layers/shared/requirements.txt layers/shared/requirements.in
 
 dev: $(STAMP)
