@@ -103,7 +103,7 @@ def _unreachable(exc: Unreachable) -> str:
 # ---------------------------------------------------------------------------------------------- endpoint
 
 ENDPOINT_ID = click.argument("endpoint_id", metavar="ID", callback=check_endpoint_id)
-UPLOAD_HELP = "Check and upload LOCAL_FILE to the handler's drive path first (operator access: --local or --stack)."
+UPLOAD_HELP = "Check LOCAL_FILE, then save it at the drive path through the files API (a token will do)."
 
 
 def _upload_option() -> Any:
@@ -164,8 +164,12 @@ def _param(ctx: click.Context, name: str) -> click.Parameter:
 
 
 def _upload(ctx: click.Context, local_file: Path, drive_path: str) -> None:
-    """What `httpep script put` does, with its checks; the note goes to stderr so stdout stays JSON."""
-    options.upload_script(ctx, local_file, drive_path, err=True)
+    """Check the file, then save it through the files API with the token (the write that re-pins); the note
+    goes to stderr so stdout stays JSON."""
+    source = options.checked_script(local_file, drive_path)
+    with api_errors(ctx):
+        saved = client(ctx).put_file(drive_path, source)
+    options.report_save(local_file, drive_path, saved, err=True)
 
 
 @endpoint.command("get")

@@ -332,15 +332,11 @@ check_account = _check(_account, "account")
 check_label = _check(_label, "label")
 
 
-def upload_script(ctx: click.Context, local_file: Path, drive_path: str, *, err: bool = False) -> None:
-    """Check a local handler script as the service does, then save it as the files API does (a new version, and
-    the endpoints that run the file re-pinned to it) with operator access to the target's table and bucket.
-    Says what it did on stdout (stderr with `err`, for commands whose stdout is JSON)."""
+def checked_script(local_file: Path, drive_path: str) -> bytes:
+    """A local handler script's bytes, once it passes the service's own handler check (else one error line)."""
     from httpendpoint import scripts
     from httpendpoint.core.errors import BadRequest
-    from httpendpoint.files import drive
 
-    where = target(ctx)
     try:
         source = local_file.read_bytes()
     except OSError as exc:
@@ -350,13 +346,35 @@ def upload_script(ctx: click.Context, local_file: Path, drive_path: str, *, err:
     except BadRequest as exc:
         message = exc.message.replace(f"handler_script_path: {drive_path}", str(local_file))
         raise CliError(f"not uploaded: {message}") from None
+    return source
+
+
+def report_save(local_file: Path, drive_path: str, saved: dict[str, Any], *, err: bool = False) -> None:
+    """What a save did, from its answer (`PUT FILES_ROOT/...`'s shape): the version, the endpoints re-pinned and
+    kept. On stdout, or stderr with `err` (for commands whose stdout is JSON)."""
+    click.echo(f"uploaded {local_file} to {drive_path} (version {saved['version']})", err=err)
+    endpoints = saved.get("endpoints") or {}
+    if endpoints.get("updated"):
+        click.echo(f"re-pinned: {', '.join(endpoints['updated'])}", err=err)
+    for kept in endpoints.get("kept") or []:
+        click.echo(f"kept {kept['id']}: {kept['error']}", err=True)
+
+
+def upload_script(ctx: click.Context, local_file: Path, drive_path: str) -> None:
+    """Check a local handler script, then save it as the files API does (a new version, and the endpoints that
+    run the file re-pinned to it), with operator access to the target's table and bucket."""
+    from httpendpoint import scripts
+    from httpendpoint.files import drive
+
+    where = target(ctx)
+    source = checked_script(local_file, drive_path)
     with _layer_on(where), store_errors(where):
         written = drive.write_file(scripts.drive_owner(drive_path), drive_path.lstrip("/"), source)
-    click.echo(f"uploaded {local_file} to {drive_path} (version {written.stored.version})", err=err)
-    if written.updated:
-        click.echo(f"re-pinned: {', '.join(written.updated)}", err=err)
-    for kept in written.kept:
-        click.echo(f"kept {kept.id}: {kept.error}", err=True)
+    saved = {
+        "version": written.stored.version,
+        "endpoints": {"updated": written.updated, "kept": [{"id": k.id, "error": k.error} for k in written.kept]},
+    }
+    report_save(local_file, drive_path, saved)
 
 
 @contextmanager

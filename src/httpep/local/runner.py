@@ -262,7 +262,7 @@ def function_environment(
         env.update(LOCAL_CREDENTIALS)
     variables = (function.environment or {}).get("Variables", {})
     for key, value in variables.items():
-        env[key] = json.dumps(value) if isinstance(value, bool) else str(value)
+        env[key] = json.dumps(value) if isinstance(value, bool) else template.local_function_name(str(value))
     return env
 
 

@@ -102,15 +102,29 @@ class LocalTemplate:
     def functions(self) -> list[Any]:
         return list(self.function_provider.get_all())
 
+    def local_function_name(self, value: str) -> str:
+        """`!Ref Fn.Alias` (SAM's AutoPublishAlias) reaches the local stack unresolved as "Fn.Alias"; locally a
+        function has no versions, so its alias is the function itself."""
+        name, dot, suffix = value.partition(".")
+        if dot and suffix in ("Alias", "Version") and name in self.resources_of_type("AWS::Serverless::Function"):
+            return name
+        return value
+
     def has_aws_permissions(self, logical_id: str) -> bool:
-        """False for a function whose explicit role grants nothing: it gets no credentials at all."""
+        """False for a function whose explicit role grants its code nothing: it gets no credentials at all.
+
+        Writing its own logs (`logs:*`) is the Lambda runtime's business, not the code's, so a logs-only role
+        counts as granting nothing.
+        """
         properties = self.resources.get(logical_id, {}).get("Properties", {})
         role = properties.get("Role")
         if role is None:
             return True
         role_id = role.get("Fn::GetAtt", [None])[0] if isinstance(role, dict) else None
         role_properties = self.resources.get(str(role_id), {}).get("Properties", {})
-        return bool(role_properties.get("Policies") or role_properties.get("ManagedPolicyArns"))
+        if role_properties.get("ManagedPolicyArns"):
+            return True
+        return any(not action.startswith("logs:") for action in _role_actions(role_properties))
 
     def outputs(self) -> dict[str, str]:
         """The template's Outputs whose value is a plain `!Ref` to a table or bucket, as local names."""
@@ -120,3 +134,14 @@ class LocalTemplate:
             if isinstance(value, dict) and value.get("Ref") in self.local_names:
                 resolved[name] = self.local_names[value["Ref"]]
         return resolved
+
+
+def _role_actions(role_properties: dict[str, Any]) -> list[str]:
+    """Every action an AWS::IAM::Role's inline policies allow."""
+    actions: list[str] = []
+    for policy in role_properties.get("Policies", []):
+        for statement in policy.get("PolicyDocument", {}).get("Statement", []):
+            if statement.get("Effect") == "Allow":
+                action = statement.get("Action", [])
+                actions.extend([action] if isinstance(action, str) else action)
+    return actions

@@ -32,6 +32,15 @@ from httpendpoint.management.resolver import caller_account, new_resolver
 # Relative to the function's API_BASE_PATH (`/api/v2/files`, from the template).
 FILES_ROUTE = "/<path>"
 MANAGE_SCOPE = "manage"
+TAG = "files"
+# How the files routes' errors read in the contract (the shapes are the management API's).
+ERROR_DESCRIPTIONS = {
+    400: "A drive path with an empty, `.` or `..` segment, a control character, or over the length limit.",
+    403: "The drive path's first segment is not the caller's account, or the token's scope is not `manage`.",
+    404: "No such file, version or folder in the caller's drive.",
+    409: "Endpoints run this file (named in `error`): re-point or delete them first.",
+    413: "The body is larger than `MaxScriptBytes`; nothing is stored.",
+}
 
 
 class DriveResolver(APIGatewayRestResolver):

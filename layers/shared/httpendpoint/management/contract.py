@@ -83,12 +83,28 @@ ERRORS: dict[int, OpenAPIResponse] = {
 }
 
 
-def responses(success: int, description: str, *errors: int, links: dict[str, Any] | None = None) -> dict[int, Any]:
-    """A route's documented answers: its success (schema from the route's return type), then `errors`."""
+def responses(
+    success: int,
+    description: str,
+    *errors: int,
+    links: dict[str, Any] | None = None,
+    other_successes: dict[int, str] | None = None,
+    error_descriptions: dict[int, str] | None = None,
+) -> dict[int, Any]:
+    """A route's documented answers: its success (schema from the route's return type), then `errors`.
+
+    `error_descriptions` replaces the management API's wording of an error for routes of another API (files).
+    """
     ok: dict[str, Any] = {"description": description}
     if links:
         ok["links"] = links
-    return {success: ok, **{status: ERRORS[status] for status in sorted({*errors, 401, 503})}}
+    answers: dict[int, Any] = {success: ok}
+    answers.update({status: {"description": text} for status, text in (other_successes or {}).items()})
+    for status in sorted({*errors, 401, 503}):
+        answers[status] = ERRORS[status]
+        if error_descriptions and status in error_descriptions:
+            answers[status] = {**ERRORS[status], "description": error_descriptions[status]}
+    return answers
 
 
 def links_to(*operations: str, parameter: str = "id", source: str = "$response.body#/id") -> dict[str, Any]:
