@@ -47,9 +47,13 @@ def fill_big_table(template: LocalTemplate, count: int) -> str:
     dynamodb = aws_client("dynamodb")  # not the router's client: these writes are not part of any measurement
     dynamodb.create_table(TableName=table, **endpoints_table_definition(template))
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
-    endpoints = [Endpoint(SEED.endpoint_id, SEED.account, SEED.path, SEED.drive_path, True, now, now)]
+    # Pinned as create pins them: to the version of the seed's script the small table's endpoint runs.
+    seed = endpoint_store.get(SEED.endpoint_id, SEED.account)
+    assert seed is not None and seed.handler_script_version is not None, "the seed's endpoint comes first"
+    version = seed.handler_script_version
+    endpoints = [Endpoint(SEED.endpoint_id, SEED.account, SEED.path, SEED.drive_path, True, now, now, version)]
     endpoints += [
-        Endpoint(f"bench-{n:05d}", SEED.account, f"bench-path-{n:05d}", SEED.drive_path, True, now, now)
+        Endpoint(f"bench-{n:05d}", SEED.account, f"bench-path-{n:05d}", SEED.drive_path, True, now, now, version)
         for n in range(1, count)
     ]
     items = [item for e in endpoints for item in (endpoint_store._endpoint_item(e), endpoint_store._path_item(e))]
