@@ -96,7 +96,7 @@ def files_get(ctx: click.Context, drive_path: str, version: str | None, output_f
 @output_option()
 @click.pass_context
 def files_ls(ctx: click.Context, folder: str, output: str) -> None:
-    """List the files and sub-folders of FOLDER (e.g. /jaydoe/handlers); every page is fetched."""
+    """List the files and sub-folders of FOLDER, such as /jaydoe/handlers; every page is fetched."""
     api = client(ctx)
     with api_errors(ctx):
         nodes = list(api.iter_folder(folder))

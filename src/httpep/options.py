@@ -97,14 +97,15 @@ def target_options() -> list[click.Parameter]:
             ["--api-url"],
             metavar="URL",
             envvar="HTTPEP_API_URL",
-            help="API root for `endpoint` and `call` [env HTTPEP_API_URL; default: the target's ApiRoot].",
+            help="API root for the client commands (endpoint, call, files, dev)"
+            " [env HTTPEP_API_URL; default: the target's ApiRoot].",
             **common,
         ),
         click.Option(
             ["--token"],
             metavar="TOKEN",
             envvar="HTTPEP_TOKEN",
-            help="Bearer token for `endpoint` and `call` [env HTTPEP_TOKEN].",
+            help="Bearer token for the client commands [env HTTPEP_TOKEN].",
             **common,
         ),
     ]
