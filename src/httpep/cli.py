@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
-from httpep import client_commands, config, options
+from httpep import client_commands, config, files_commands, options
 from httpep.local import defaults
 from httpep.local.template import TemplateNotFound
 from httpep.options import CliError, output_option, print_json, print_table, store_errors, target
@@ -76,7 +76,7 @@ def main() -> None:
     """Operate and use the HTTP Endpoint service.
 
     Operator commands (`serve`, `token`, `script`) work on a stack's AWS resources; client commands
-    (`endpoint`, `call`) use its HTTP API with a token (--token, or HTTPEP_TOKEN). Name the target once:
+    (`endpoint`, `call`, `files`, `dev`) use its HTTP API with a token (--token, or HTTPEP_TOKEN). Name the target once:
     `export HTTPEP_TARGET=local` (or `stack:NAME`), or `httpep config set target local`.
     """
 
@@ -84,6 +84,8 @@ def main() -> None:
 # The HTTP API's client commands live in their own module.
 main.add_command(client_commands.endpoint)
 main.add_command(client_commands.call)
+main.add_command(files_commands.files)
+main.add_command(files_commands.dev)
 
 
 @main.command(cls=options.PlainCommand)

@@ -142,18 +142,57 @@ class ApiClient:
         """`<base URL>/api/v2/files`, beside the API root `<base URL>/api/v1/http-endpoint`."""
         return self.api_root.removesuffix("/api/v1/http-endpoint") + "/api/v2/files"
 
+    def file_url(self, drive_path: str) -> str:
+        return f"{self.files_root}/{quote(drive_path.lstrip('/'), safe='/')}"
+
     def put_file(self, drive_path: str, data: bytes) -> dict[str, Any]:
         """`PUT FILES_ROOT/<drive path>`: save a file; the answer lists the endpoints re-pinned and kept."""
-        url = f"{self.files_root}/{quote(drive_path.lstrip('/'), safe='/')}"
         headers = {
             "Authorization": authorization(self.token),
             "Content-Type": "application/octet-stream",
             "User-Agent": USER_AGENT,
         }
-        response = self._send("PUT", url, data=data, headers=headers)
+        response = self._send("PUT", self.file_url(drive_path), data=data, headers=headers)
         if response.status_code >= 400:
             raise ApiError.from_response(response)
         return dict(response.json())
+
+    def get_file(self, drive_path: str, version: str | None = None) -> tuple[bytes, str | None]:
+        """`GET FILES_ROOT/<drive path>[?version=V]`: the file's bytes and the version they are (`X-Version`)."""
+        headers = {"Authorization": authorization(self.token), "User-Agent": USER_AGENT}
+        params = {"version": version} if version is not None else None
+        response = self._send("GET", self.file_url(drive_path), params=params, headers=headers)
+        if response.status_code >= 400:
+            raise ApiError.from_response(response)
+        return response.content, response.headers.get("X-Version")
+
+    def file_versions(self, drive_path: str) -> dict[str, Any]:
+        """`GET FILES_ROOT/<drive path>?versions=true`: `{"path", "versions": [...]}`, newest first."""
+        return self._json("GET", self.file_url(drive_path), params={"versions": "true"})
+
+    def folder_page(self, folder: str, page_token: str | None = None) -> dict[str, Any]:
+        """One page of `GET FILES_ROOT/<folder>?list=true`: `{"path", "nodes", "next_page_token"}`."""
+        params = {"list": "true", **({"page_token": page_token} if page_token else {})}
+        return self._json("GET", self.file_url(folder), params=params)
+
+    def iter_folder(self, folder: str) -> Iterator[dict[str, Any]]:
+        """Every file and sub-folder of `folder`, following `next_page_token` until the last page."""
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = self.folder_page(folder, token)
+            yield from page.get("nodes") or []
+            token = page.get("next_page_token")
+            if not token:
+                return
+            if token in seen:
+                # A broken server must not send the client round in circles.
+                raise ApiError(200, f"the files route returned page_token {token!r} twice")
+            seen.add(token)
+
+    def delete_file(self, drive_path: str) -> dict[str, Any]:
+        """`DELETE FILES_ROOT/<drive path>`: `{"path"}`; 409 names the endpoints that still run it."""
+        return self._json("DELETE", self.file_url(drive_path))
 
     # ------------------------------------------------------------------------------------ trigger
 

@@ -97,14 +97,15 @@ def target_options() -> list[click.Parameter]:
             ["--api-url"],
             metavar="URL",
             envvar="HTTPEP_API_URL",
-            help="API root for `endpoint` and `call` [env HTTPEP_API_URL; default: the target's ApiRoot].",
+            help="API root for the client commands (endpoint, call, files, dev)"
+            " [env HTTPEP_API_URL; default: the target's ApiRoot].",
             **common,
         ),
         click.Option(
             ["--token"],
             metavar="TOKEN",
             envvar="HTTPEP_TOKEN",
-            help="Bearer token for `endpoint` and `call` [env HTTPEP_TOKEN].",
+            help="Bearer token for the client commands [env HTTPEP_TOKEN].",
             **common,
         ),
     ]
@@ -305,6 +306,26 @@ def _drive_path(value: str) -> None:
         raise ValueError("must start with /<account>/ (the account's drive root), e.g. /jaydoe/handlers/hello.py")
 
 
+def _drive_file(value: str) -> None:
+    """Any file on the drive (the files API's rule): /<account>/<any folders>/<name>."""
+    from httpendpoint import scripts
+    from httpendpoint.stores import token_store
+
+    scripts.check_file_path(value)
+    if not token_store.ACCOUNT_PATTERN.fullmatch(scripts.drive_owner(value)) or value.count("/") < 2:
+        raise ValueError("must start with /<account>/ (the account's drive root), e.g. /jaydoe/handlers/hello.py")
+
+
+def _drive_folder(value: str) -> None:
+    """A folder on the drive: /<account> (the drive's root) or /<account>/<any folders>."""
+    from httpendpoint import scripts
+    from httpendpoint.stores import token_store
+
+    scripts.check_file_path(value)
+    if not token_store.ACCOUNT_PATTERN.fullmatch(scripts.drive_owner(value)):
+        raise ValueError("must start with /<account> (the account's drive root), e.g. /jaydoe/handlers")
+
+
 def _account(value: str) -> None:
     from httpendpoint.core.errors import BadRequest
     from httpendpoint.stores import token_store
@@ -328,6 +349,8 @@ def _label(value: str) -> None:
 check_endpoint_id = _check(_endpoint_id, "id")
 check_endpoint_path = _check(_endpoint_path, "path")
 check_drive_path = _check(_drive_path, "drive path")
+check_drive_file = _check(_drive_file, "drive path")
+check_drive_folder = _check(_drive_folder, "drive folder")
 check_account = _check(_account, "account")
 check_label = _check(_label, "label")
 

@@ -111,10 +111,9 @@ def test_an_endpoint_s_whole_life(account: Account) -> None:
         str(HANDLERS / "hello.py"),
     )
     assert json.loads(ok(created)) == {"id": endpoint_id}
-    assert created.stderr.decode().splitlines() == [
-        f"uploaded {HANDLERS / 'hello.py'} to {drive_path}",
-        f"serving {account.stack.api_root}/u/{path}",
-    ]
+    uploaded, serving = created.stderr.decode().splitlines()
+    assert uploaded.startswith(f"uploaded {HANDLERS / 'hello.py'} to {drive_path} (version ")
+    assert serving == f"serving {account.stack.api_root}/u/{path}"
     got = json.loads(ok(account.run("endpoint", "get", endpoint_id)))
     version = got.pop("handler_script_version")
     assert isinstance(version, str) and version  # the version the upload stored, pinned at create

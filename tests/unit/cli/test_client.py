@@ -483,12 +483,12 @@ def test_upload_saves_through_the_files_api_with_the_token_then_creates(fake: Fa
     assert (saved.method, saved.path, saved.body) == ("PUT", "/api/v2/files/jaydoe/h%201.py", source)
     assert saved.headers["Authorization"] == "Bearer hep_test"
     assert (created.method, created.path) == ("PUT", ROOT_PATH + "/a")
-    assert result.stderr.splitlines()[0] == f"uploaded {script} to /jaydoe/h 1.py"
+    assert result.stderr.splitlines()[0] == f"uploaded {script} to /jaydoe/h 1.py (version v1)"
 
 
 def test_a_refused_upload_creates_nothing(fake: FakeApi, tmp_path: Path) -> None:
     script = tmp_path / "hello.py"
-    script.write_text("x")
+    script.write_text("def handler(request):\n    return 'x'\n")
     fake.respond = lambda seen: Answer(403, {"error": "path must be in your own drive (start with /jaydoe/)"})
     result = api_cli(
         fake, "endpoint", "create", "a", "--path", "p", "--handler", "/other/h.py", "--upload", str(script)
