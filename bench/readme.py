@@ -46,6 +46,20 @@ def figures(results: dict[str, Any]) -> str:
             target("aws_requests_per_warm_trigger"),
         ],
         [
+            "S3 requests per warm trigger (pinned version, cached)",
+            f"{r['s3_requests_per_warm_trigger']:g}",
+            "",
+            "",
+            target("s3_requests_per_warm_trigger"),
+        ],
+        [
+            "S3 GetObject on the first trigger after a save",
+            f"{r['s3_get_objects_first_trigger_after_save']:g}",
+            "",
+            "",
+            target("s3_get_objects_first_trigger_after_save"),
+        ],
+        [
             "script bytes downloaded per warm trigger",
             f"{r['script_bytes_per_warm_trigger']:g}",
             "",
