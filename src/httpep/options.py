@@ -253,15 +253,17 @@ def store_errors(target: Target) -> Iterator[None]:
 
     from httpendpoint.core.errors import ServiceError
 
+    not_running = f"the local stack is not running (nothing answers at {target.endpoint_url}): start it with `make dev`"
     try:
         yield
     except ServiceError as exc:
+        # The layer's stores wrap a refused connection in their own error: say what to do about it all the same.
+        if target.is_local and isinstance(exc.__cause__, EndpointConnectionError):
+            raise CliError(not_running) from None
         raise CliError(exc.message) from None
     except EndpointConnectionError as exc:
         if target.is_local:
-            raise CliError(
-                f"the local stack is not running (nothing answers at {target.endpoint_url}): start it with `make dev`"
-            ) from None
+            raise CliError(not_running) from None
         raise CliError(f"cannot reach AWS: {exc}") from None
     except (ClientError, BotoCoreError) as exc:
         raise CliError(str(exc)) from None

@@ -223,10 +223,11 @@ def test_script_put_re_pins_the_endpoints_that_run_the_file(moto_server: MotoSer
     result = local(moto_server, "script", "put", str(script), drive_path)
     assert result.exit_code == 0, result.stderr
     assert f"re-pinned: {endpoint_id}" in result.stdout
+    # A broken script is refused before anything is stored: the endpoint keeps the version it has.
     script.write_bytes(b"def handler(request):\n    return 'oops'\n\ndef broken(:\n")
     result = local(moto_server, "script", "put", str(script), drive_path)
-    assert result.exit_code == 0, result.stderr
-    assert f"kept {endpoint_id}:" in result.stderr and "syntax error" in result.stderr
+    assert result.exit_code != 0
+    assert "not uploaded" in result.stderr and "syntax error" in result.stderr
     assert "ENDPOINTS_TABLE" not in os.environ or os.environ["ENDPOINTS_TABLE"] != environment["ENDPOINTS_TABLE"]
 
 

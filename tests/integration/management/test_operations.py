@@ -979,7 +979,13 @@ def test_the_operations_take_and_return_plain_values() -> None:
     assert page.model_dump() == {
         "id": None,
         "endpoints": [
-            {"id": "my-endpoint-id", "path": "helloworld", "handler_script_path": SEED_DRIVE_PATH, "state": "DISABLED"}
+            {
+                "id": "my-endpoint-id",
+                "path": "helloworld",
+                "handler_script_path": SEED_DRIVE_PATH,
+                "handler_script_version": created.handler_script_version,
+                "state": "DISABLED",
+            }
         ],
         "next_offset": None,
     }
