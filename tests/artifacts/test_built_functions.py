@@ -183,7 +183,12 @@ def test_every_built_function_serves_the_walkthrough(stack: BuiltStack) -> None:
     refused = stack.invoke("AuthorizerFunction", {**_authorizer_event(), "authorizationToken": "Bearer hep_nope"})
     assert refused.get("message") == "Unauthorized", refused
 
-    client(stack, "s3").put_object(Bucket=names["ScriptBucket"], Key=HELLO_PATH.lstrip("/"), Body=HELLO)
+    # The tenant saves the script through the files API (the built files function), as the README does.
+    saved = stack.invoke(
+        "FilesFunction",
+        api_event("files", method="PUT", path_parameters={"path": HELLO_PATH.lstrip("/")}, body=HELLO),
+    )
+    assert saved["result"]["statusCode"] == 201, saved
     created = stack.invoke(
         "CreateEndpointFunction",
         api_event(
