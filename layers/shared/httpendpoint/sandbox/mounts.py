@@ -59,3 +59,48 @@ def expose(exposures: Exposures) -> None:
         finally:
             for handle in handles.values():
                 os.close(handle)
+
+
+def scratch_places(writable: Iterable[str]) -> list[str]:
+    """The directories a private scratch file system covers: every world-writable one that is not below
+    another (the kernel's message queue file system aside: it holds queues, not files)."""
+    places: list[str] = []
+    for directory in sorted(writable):
+        if directory == "/dev/mqueue" or any(Path(directory).is_relative_to(place) for place in places):
+            continue
+        places.append(directory)
+    return places
+
+
+def private_scratch(workdir: str, owner: tuple[int, int], places: Iterable[str], size: int, files: int) -> None:
+    """In a new mount namespace (this process's alone), one tmpfs of `size` bytes and `files` inodes shows
+    through `workdir` and every directory of `places`: a request that fills them gets ENOSPC at the cap,
+    nobody else sees what it wrote, and it all disappears with its last process.
+
+    Needs root (CAP_SYS_ADMIN), before the change of user; raises OSError where namespaces are not allowed.
+    """
+    linux.unshare_mounts()
+    linux.mount("tmpfs", workdir, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={size},nr_inodes={files},mode=0700")
+    # A handle on the file system before the first place covers its mount point (the work dir, often in /tmp).
+    staging = os.open(workdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        targets = [place for place in places if os.path.isdir(place)]
+        for number, place in enumerate(targets):
+            info = os.stat(place)
+            os.mkdir(str(number), dir_fd=staging)
+            os.chown(str(number), info.st_uid, info.st_gid, dir_fd=staging)
+            os.chmod(str(number), stat.S_IMODE(info.st_mode), dir_fd=staging)
+        os.mkdir("work", 0o700, dir_fd=staging)
+        os.chown("work", *owner, dir_fd=staging)
+        for number, place in enumerate(targets):
+            linux.mount(f"/proc/self/fd/{staging}/{number}", place, None, linux.MS_BIND)
+        # The work dir's own path may now lie in a fresh, empty place: made again there, root's as before.
+        parent = os.path.dirname(workdir)
+        if not os.path.isdir(parent):
+            os.makedirs(parent, mode=0o711)
+            os.chmod(parent, 0o711)
+        if not os.path.isdir(workdir):
+            os.mkdir(workdir, 0o700)
+        linux.mount(f"/proc/self/fd/{staging}/work", workdir, None, linux.MS_BIND)
+    finally:
+        os.close(staging)

@@ -30,8 +30,15 @@ import tempfile
 import traceback
 from typing import Any, NoReturn
 
-from httpendpoint.sandbox import linux, mounts, processes
-from httpendpoint.sandbox.limits import FILE_SIZE_LIMIT_BYTES, MEMORY_LIMIT_BYTES, OPEN_FILES_LIMIT, PROCESS_LIMIT
+from httpendpoint.sandbox import linux, mounts, processes, scratch
+from httpendpoint.sandbox.limits import (
+    FILE_SIZE_LIMIT_BYTES,
+    MEMORY_LIMIT_BYTES,
+    OPEN_FILES_LIMIT,
+    PROCESS_LIMIT,
+    SCRATCH_FILES_LIMIT,
+    SCRATCH_LIMIT_BYTES,
+)
 
 RESULT_FD = 3
 # Exit statuses of a child that never got as far as running the handler, or could not report.
@@ -56,8 +63,10 @@ def main() -> None:
     from httpendpoint.sandbox import child_run
 
     child_run.warm_up()
+    places: list[str] = []
     if os.geteuid() == 0:
         _expose_interpreter()
+        places = mounts.scratch_places(scratch.world_writable_dirs())
     gc.freeze()  # children never scan (and so never copy) the zygote's objects
 
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -80,7 +89,7 @@ def main() -> None:
                 zygote = os.getpid()
                 pid = os.fork()
                 if pid == 0:
-                    _child(control, zygote, header, fds)
+                    _child(control, zygote, header, fds, places)
                 for fd in fds:
                     os.close(fd)
                 children.add(pid)
@@ -117,7 +126,7 @@ def _expose_interpreter() -> None:
             print(f"zygote: {', '.join(exposures)} stays out of the handlers' reach ({exc})", file=sys.stderr)
 
 
-def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: list[int]) -> NoReturn:
+def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: list[int], places: list[str]) -> NoReturn:
     status = EXIT_SETUP_FAILED
     try:
         signal.set_wakeup_fd(-1)
@@ -131,6 +140,7 @@ def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: lis
         request = _read_all(request_fd)
         os.close(request_fd)
         _arrange_descriptors(result_fd, log_fd)
+        _cap_scratch(header, places)
         _enter_workdir(header["workdir"])
         _limit_resources(int(header["cpu_seconds"]))
         _join_groups(header.get("cgroups") or [])
@@ -191,6 +201,18 @@ def _arrange_descriptors(result_fd: int, log_fd: int) -> None:
     # Line-buffered, so what was printed before a kill (a timeout) still reaches the logs.
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), errors="backslashreplace", line_buffering=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), errors="backslashreplace", write_through=True)
+
+
+def _cap_scratch(header: dict[str, Any], places: list[str]) -> None:
+    """Under root, for a child of another user: its work dir and every world-writable directory on one
+    private tmpfs of SCRATCH_LIMIT_BYTES (see mounts.private_scratch). Where the kernel refuses a mount
+    namespace (a container without CAP_SYS_ADMIN) the request runs without it: the sandbox still sweeps."""
+    if os.geteuid() != 0 or header["uid"] is None:
+        return
+    with contextlib.suppress(PermissionError):
+        mounts.private_scratch(
+            header["workdir"], (header["uid"], header["gid"]), places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT
+        )
 
 
 def _enter_workdir(path: str) -> None:
