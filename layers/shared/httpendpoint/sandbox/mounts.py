@@ -77,30 +77,32 @@ def private_scratch(workdir: str, owner: tuple[int, int], places: Iterable[str],
     through `workdir` and every directory of `places`: a request that fills them gets ENOSPC at the cap,
     nobody else sees what it wrote, and it all disappears with its last process.
 
-    Needs root (CAP_SYS_ADMIN), before the change of user; raises OSError where namespaces are not allowed.
+    The tmpfs is mounted over the work dir's parent (the sandbox root, which outlives the request), never
+    over the work dir itself: removing a directory that is a mount point elsewhere makes the sandbox's own
+    cleanup wait for the kernel to detach it. Needs root (CAP_SYS_ADMIN), before the change of user; raises
+    OSError where namespaces are not allowed.
     """
+    root, name = os.path.split(workdir)
     linux.unshare_mounts()
-    linux.mount("tmpfs", workdir, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={size},nr_inodes={files},mode=0700")
-    # A handle on the file system before the first place covers its mount point (the work dir, often in /tmp).
-    staging = os.open(workdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    linux.mount("tmpfs", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={size},nr_inodes={files},mode=0711")
+    # A handle on the file system before the first place covers its mount point (the sandbox root, in /tmp).
+    staging = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
+        os.mkdir(name, 0o700, dir_fd=staging)
+        os.chown(name, *owner, dir_fd=staging)
         targets = [place for place in places if os.path.isdir(place)]
         for number, place in enumerate(targets):
             info = os.stat(place)
-            os.mkdir(str(number), dir_fd=staging)
-            os.chown(str(number), info.st_uid, info.st_gid, dir_fd=staging)
-            os.chmod(str(number), stat.S_IMODE(info.st_mode), dir_fd=staging)
-        os.mkdir("work", 0o700, dir_fd=staging)
-        os.chown("work", *owner, dir_fd=staging)
+            os.mkdir(f".{number}", 0o700, dir_fd=staging)
+            os.chown(f".{number}", info.st_uid, info.st_gid, dir_fd=staging)
+            os.chmod(f".{number}", stat.S_IMODE(info.st_mode), dir_fd=staging)
         for number, place in enumerate(targets):
-            linux.mount(f"/proc/self/fd/{staging}/{number}", place, None, linux.MS_BIND)
-        # The work dir's own path may now lie in a fresh, empty place: made again there, root's as before.
-        parent = os.path.dirname(workdir)
-        if not os.path.isdir(parent):
-            os.makedirs(parent, mode=0o711)
-            os.chmod(parent, 0o711)
+            linux.mount(f"/proc/self/fd/{staging}/.{number}", place, None, linux.MS_BIND)
         if not os.path.isdir(workdir):
+            # The work dir's path lay in a place now covered: made again there, the sandbox root's as before.
+            os.makedirs(root, mode=0o711, exist_ok=True)
+            os.chmod(root, 0o711)
             os.mkdir(workdir, 0o700)
-        linux.mount(f"/proc/self/fd/{staging}/work", workdir, None, linux.MS_BIND)
+            linux.mount(f"/proc/self/fd/{staging}/{name}", workdir, None, linux.MS_BIND)
     finally:
         os.close(staging)

@@ -206,13 +206,17 @@ def _arrange_descriptors(result_fd: int, log_fd: int) -> None:
 def _cap_scratch(header: dict[str, Any], places: list[str]) -> None:
     """Under root, for a child of another user: its work dir and every world-writable directory on one
     private tmpfs of SCRATCH_LIMIT_BYTES (see mounts.private_scratch). Where the kernel refuses a mount
-    namespace (a container without CAP_SYS_ADMIN) the request runs without it: the sandbox still sweeps."""
+    namespace (a container without CAP_SYS_ADMIN) the request runs without it: the sandbox still sweeps.
+    Either way the work dir is made here: under root the sandbox only names it."""
     if os.geteuid() != 0 or header["uid"] is None:
         return
-    with contextlib.suppress(PermissionError):
-        mounts.private_scratch(
-            header["workdir"], (header["uid"], header["gid"]), places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT
-        )
+    owner = (header["uid"], header["gid"])
+    try:
+        mounts.private_scratch(header["workdir"], owner, places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT)
+    except PermissionError:
+        # The sandbox left the work dir to us (see function._execute): made where it sweeps.
+        os.mkdir(header["workdir"], 0o700)
+        os.chown(header["workdir"], *owner, follow_symlinks=False)
 
 
 def _enter_workdir(path: str) -> None:
