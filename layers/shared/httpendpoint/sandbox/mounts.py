@@ -72,37 +72,48 @@ def scratch_places(writable: Iterable[str]) -> list[str]:
     return places
 
 
-def private_scratch(workdir: str, owner: tuple[int, int], places: Iterable[str], size: int, files: int) -> None:
-    """In a new mount namespace (this process's alone), one tmpfs of `size` bytes and `files` inodes shows
-    through `workdir` and every directory of `places`: a request that fills them gets ENOSPC at the cap,
-    nobody else sees what it wrote, and it all disappears with its last process.
+def prepare_scratch(root: str, places: Iterable[str], size: int, files: int) -> int:
+    """A new mount namespace, returned as a descriptor (this process stays where it was), in which one tmpfs
+    of `size` bytes and `files` inodes shows through `root` (the sandbox root, where the work dir will be)
+    and every directory of `places`. Made in advance, off a request's path, for exactly one request's
+    child, which enters it (`enter_scratch`): it fills it up to ENOSPC at the cap, nobody else sees what it
+    wrote, and it all disappears with its last process.
 
-    The tmpfs is mounted over the work dir's parent (the sandbox root, which outlives the request), never
-    over the work dir itself: removing a directory that is a mount point elsewhere makes the sandbox's own
-    cleanup wait for the kernel to detach it. Needs root (CAP_SYS_ADMIN), before the change of user; raises
-    OSError where namespaces are not allowed.
+    Needs root (CAP_SYS_ADMIN) and a single thread; raises OSError where namespaces are not allowed.
     """
-    root, name = os.path.split(workdir)
-    linux.unshare_mounts()
-    linux.mount("tmpfs", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={size},nr_inodes={files},mode=0711")
-    # A handle on the file system before the first place covers its mount point (the sandbox root, in /tmp).
-    staging = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    home = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        os.mkdir(name, 0o700, dir_fd=staging)
-        os.chown(name, *owner, dir_fd=staging)
-        targets = [place for place in places if os.path.isdir(place)]
-        for number, place in enumerate(targets):
-            info = os.stat(place)
-            os.mkdir(f".{number}", 0o700, dir_fd=staging)
-            os.chown(f".{number}", info.st_uid, info.st_gid, dir_fd=staging)
-            os.chmod(f".{number}", stat.S_IMODE(info.st_mode), dir_fd=staging)
-        for number, place in enumerate(targets):
-            linux.mount(f"/proc/self/fd/{staging}/.{number}", place, None, linux.MS_BIND)
-        if not os.path.isdir(workdir):
-            # The work dir's path lay in a place now covered: made again there, the sandbox root's as before.
-            os.makedirs(root, mode=0o711, exist_ok=True)
-            os.chmod(root, 0o711)
-            os.mkdir(workdir, 0o700)
-            linux.mount(f"/proc/self/fd/{staging}/{name}", workdir, None, linux.MS_BIND)
+        linux.unshare_mounts()
+        try:
+            flags = linux.MS_NOSUID | linux.MS_NODEV
+            linux.mount("tmpfs", root, "tmpfs", flags, f"size={size},nr_inodes={files},mode=0711")
+            # A handle on the file system before a place covers its mount point (the sandbox root, in /tmp).
+            staging = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                targets = [place for place in places if os.path.isdir(place)]
+                for number, place in enumerate(targets):
+                    info = os.stat(place)
+                    os.mkdir(f".{number}", 0o700, dir_fd=staging)
+                    os.chown(f".{number}", info.st_uid, info.st_gid, dir_fd=staging)
+                    os.chmod(f".{number}", stat.S_IMODE(info.st_mode), dir_fd=staging)
+                for number, place in enumerate(targets):
+                    linux.mount(f"/proc/self/fd/{staging}/.{number}", place, None, linux.MS_BIND)
+            finally:
+                os.close(staging)
+            if not os.path.isdir(root):
+                # The root's path lay in a place now covered: made again there, as before.
+                os.makedirs(root, mode=0o711)
+                os.chmod(root, 0o711)
+            return os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            linux.setns(home)
     finally:
-        os.close(staging)
+        os.close(home)
+
+
+def enter_scratch(namespace: int, workdir: str, owner: tuple[int, int]) -> None:
+    """In a request's child (still root): into its prepared namespace, and its work dir made there."""
+    linux.setns(namespace)
+    os.close(namespace)
+    os.mkdir(workdir, 0o700)
+    os.chown(workdir, *owner, follow_symlinks=False)

@@ -63,7 +63,7 @@ def main() -> None:
     from httpendpoint.sandbox import child_run
 
     child_run.warm_up()
-    places: list[str] = []
+    places: list[str] | None = None  # where a private scratch file system goes; None: not possible here
     if os.geteuid() == 0:
         _expose_interpreter()
         places = mounts.scratch_places(scratch.world_writable_dirs())
@@ -74,6 +74,7 @@ def main() -> None:
     signal.set_wakeup_fd(wake_write)
     _send(control, {"ready": os.getpid()})
     children: set[int] = set()
+    spare: tuple[str, int] | None = None  # (sandbox root, mount namespace) for the next request's child
     try:
         while True:
             ready, _, _ = select.select([control.fileno(), wake_read], [], [])
@@ -86,14 +87,26 @@ def main() -> None:
                 if not message:
                     return  # the sandbox is gone
                 header = json.loads(message)
+                root = os.path.dirname(header["workdir"])
+                if spare is not None and spare[0] != root:
+                    os.close(spare[1])
+                    spare = None
+                if spare is None and places is not None and header["uid"] is not None:
+                    spare, places = _prepare_scratch(root, places)
                 zygote = os.getpid()
                 pid = os.fork()
                 if pid == 0:
-                    _child(control, zygote, header, fds, places)
+                    _child(control, zygote, header, fds, spare[1] if spare else None)
                 for fd in fds:
                     os.close(fd)
+                if spare is not None:
+                    os.close(spare[1])  # the child's alone: it goes with the child's last process
+                    spare = None
                 children.add(pid)
                 _send(control, {"pid": pid})
+                if places is not None and header["uid"] is not None:
+                    # While the child runs: the next request's starts ready.
+                    spare, places = _prepare_scratch(root, places)
     except (BrokenPipeError, ConnectionResetError):
         return
     finally:
@@ -126,7 +139,19 @@ def _expose_interpreter() -> None:
             print(f"zygote: {', '.join(exposures)} stays out of the handlers' reach ({exc})", file=sys.stderr)
 
 
-def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: list[int], places: list[str]) -> NoReturn:
+def _prepare_scratch(root: str, places: list[str]) -> tuple[tuple[str, int] | None, list[str] | None]:
+    """A private scratch namespace for one child (see mounts.prepare_scratch), or none ever again where the
+    kernel refuses it (a container without CAP_SYS_ADMIN): children then write where the sandbox sweeps."""
+    try:
+        return (root, mounts.prepare_scratch(root, places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT)), places
+    except OSError as exc:
+        print(f"zygote: no private scratch space per request ({exc})", file=sys.stderr)
+        return None, None
+
+
+def _child(
+    control: socket.socket, zygote: int, header: dict[str, Any], fds: list[int], namespace: int | None
+) -> NoReturn:
     status = EXIT_SETUP_FAILED
     try:
         signal.set_wakeup_fd(-1)
@@ -139,8 +164,8 @@ def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: lis
         request_fd, result_fd, log_fd = fds
         request = _read_all(request_fd)
         os.close(request_fd)
+        _cap_scratch(header, namespace)
         _arrange_descriptors(result_fd, log_fd)
-        _cap_scratch(header, places)
         _enter_workdir(header["workdir"])
         _limit_resources(int(header["cpu_seconds"]))
         _join_groups(header.get("cgroups") or [])
@@ -203,20 +228,18 @@ def _arrange_descriptors(result_fd: int, log_fd: int) -> None:
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), errors="backslashreplace", write_through=True)
 
 
-def _cap_scratch(header: dict[str, Any], places: list[str]) -> None:
+def _cap_scratch(header: dict[str, Any], namespace: int | None) -> None:
     """Under root, for a child of another user: its work dir and every world-writable directory on one
-    private tmpfs of SCRATCH_LIMIT_BYTES (see mounts.private_scratch). Where the kernel refuses a mount
-    namespace (a container without CAP_SYS_ADMIN) the request runs without it: the sandbox still sweeps.
-    Either way the work dir is made here: under root the sandbox only names it."""
+    private tmpfs of SCRATCH_LIMIT_BYTES, in the mount namespace prepared for it alone. Where there is none
+    (namespaces refused) the work dir is made where the sandbox sweeps. Under root the sandbox only names it."""
     if os.geteuid() != 0 or header["uid"] is None:
         return
     owner = (header["uid"], header["gid"])
-    try:
-        mounts.private_scratch(header["workdir"], owner, places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT)
-    except PermissionError:
-        # The sandbox left the work dir to us (see function._execute): made where it sweeps.
-        os.mkdir(header["workdir"], 0o700)
-        os.chown(header["workdir"], *owner, follow_symlinks=False)
+    if namespace is not None:
+        mounts.enter_scratch(namespace, header["workdir"], owner)
+        return
+    os.mkdir(header["workdir"], 0o700)
+    os.chown(header["workdir"], *owner, follow_symlinks=False)
 
 
 def _enter_workdir(path: str) -> None:
