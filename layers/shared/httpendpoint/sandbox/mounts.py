@@ -72,48 +72,33 @@ def scratch_places(writable: Iterable[str]) -> list[str]:
     return places
 
 
-def prepare_scratch(root: str, places: Iterable[str], size: int, files: int) -> int:
-    """A new mount namespace, returned as a descriptor (this process stays where it was), in which one tmpfs
-    of `size` bytes and `files` inodes shows through `root` (the sandbox root, where the work dir will be)
-    and every directory of `places`. Made in advance, off a request's path, for exactly one request's
-    child, which enters it (`enter_scratch`): it fills it up to ENOSPC at the cap, nobody else sees what it
-    wrote, and it all disappears with its last process.
+def fresh_scratch(home: int, root: str, places: Iterable[str], size: int, files: int) -> None:
+    """Move this process into a new mount namespace, copied from `home` (a descriptor of the namespace it
+    started in, never one a request used), in which one new tmpfs of `size` bytes and `files` inodes shows
+    through `root` (the sandbox root, where the work dir will be) and every directory of `places`.
 
+    The zygote does this right after each fork, off a request's path: the next child is born in it, fills it
+    up to ENOSPC at the cap, nobody else sees what it wrote, and it all disappears with its last process.
     Needs root (CAP_SYS_ADMIN) and a single thread; raises OSError where namespaces are not allowed.
     """
-    home = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    linux.setns(home)
+    linux.unshare_mounts()
+    flags = linux.MS_NOSUID | linux.MS_NODEV
+    linux.mount("tmpfs", root, "tmpfs", flags, f"size={size},nr_inodes={files},mode=0711")
+    # A handle on the file system before a place covers its mount point (the sandbox root, in /tmp).
+    staging = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        linux.unshare_mounts()
-        try:
-            flags = linux.MS_NOSUID | linux.MS_NODEV
-            linux.mount("tmpfs", root, "tmpfs", flags, f"size={size},nr_inodes={files},mode=0711")
-            # A handle on the file system before a place covers its mount point (the sandbox root, in /tmp).
-            staging = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                targets = [place for place in places if os.path.isdir(place)]
-                for number, place in enumerate(targets):
-                    info = os.stat(place)
-                    os.mkdir(f".{number}", 0o700, dir_fd=staging)
-                    os.chown(f".{number}", info.st_uid, info.st_gid, dir_fd=staging)
-                    os.chmod(f".{number}", stat.S_IMODE(info.st_mode), dir_fd=staging)
-                for number, place in enumerate(targets):
-                    linux.mount(f"/proc/self/fd/{staging}/.{number}", place, None, linux.MS_BIND)
-            finally:
-                os.close(staging)
-            if not os.path.isdir(root):
-                # The root's path lay in a place now covered: made again there, as before.
-                os.makedirs(root, mode=0o711)
-                os.chmod(root, 0o711)
-            return os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-        finally:
-            linux.setns(home)
+        targets = [place for place in places if os.path.isdir(place)]
+        for number, place in enumerate(targets):
+            info = os.stat(place)
+            os.mkdir(f".{number}", 0o700, dir_fd=staging)
+            os.chown(f".{number}", info.st_uid, info.st_gid, dir_fd=staging)
+            os.chmod(f".{number}", stat.S_IMODE(info.st_mode), dir_fd=staging)
+        for number, place in enumerate(targets):
+            linux.mount(f"/proc/self/fd/{staging}/.{number}", place, None, linux.MS_BIND)
     finally:
-        os.close(home)
-
-
-def enter_scratch(namespace: int, workdir: str, owner: tuple[int, int]) -> None:
-    """In a request's child (still root): into its prepared namespace, and its work dir made there."""
-    linux.setns(namespace)
-    os.close(namespace)
-    os.mkdir(workdir, 0o700)
-    os.chown(workdir, *owner, follow_symlinks=False)
+        os.close(staging)
+    if not os.path.isdir(root):
+        # The root's path lay in a place now covered: made again there, as before.
+        os.makedirs(root, mode=0o711)
+        os.chmod(root, 0o711)

@@ -67,6 +67,7 @@ def main() -> None:
     if os.geteuid() == 0:
         _expose_interpreter()
         places = mounts.scratch_places(scratch.world_writable_dirs())
+    home = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     gc.freeze()  # children never scan (and so never copy) the zygote's objects
 
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -74,7 +75,8 @@ def main() -> None:
     signal.set_wakeup_fd(wake_write)
     _send(control, {"ready": os.getpid()})
     children: set[int] = set()
-    spare: tuple[str, int] | None = None  # (sandbox root, mount namespace) for the next request's child
+    # The sandbox root for which this process's mount namespace holds a fresh scratch tmpfs, if any.
+    prepared: str | None = None
     try:
         while True:
             ready, _, _ = select.select([control.fileno(), wake_read], [], [])
@@ -88,25 +90,19 @@ def main() -> None:
                     return  # the sandbox is gone
                 header = json.loads(message)
                 root = os.path.dirname(header["workdir"])
-                if spare is not None and spare[0] != root:
-                    os.close(spare[1])
-                    spare = None
-                if spare is None and places is not None and header["uid"] is not None:
-                    spare, places = _prepare_scratch(root, places)
+                if places is not None and header["uid"] is not None and prepared != root:
+                    prepared, places = _fresh_scratch(home, root, places)
                 zygote = os.getpid()
                 pid = os.fork()
                 if pid == 0:
-                    _child(control, zygote, header, fds, spare[1] if spare else None)
+                    _child(control, zygote, header, fds)
                 for fd in fds:
                     os.close(fd)
-                if spare is not None:
-                    os.close(spare[1])  # the child's alone: it goes with the child's last process
-                    spare = None
                 children.add(pid)
                 _send(control, {"pid": pid})
-                if places is not None and header["uid"] is not None:
-                    # While the child runs: the next request's starts ready.
-                    spare, places = _prepare_scratch(root, places)
+                if prepared is not None:
+                    # While the child runs, out of its namespace (the child's alone now) into the next one's.
+                    prepared, places = _fresh_scratch(home, prepared, places)
     except (BrokenPipeError, ConnectionResetError):
         return
     finally:
@@ -139,19 +135,21 @@ def _expose_interpreter() -> None:
             print(f"zygote: {', '.join(exposures)} stays out of the handlers' reach ({exc})", file=sys.stderr)
 
 
-def _prepare_scratch(root: str, places: list[str]) -> tuple[tuple[str, int] | None, list[str] | None]:
-    """A private scratch namespace for one child (see mounts.prepare_scratch), or none ever again where the
-    kernel refuses it (a container without CAP_SYS_ADMIN): children then write where the sandbox sweeps."""
+def _fresh_scratch(home: int, root: str, places: list[str] | None) -> tuple[str | None, list[str] | None]:
+    """A private scratch namespace for the next child (see mounts.fresh_scratch), or none ever again where
+    the kernel refuses it (a container without CAP_SYS_ADMIN): children then write where the sandbox sweeps."""
+    if places is None:
+        return None, None
     try:
-        return (root, mounts.prepare_scratch(root, places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT)), places
+        mounts.fresh_scratch(home, root, places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT)
+        return root, places
     except OSError as exc:
+        linux.setns(home)  # never a namespace half made, nor the last child's
         print(f"zygote: no private scratch space per request ({exc})", file=sys.stderr)
         return None, None
 
 
-def _child(
-    control: socket.socket, zygote: int, header: dict[str, Any], fds: list[int], namespace: int | None
-) -> NoReturn:
+def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: list[int]) -> NoReturn:
     status = EXIT_SETUP_FAILED
     try:
         signal.set_wakeup_fd(-1)
@@ -164,8 +162,8 @@ def _child(
         request_fd, result_fd, log_fd = fds
         request = _read_all(request_fd)
         os.close(request_fd)
-        _cap_scratch(header, namespace)
         _arrange_descriptors(result_fd, log_fd)
+        _make_workdir(header)
         _enter_workdir(header["workdir"])
         _limit_resources(int(header["cpu_seconds"]))
         _join_groups(header.get("cgroups") or [])
@@ -228,18 +226,14 @@ def _arrange_descriptors(result_fd: int, log_fd: int) -> None:
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), errors="backslashreplace", write_through=True)
 
 
-def _cap_scratch(header: dict[str, Any], namespace: int | None) -> None:
-    """Under root, for a child of another user: its work dir and every world-writable directory on one
-    private tmpfs of SCRATCH_LIMIT_BYTES, in the mount namespace prepared for it alone. Where there is none
-    (namespaces refused) the work dir is made where the sandbox sweeps. Under root the sandbox only names it."""
+def _make_workdir(header: dict[str, Any]) -> None:
+    """Under root the sandbox only names the work dir: the child makes it, as root, for its user. Born in a
+    fresh private scratch namespace (see mounts.fresh_scratch), it lands on that namespace's capped tmpfs,
+    as do /tmp and every world-writable directory; without one, where the sandbox sweeps."""
     if os.geteuid() != 0 or header["uid"] is None:
         return
-    owner = (header["uid"], header["gid"])
-    if namespace is not None:
-        mounts.enter_scratch(namespace, header["workdir"], owner)
-        return
     os.mkdir(header["workdir"], 0o700)
-    os.chown(header["workdir"], *owner, follow_symlinks=False)
+    os.chown(header["workdir"], header["uid"], header["gid"], follow_symlinks=False)
 
 
 def _enter_workdir(path: str) -> None:
