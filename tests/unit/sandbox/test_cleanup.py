@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from httpendpoint.sandbox import function, scratch
-from httpendpoint.sandbox.limits import CHILD_UID_VARIABLE
+from httpendpoint.sandbox.limits import CHILD_UID_VARIABLE, SCRATCH_LIMIT_BYTES
 from tests.support.events import api_event
 from tests.support.sandbox import SCRIPT_PATH, assert_serves_hello, leftovers, run_script, text_of
 
@@ -53,6 +53,41 @@ def test_files_left_in_any_world_writable_directory_are_removed() -> None:
     written = text_of(run_script(script)).split()
     assert "/run/lock" in written or not os.path.isdir("/run/lock")
     assert [place for place in written if os.path.lexists(os.path.join(place, name))] == []
+
+
+@as_root
+def test_a_request_filling_scratch_space_fails_at_the_cap_and_the_next_finds_it_usable() -> None:
+    # Many files, each under the file size limit, spread over every place a request may write to.
+    name = f"httpep-fill-{secrets.token_hex(6)}"
+    script = f"""
+        import errno, os, tempfile
+
+        def handler(request):
+            places = [tempfile.gettempdir()] + [p for p in ("/tmp", "/var/tmp", "/dev/shm") if os.path.isdir(p)]
+            chunk = b"x" * (1024 * 1024)
+            written = 0
+            for number in range({SCRATCH_LIMIT_BYTES // 2**20 + 16}):
+                try:
+                    with open(os.path.join(places[number % len(places)], f"{name}-{{number}}"), "wb") as f:
+                        f.write(chunk)
+                except OSError as exc:
+                    return f"{{errno.errorcode.get(exc.errno)}} {{written}}"
+                written += len(chunk)
+            return f"unbounded {{written}}"
+    """
+    error, written = text_of(run_script(script, timeout=30)).split()
+    assert error == "ENOSPC"
+    assert SCRATCH_LIMIT_BYTES - 2 * 2**20 <= int(written) <= SCRATCH_LIMIT_BYTES
+    script = f"""
+        import os, tempfile
+
+        def handler(request):
+            for place in (tempfile.gettempdir(), "/tmp"):
+                with open(os.path.join(place, "{name}-next"), "wb") as f:
+                    f.write(b"x" * (8 * 1024 * 1024))
+            return " ".join(sorted(entry for entry in os.listdir("/tmp") if entry.startswith("{name}-")))
+    """
+    assert text_of(run_script(script)) == f"{name}-next"
 
 
 @as_root

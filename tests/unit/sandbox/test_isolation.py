@@ -131,7 +131,10 @@ def test_a_daemonized_grandchild_is_killed_after_the_request() -> None:
             return os.read(read, 32).decode()
     """
     daemon = int(text_of(run_script(script)))
-    assert processes.info(daemon) is None
+    # Killed: gone, or inside exit() (it can run no more code; freeing its memory and its private scratch
+    # file system takes a moment, then its reaper collects it).
+    left = processes.info(daemon)
+    assert left is None or left.ending
     assert_serves_hello()
 
 

@@ -163,7 +163,8 @@ def _execute(
     watch = scratch.ScratchWatch(own_user=current == "lambda") if current != "unconfined" else None
     group = cgroups.for_user(owner[0], REQUEST_MEMORY_LIMIT_BYTES) if owner and current == "isolated" else None
     problems: list[str] = []
-    with scratch.request_workdir(owner) as workdir:
+    # Under root the child makes its work dir itself, on its private scratch file system (zygote_server).
+    with scratch.request_workdir(owner, create=current != "isolated") as workdir:
         header = {
             "workdir": workdir,
             "uid": owner[0] if owner else None,

@@ -12,6 +12,11 @@ MEMORY_LIMIT_BYTES = 512 * 1024 * 1024
 REQUEST_MEMORY_LIMIT_BYTES = 640 * 1024 * 1024
 OPEN_FILES_LIMIT = 64
 FILE_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
+# All the bytes a request may keep in scratch space at once (its working directory, /tmp, /var/tmp, /dev/shm
+# and every other world-writable directory together), and how many files and directories, where a private
+# file system can hold them (under root; see mounts.prepare_scratch). Beyond it, writes fail with ENOSPC.
+SCRATCH_LIMIT_BYTES = 64 * 1024 * 1024
+SCRATCH_FILES_LIMIT = 4096
 # Counts every process and thread of the child's real user, so it bounds a fork bomb.
 PROCESS_LIMIT = 32
 

@@ -74,6 +74,14 @@ def unshare_mounts() -> None:
     mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
+def setns(namespace: int, kind: int = CLONE_NEWNS) -> None:
+    """Move into the namespace open at descriptor `namespace` (needs CAP_SYS_ADMIN; single-threaded)."""
+    libc = _libc()
+    if libc is None:
+        raise OSError("setns needs Linux")
+    _check(libc.setns(namespace, kind), "setns")
+
+
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     libc = _libc()
     if libc is None:

@@ -59,3 +59,46 @@ def expose(exposures: Exposures) -> None:
         finally:
             for handle in handles.values():
                 os.close(handle)
+
+
+def scratch_places(writable: Iterable[str]) -> list[str]:
+    """The directories a private scratch file system covers: every world-writable one that is not below
+    another (the kernel's message queue file system aside: it holds queues, not files)."""
+    places: list[str] = []
+    for directory in sorted(writable):
+        if directory == "/dev/mqueue" or any(Path(directory).is_relative_to(place) for place in places):
+            continue
+        places.append(directory)
+    return places
+
+
+def fresh_scratch(home: int, root: str, places: Iterable[str], size: int, files: int) -> None:
+    """Move this process into a new mount namespace, copied from `home` (a descriptor of the namespace it
+    started in, never one a request used), in which one new tmpfs of `size` bytes and `files` inodes shows
+    through `root` (the sandbox root, where the work dir will be) and every directory of `places`.
+
+    The zygote does this right after each fork, off a request's path: the next child is born in it, fills it
+    up to ENOSPC at the cap, nobody else sees what it wrote, and it all disappears with its last process.
+    Needs root (CAP_SYS_ADMIN) and a single thread; raises OSError where namespaces are not allowed.
+    """
+    linux.setns(home)
+    linux.unshare_mounts()
+    flags = linux.MS_NOSUID | linux.MS_NODEV
+    linux.mount("tmpfs", root, "tmpfs", flags, f"size={size},nr_inodes={files},mode=0711")
+    # A handle on the file system before a place covers its mount point (the sandbox root, in /tmp).
+    staging = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        targets = [place for place in places if os.path.isdir(place)]
+        for number, place in enumerate(targets):
+            info = os.stat(place)
+            os.mkdir(f".{number}", 0o700, dir_fd=staging)
+            os.chown(f".{number}", info.st_uid, info.st_gid, dir_fd=staging)
+            os.chmod(f".{number}", stat.S_IMODE(info.st_mode), dir_fd=staging)
+        for number, place in enumerate(targets):
+            linux.mount(f"/proc/self/fd/{staging}/.{number}", place, None, linux.MS_BIND)
+    finally:
+        os.close(staging)
+    if not os.path.isdir(root):
+        # The root's path lay in a place now covered: made again there, as before.
+        os.makedirs(root, mode=0o711)
+        os.chmod(root, 0o711)

@@ -46,14 +46,19 @@ def workdir_root() -> Path:
 
 
 @contextlib.contextmanager
-def request_workdir(owner: tuple[int, int] | None) -> Iterator[str]:
-    """A fresh, empty directory for one request (its cwd, HOME and TMPDIR), removed afterwards."""
+def request_workdir(owner: tuple[int, int] | None, create: bool = True) -> Iterator[str]:
+    """A fresh, empty directory for one request (its cwd, HOME and TMPDIR), removed afterwards.
+
+    Without `create`, only its name: the child makes it (on its private scratch file system, under root),
+    and whatever it made here is removed all the same.
+    """
     root = workdir_root()
     name = f"request-{os.urandom(8).hex()}"
-    os.mkdir(root / name, 0o700)
     try:
-        if owner is not None:
-            os.chown(root / name, *owner, follow_symlinks=False)
+        if create:
+            os.mkdir(root / name, 0o700)
+            if owner is not None:
+                os.chown(root / name, *owner, follow_symlinks=False)
         yield str(root / name)
     finally:
         remove(root / name)

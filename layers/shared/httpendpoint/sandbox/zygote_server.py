@@ -30,8 +30,15 @@ import tempfile
 import traceback
 from typing import Any, NoReturn
 
-from httpendpoint.sandbox import linux, mounts, processes
-from httpendpoint.sandbox.limits import FILE_SIZE_LIMIT_BYTES, MEMORY_LIMIT_BYTES, OPEN_FILES_LIMIT, PROCESS_LIMIT
+from httpendpoint.sandbox import linux, mounts, processes, scratch
+from httpendpoint.sandbox.limits import (
+    FILE_SIZE_LIMIT_BYTES,
+    MEMORY_LIMIT_BYTES,
+    OPEN_FILES_LIMIT,
+    PROCESS_LIMIT,
+    SCRATCH_FILES_LIMIT,
+    SCRATCH_LIMIT_BYTES,
+)
 
 RESULT_FD = 3
 # Exit statuses of a child that never got as far as running the handler, or could not report.
@@ -56,8 +63,11 @@ def main() -> None:
     from httpendpoint.sandbox import child_run
 
     child_run.warm_up()
+    places: list[str] | None = None  # where a private scratch file system goes; None: not possible here
     if os.geteuid() == 0:
         _expose_interpreter()
+        places = mounts.scratch_places(scratch.world_writable_dirs())
+    home = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     gc.freeze()  # children never scan (and so never copy) the zygote's objects
 
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -65,6 +75,8 @@ def main() -> None:
     signal.set_wakeup_fd(wake_write)
     _send(control, {"ready": os.getpid()})
     children: set[int] = set()
+    # The sandbox root for which this process's mount namespace holds a fresh scratch tmpfs, if any.
+    prepared: str | None = None
     try:
         while True:
             ready, _, _ = select.select([control.fileno(), wake_read], [], [])
@@ -77,6 +89,9 @@ def main() -> None:
                 if not message:
                     return  # the sandbox is gone
                 header = json.loads(message)
+                root = os.path.dirname(header["workdir"])
+                if places is not None and header["uid"] is not None and prepared != root:
+                    prepared, places = _fresh_scratch(home, root, places)
                 zygote = os.getpid()
                 pid = os.fork()
                 if pid == 0:
@@ -85,6 +100,9 @@ def main() -> None:
                     os.close(fd)
                 children.add(pid)
                 _send(control, {"pid": pid})
+                if prepared is not None:
+                    # While the child runs, out of its namespace (the child's alone now) into the next one's.
+                    prepared, places = _fresh_scratch(home, prepared, places)
     except (BrokenPipeError, ConnectionResetError):
         return
     finally:
@@ -117,6 +135,20 @@ def _expose_interpreter() -> None:
             print(f"zygote: {', '.join(exposures)} stays out of the handlers' reach ({exc})", file=sys.stderr)
 
 
+def _fresh_scratch(home: int, root: str, places: list[str] | None) -> tuple[str | None, list[str] | None]:
+    """A private scratch namespace for the next child (see mounts.fresh_scratch), or none ever again where
+    the kernel refuses it (a container without CAP_SYS_ADMIN): children then write where the sandbox sweeps."""
+    if places is None:
+        return None, None
+    try:
+        mounts.fresh_scratch(home, root, places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT)
+        return root, places
+    except OSError as exc:
+        linux.setns(home)  # never a namespace half made, nor the last child's
+        print(f"zygote: no private scratch space per request ({exc})", file=sys.stderr)
+        return None, None
+
+
 def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: list[int]) -> NoReturn:
     status = EXIT_SETUP_FAILED
     try:
@@ -131,6 +163,7 @@ def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: lis
         request = _read_all(request_fd)
         os.close(request_fd)
         _arrange_descriptors(result_fd, log_fd)
+        _make_workdir(header)
         _enter_workdir(header["workdir"])
         _limit_resources(int(header["cpu_seconds"]))
         _join_groups(header.get("cgroups") or [])
@@ -191,6 +224,16 @@ def _arrange_descriptors(result_fd: int, log_fd: int) -> None:
     # Line-buffered, so what was printed before a kill (a timeout) still reaches the logs.
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), errors="backslashreplace", line_buffering=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), errors="backslashreplace", write_through=True)
+
+
+def _make_workdir(header: dict[str, Any]) -> None:
+    """Under root the sandbox only names the work dir: the child makes it, as root, for its user. Born in a
+    fresh private scratch namespace (see mounts.fresh_scratch), it lands on that namespace's capped tmpfs,
+    as do /tmp and every world-writable directory; without one, where the sandbox sweeps."""
+    if os.geteuid() != 0 or header["uid"] is None:
+        return
+    os.mkdir(header["workdir"], 0o700)
+    os.chown(header["workdir"], header["uid"], header["gid"], follow_symlinks=False)
 
 
 def _enter_workdir(path: str) -> None:
