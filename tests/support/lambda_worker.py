@@ -20,9 +20,12 @@ from httpendpoint.sandbox import linux, mounts
 
 def private_tmp(uid: int, size: str) -> None:
     linux.unshare_mounts()
+    interpreter = os.path.dirname(os.path.realpath(sys.executable))
+    # A checkout (and its venv) under /tmp stays reachable through the private /tmp.
+    held = mounts.hold("/tmp", mounts.entries_below("/tmp", [*sys.path, os.path.dirname(sys.executable), interpreter]))
     options = f"size={size},mode=0700,uid={uid},gid={uid}"
     linux.mount("tmpfs", "/tmp", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, options)
-    interpreter = os.path.dirname(os.path.realpath(sys.executable))
+    mounts.bind_back("/tmp", held)
     exposures = mounts.needed_exposures([*sys.path, interpreter])
     if exposures:
         mounts.expose(exposures)

@@ -72,7 +72,39 @@ def scratch_places(writable: Iterable[str]) -> list[str]:
     return places
 
 
-def fresh_scratch(home: int, root: str, places: Iterable[str], size: int, files: int) -> None:
+def entries_below(place: str, keep: Iterable[str]) -> list[str]:
+    """The entries of `place` that lead to the paths of `keep` (a checkout or a venv under /tmp, say)."""
+    names: set[str] = set()
+    for path in keep:
+        for candidate in {os.path.abspath(path), os.path.realpath(path)}:
+            relative = os.path.relpath(candidate, place)
+            if relative != "." and not relative.startswith(".."):
+                names.add(relative.split(os.sep)[0])
+    return sorted(names)
+
+
+def hold(place: str, entries: Iterable[str]) -> dict[str, int]:
+    """Handles on `place`'s `entries`, taken before a file system covers `place` (see `bind_back`)."""
+    return {entry: os.open(os.path.join(place, entry), os.O_PATH | os.O_CLOEXEC) for entry in entries}
+
+
+def bind_back(place: str, handles: dict[str, int]) -> None:
+    """Make the held entries reachable again at their own paths through what now covers `place`, and close
+    the handles: the interpreter and its packages stay where sys.path says they are."""
+    try:
+        for entry, handle in handles.items():
+            target = os.path.join(place, entry)
+            if stat.S_ISDIR(os.fstat(handle).st_mode):
+                os.mkdir(target, 0o755)
+            else:
+                os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+            linux.mount(f"/proc/self/fd/{handle}", target, None, linux.MS_BIND | linux.MS_REC)
+    finally:
+        for handle in handles.values():
+            os.close(handle)
+
+
+def fresh_scratch(home: int, root: str, places: Iterable[str], size: int, files: int, keep: Iterable[str] = ()) -> None:
     """Move this process into a new mount namespace, copied from `home` (a descriptor of the namespace it
     started in, never one a request used), in which one new tmpfs of `size` bytes and `files` inodes shows
     through `root` (the sandbox root, where the work dir will be) and every directory of `places`.
@@ -80,15 +112,17 @@ def fresh_scratch(home: int, root: str, places: Iterable[str], size: int, files:
     The zygote does this right after each fork, off a request's path: the next child is born in it, fills it
     up to ENOSPC at the cap, nobody else sees what it wrote, and it all disappears with its last process.
     Needs root (CAP_SYS_ADMIN) and a single thread; raises OSError where namespaces are not allowed.
+    What `keep` names (sys.path, the interpreter) stays reachable where a place covers it.
     """
     linux.setns(home)
     linux.unshare_mounts()
+    targets = [place for place in places if os.path.isdir(place)]
+    kept = {place: hold(place, entries_below(place, keep)) for place in targets}
     flags = linux.MS_NOSUID | linux.MS_NODEV
     linux.mount("tmpfs", root, "tmpfs", flags, f"size={size},nr_inodes={files},mode=0711")
     # A handle on the file system before a place covers its mount point (the sandbox root, in /tmp).
     staging = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        targets = [place for place in places if os.path.isdir(place)]
         for number, place in enumerate(targets):
             info = os.stat(place)
             os.mkdir(f".{number}", 0o700, dir_fd=staging)
@@ -96,8 +130,12 @@ def fresh_scratch(home: int, root: str, places: Iterable[str], size: int, files:
             os.chmod(f".{number}", stat.S_IMODE(info.st_mode), dir_fd=staging)
         for number, place in enumerate(targets):
             linux.mount(f"/proc/self/fd/{staging}/.{number}", place, None, linux.MS_BIND)
+            bind_back(place, kept.pop(place))
     finally:
         os.close(staging)
+        for handles in kept.values():
+            for handle in handles.values():
+                os.close(handle)
     if not os.path.isdir(root):
         # The root's path lay in a place now covered: made again there, as before.
         os.makedirs(root, mode=0o711)

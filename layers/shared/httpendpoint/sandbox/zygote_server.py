@@ -125,6 +125,11 @@ def _reap(control: socket.socket, children: set[int]) -> None:
             _send(control, {"exit": pid, "status": status})
 
 
+def _interpreter_paths() -> list[str]:
+    """What a child needs to import: sys.path and the interpreter's directory (as named and as resolved)."""
+    return [*sys.path, os.path.dirname(sys.executable), os.path.dirname(os.path.realpath(sys.executable))]
+
+
 def _expose_interpreter() -> None:
     """Children will run as another user: let them reach sys.path, in a mount namespace they all share with us."""
     exposures = mounts.needed_exposures(sys.path)
@@ -141,7 +146,7 @@ def _fresh_scratch(home: int, root: str, places: list[str] | None) -> tuple[str 
     if places is None:
         return None, None
     try:
-        mounts.fresh_scratch(home, root, places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT)
+        mounts.fresh_scratch(home, root, places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT, keep=_interpreter_paths())
         return root, places
     except OSError as exc:
         linux.setns(home)  # never a namespace half made, nor the last child's
