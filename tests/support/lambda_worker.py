@@ -19,14 +19,15 @@ from httpendpoint.sandbox import linux, mounts
 
 
 def private_tmp(uid: int, size: str) -> None:
-    linux.unshare_mounts()
     interpreter = os.path.dirname(os.path.realpath(sys.executable))
-    # A checkout (and its venv) under /tmp stays reachable through the private /tmp.
-    held = mounts.hold("/tmp", mounts.entries_below("/tmp", [*sys.path, os.path.dirname(sys.executable), interpreter]))
+    needed = [*sys.path, os.path.dirname(sys.executable), interpreter]
+    # Looked at before /tmp becomes the user's own (mode 0700): a checkout under /tmp is bound back below.
+    exposures = mounts.needed_exposures(needed)
+    linux.unshare_mounts()
+    held = mounts.hold("/tmp", mounts.entries_below("/tmp", needed))
     options = f"size={size},mode=0700,uid={uid},gid={uid}"
     linux.mount("tmpfs", "/tmp", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, options)
     mounts.bind_back("/tmp", held)
-    exposures = mounts.needed_exposures([*sys.path, interpreter])
     if exposures:
         mounts.expose(exposures)
 
