@@ -17,10 +17,10 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import yaml
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
@@ -231,20 +231,6 @@ def trigger_schema(path: str, methods: list[str]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ the resolvers
 
 
-@contextmanager
-def environment(variables: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def load_handler_module(function: Any) -> ModuleType:
     """The function's handler module (`app.lambda_handler` -> `<CodeUri>/app.py`), under a name of its own."""
     module_path = Path(function.codeuri) / (function.handler.rsplit(".", 1)[0].replace(".", "/") + ".py")
@@ -279,7 +265,7 @@ def function_schemas(template: LocalTemplate) -> Iterator[dict[str, Any]]:
         if not served:
             continue  # not behind the API (authorizer, sandbox)
         variables = {name: str(value) for name, value in (function.environment or {}).get("Variables", {}).items()}
-        with environment(variables):
+        with mock.patch.dict(os.environ, variables):
             resolver = resolver_of(load_handler_module(function))
         if resolver is None:
             paths = {path for _, path in served}

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from unittest import mock
 from urllib.parse import urlsplit
 
 import click
@@ -414,19 +415,13 @@ def _layer_on(where: Target) -> Iterator[None]:
     }
     if where.endpoint_url is not None:
         settings.update(AWS_ENDPOINT_URL=where.endpoint_url, **defaults.CREDENTIALS)
-    saved = {name: os.environ.get(name) for name in settings}
-    os.environ.update(settings)
-    reset_clients()
-    try:
-        yield
-    finally:
-        # Restored, so a caller in the same process (a test) sees its own environment again.
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    # Restored on the way out, so a caller in the same process (a test) sees its own environment again.
+    with mock.patch.dict(os.environ, settings):
         reset_clients()
+        try:
+            yield
+        finally:
+            reset_clients()
 
 
 # ---------------------------------------------------------------------------------------------- output
