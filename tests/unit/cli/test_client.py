@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -84,17 +83,6 @@ class FakeApi:
 
     def route(self, seen: Seen) -> str:
         return seen.path.removeprefix(ROOT_PATH)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeApi]:
-    api = FakeApi()
-    # A short poll interval: shutdown() waits for one.
-    thread = threading.Thread(target=api.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield api
-    api.server.shutdown()
-    api.server.server_close()
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,6 @@ from tests.unit.cli.test_client import Answer, FakeApi, Seen, api_cli, one_error
 
 FILES = "/api/v2/files"
 HELLO = b"def handler(request):\n    return 'hi'\n"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeApi]:
-    api = FakeApi()
-    thread = threading.Thread(target=api.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield api
-    api.server.shutdown()
-    api.server.server_close()
 
 
 def saved_answer(seen: Seen, updated: list[str] | None = None, kept: list[dict[str, str]] | None = None) -> Answer:

@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from httpep.cli import main
-from tests.unit.cli import test_client
 from tests.unit.cli.test_client import (
     ROOT_PATH,
     Answer,
@@ -37,7 +36,6 @@ COMMANDS = [
     ("script", "put"),
     ("api-root",),
 ]
-fake = test_client.fake  # the fake API fixture
 READ_COMMANDS = [("endpoint", "get"), ("endpoint", "list"), ("token", "list"), ("config", "get")]
 
 
