@@ -168,7 +168,15 @@ def test_the_table_holds_no_plain_token_in_any_attribute(template: LocalTemplate
         assert not any(token in value or secret in value for value in stored)
     # What is stored instead: the hash as the key, and nothing that is not a known attribute.
     assert {item["token_hash"]["S"] for item in items} == {token_store.hash_token(t) for t in tokens}
-    assert {key for item in items for key in item} <= {"token_hash", "account", "label", "created_at", "revoked_at"}
+    assert {key for item in items for key in item} <= {
+        "token_hash",
+        "account",
+        "label",
+        "created_at",
+        "revoked_at",
+        "scope",
+        "endpoints",
+    }
 
 
 def test_store_failures_become_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,3 +189,26 @@ def test_store_failures_become_unavailable(monkeypatch: pytest.MonkeyPatch) -> N
         token_store.list_tokens("jaydoe")
     with pytest.raises(Unavailable, match="ResourceNotFoundException"):
         token_store.revoke_token("hep_whatever")
+
+
+def test_a_call_token_names_its_scope_and_endpoints() -> None:
+    token = token_store.create_token("jaydoe", scope=token_store.CALL, endpoints=("b", "a", "a"))
+    record = token_store.find_active(token)
+    assert record is not None
+    assert (record.scope, record.endpoints) == ("call", ("a", "b"))
+    assert not record.manages
+    assert record.may_call("a") and not record.may_call("c")
+
+
+def test_a_manage_token_is_the_default_and_may_call_every_endpoint() -> None:
+    record = token_store.find_active(token_store.create_token("jaydoe"))
+    assert record is not None and record.manages and record.may_call("anything")
+
+
+@pytest.mark.parametrize(
+    ("scope", "endpoints", "message"),
+    [("admin", (), "scope must be one of"), ("manage", ("a",), "limit a 'call' token only")],
+)
+def test_a_bad_scope_is_refused(scope: str, endpoints: tuple[str, ...], message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        token_store.create_token("jaydoe", scope=scope, endpoints=endpoints)

@@ -25,6 +25,11 @@ ACCOUNT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 TOKEN_PREFIX = "hep_"
 TOKEN_BYTES = 32
 MAX_LABEL_CHARS = 256
+# `manage`: every route of the account. `call`: only the trigger route, of `endpoints` when any are named.
+MANAGE = "manage"
+CALL = "call"
+SCOPES = (MANAGE, CALL)
+MAX_SCOPED_ENDPOINTS = 100
 
 
 @dataclass(frozen=True)
@@ -34,10 +39,20 @@ class TokenRecord:
     label: str
     created_at: str
     revoked_at: str | None = None
+    scope: str = MANAGE
+    endpoints: tuple[str, ...] = ()  # for a `call` token: the endpoint ids it may trigger; () = all of them
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def manages(self) -> bool:
+        return self.scope == MANAGE
+
+    def may_call(self, endpoint_id: str) -> bool:
+        """Whether this token may trigger the account's endpoint `endpoint_id` (the account checked apart)."""
+        return self.manages or not self.endpoints or endpoint_id in self.endpoints
 
 
 def hash_token(token: str) -> str:
@@ -56,10 +71,25 @@ def validate_label(label: str) -> str:
     return label
 
 
+def validate_scope(scope: str, endpoints: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    if scope not in SCOPES:
+        raise BadRequest(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
+    if endpoints and scope != CALL:
+        raise BadRequest("endpoint ids limit a 'call' token only")
+    if len(endpoints) > MAX_SCOPED_ENDPOINTS:
+        raise BadRequest(f"a token names at most {MAX_SCOPED_ENDPOINTS} endpoints")
+    return scope, tuple(sorted(set(endpoints)))
+
+
 def _unavailable(exc: ClientError) -> Unavailable:
     error = exc.response.get("Error", {})
     code, message = error.get("Code", "error"), error.get("Message")
     return Unavailable(f"token store unavailable: {code}: {message}" if message else f"token store unavailable: {code}")
+
+
+def key(token: str) -> dict[str, Any]:
+    """The table key of `token`'s record (for a caller that batches the read with another table's)."""
+    return {"token_hash": {"S": hash_token(token)}}
 
 
 def _record(item: dict[str, Any]) -> TokenRecord:
@@ -69,7 +99,20 @@ def _record(item: dict[str, Any]) -> TokenRecord:
         label=item.get("label", {}).get("S", ""),
         created_at=item["created_at"]["S"],
         revoked_at=item.get("revoked_at", {}).get("S"),
+        scope=item.get("scope", {}).get("S", MANAGE),
+        endpoints=tuple(value["S"] for value in item.get("endpoints", {}).get("L", [])),
     )
+
+
+def active_record(token: str, item: dict[str, Any] | None) -> TokenRecord | None:
+    """The record in `item` (read by `key(token)`) if it is `token`'s and not revoked, else None."""
+    if item is None:
+        return None
+    record = _record(item)
+    # The key lookup already matched; the constant-time compare keeps the check independent of timing.
+    if not hmac.compare_digest(record.token_hash, hash_token(token)) or not record.active:
+        return None
+    return record
 
 
 def _now() -> str:
@@ -80,17 +123,28 @@ def _table(table: str | None) -> str:
     return table or settings.tokens_table()
 
 
-def create_token(account: str, label: str = "", table: str | None = None, dynamodb: Any = None) -> str:
+def create_token(
+    account: str,
+    label: str = "",
+    table: str | None = None,
+    dynamodb: Any = None,
+    scope: str = MANAGE,
+    endpoints: tuple[str, ...] = (),
+) -> str:
     """Mint a token for `account`, store its hash, and return the token (the only time it is seen)."""
     validate_account(account)
     validate_label(label)
+    scope, endpoints = validate_scope(scope, endpoints)
     token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
-    item = {
+    item: dict[str, Any] = {
         "token_hash": {"S": hash_token(token)},
         "account": {"S": account},
         "label": {"S": label},
         "created_at": {"S": _now()},
+        "scope": {"S": scope},
     }
+    if endpoints:
+        item["endpoints"] = {"L": [{"S": endpoint} for endpoint in endpoints]}
     try:
         # The condition only guards against the (astronomically unlikely) reuse of a hash.
         (dynamodb or client("dynamodb")).put_item(
@@ -103,21 +157,13 @@ def create_token(account: str, label: str = "", table: str | None = None, dynamo
 
 def find_active(token: str, table: str | None = None, dynamodb: Any = None) -> TokenRecord | None:
     """The active record of `token`, or None for an unknown or revoked one (one GetItem)."""
-    token_hash = hash_token(token)
     try:
         response = (dynamodb or client("dynamodb")).get_item(
-            TableName=_table(table), Key={"token_hash": {"S": token_hash}}, ConsistentRead=True
+            TableName=_table(table), Key=key(token), ConsistentRead=True
         )
     except ClientError as exc:
         raise _unavailable(exc) from exc
-    item = response.get("Item")
-    if item is None:
-        return None
-    record = _record(item)
-    # The key lookup already matched; the constant-time compare keeps the check independent of timing.
-    if not hmac.compare_digest(record.token_hash, token_hash) or not record.active:
-        return None
-    return record
+    return active_record(token, response.get("Item"))
 
 
 def revoke_token(token: str, table: str | None = None, dynamodb: Any = None) -> TokenRecord:
