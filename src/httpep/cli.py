@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -21,6 +21,9 @@ from httpep.local import defaults
 from httpep.local.template import TemplateNotFound
 from httpep.options import CliError, output_option, print_json, print_table, store_errors, target
 from httpep.targets import TargetError
+
+if TYPE_CHECKING:
+    from httpendpoint.stores.token_store import TokenRecord
 
 # Help is wrapped to the terminal up to this width, and short help texts are never cut (options.Group).
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -201,15 +204,36 @@ def token() -> None:
     "--account", required=True, callback=options.check_account, help="Account the token acts for, e.g. jaydoe."
 )
 @click.option("--label", default="", callback=options.check_label, help="A note to tell tokens apart in `token list`.")
+@click.option(
+    "--scope",
+    type=click.Choice(["manage", "call"]),
+    default="manage",
+    show_default=True,
+    help="manage: every route of the account. call: only triggers of its endpoints (e.g. for a webhook sender).",
+)
+@click.option(
+    "--endpoint",
+    "endpoints",
+    multiple=True,
+    callback=options.check_endpoint_ids,
+    help="With --scope call: an endpoint id the token may trigger (repeatable; none = every endpoint of the account).",
+)
 @click.pass_context
-def token_create(ctx: click.Context, account: str, label: str) -> None:
+def token_create(ctx: click.Context, account: str, label: str, scope: str, endpoints: tuple[str, ...]) -> None:
     """Print a new token for ACCOUNT, alone on one line (nothing else goes to stdout)."""
     from httpendpoint.stores import token_store
 
+    if endpoints and scope != token_store.CALL:
+        raise click.BadParameter("--endpoint limits a call token: add --scope call", param_hint="--endpoint")
     where = target(ctx)
     with store_errors(where):
         new_token = token_store.create_token(
-            account, label, table=where.output("TokensTableName"), dynamodb=where.client("dynamodb")
+            account,
+            label,
+            table=where.output("TokensTableName"),
+            dynamodb=where.client("dynamodb"),
+            scope=scope,
+            endpoints=endpoints,
         )
     click.echo(new_token)
 
@@ -259,7 +283,7 @@ def token_revoke(ctx: click.Context, token_value: str) -> None:
 @output_option()
 @click.pass_context
 def token_list(ctx: click.Context, account: str, output: str) -> None:
-    """Tokens of ACCOUNT: hash prefix, label, dates (never the tokens)."""
+    """Tokens of ACCOUNT: hash prefix, label, scope, dates (never the tokens)."""
     from httpendpoint.stores import token_store
 
     where = target(ctx)
@@ -274,13 +298,26 @@ def token_list(ctx: click.Context, account: str, output: str) -> None:
     if output == "json":
         print_json(
             [
-                {"hash": r.token_hash, "label": r.label, "created_at": r.created_at, "revoked_at": r.revoked_at}
+                {
+                    "hash": r.token_hash,
+                    "label": r.label,
+                    "scope": r.scope,
+                    "endpoints": list(r.endpoints),
+                    "created_at": r.created_at,
+                    "revoked_at": r.revoked_at,
+                }
                 for r in records
             ]
         )
         return
-    rows = [(r.token_hash[:12], r.label, r.created_at, r.revoked_at or "active") for r in records]
-    print_table(rows, ["hash", "label", "created", "revoked"])
+    rows = [(r.token_hash[:12], r.label, _scope_text(r), r.created_at, r.revoked_at or "active") for r in records]
+    print_table(rows, ["hash", "label", "scope", "created", "revoked"])
+
+
+def _scope_text(record: TokenRecord) -> str:
+    if record.manages or not record.endpoints:
+        return record.scope
+    return f"{record.scope}: {', '.join(record.endpoints)}"
 
 
 # ---------------------------------------------------------------------------------------------- script

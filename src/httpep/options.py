@@ -355,6 +355,15 @@ check_drive_path = _check(_drive_path, "drive path")
 check_drive_file = _check(_drive_file, "drive path")
 check_drive_folder = _check(_drive_folder, "drive folder")
 check_account = _check(_account, "account")
+
+
+def check_endpoint_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """A repeatable option's endpoint ids, each checked as `check_endpoint_id` checks one."""
+    for value in values:
+        check_endpoint_id(ctx, param, value)
+    return values
+
+
 check_label = _check(_label, "label")
 
 

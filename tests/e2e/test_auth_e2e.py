@@ -176,3 +176,35 @@ def test_no_token_in_the_stack_logs(
     assert "token rejected" in logs and "token accepted" in logs  # the authorizer's own lines are in this log
     for token in {valid_token, revoked_token, *MINTED}:
         assert token.removeprefix(token_store.TOKEN_PREFIX) not in logs
+
+
+@pytest.fixture(scope="module")
+def call_token(stack: RunningStack) -> str:
+    result = stack.httpep(*stack.target, "token", "create", "--account", "jaydoe", "--scope", "call")
+    MINTED.append(result.stdout.strip())
+    return result.stdout.strip()
+
+
+MANAGEMENT_AND_FILES = [
+    *((method, stack_route) for method, stack_route in ROUTES if "/u/" not in stack_route),
+    *(("files", method) for method in ("GET", "PUT", "DELETE")),
+]
+
+
+@pytest.mark.parametrize(("method", "route"), MANAGEMENT_AND_FILES)
+def test_a_call_token_is_403_json_on_management_and_files_routes(
+    stack: RunningStack, http: requests.Session, call_token: str, method: str, route: str
+) -> None:
+    if method == "files":
+        method, url = route, stack.api_root.replace("/api/v1/http-endpoint", "/api/v2/files") + "/jaydoe/a.py"
+    else:
+        url = stack.api_root + route
+    response = http.request(method, url, headers={"Authorization": f"Bearer {call_token}"}, data=b"x")
+    assert response.status_code == 403, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert "scope call" in response.json()["error"]
+
+
+def test_a_call_token_passes_on_the_trigger_route(stack: RunningStack, http: requests.Session, call_token: str) -> None:
+    response = http.get(stack.api_root + "/u/auth-e2e-path", headers={"Authorization": f"Bearer {call_token}"})
+    assert response.status_code not in (401, 403), response.text

@@ -1,4 +1,5 @@
-"""The TOKEN authorizer's decision: a valid bearer token allows the whole API for its account."""
+"""The TOKEN authorizer's decision: a valid `manage` token allows the whole API for its account, a `call`
+token only the trigger route (anything else is denied: API Gateway's ACCESS_DENIED response, a JSON 403)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerResponse,
     APIGatewayAuthorizerTokenEvent,
+    HttpVerb,
 )
 
+from httpendpoint.core import settings
 from httpendpoint.core.observability import logger
 from httpendpoint.stores import token_store
 
@@ -58,8 +61,17 @@ def authorize(event: APIGatewayAuthorizerTokenEvent) -> dict[str, Any]:
         partition=arn.partition,
         context={"account": record.account},
     )
-    # The whole API (`<api>/<stage>/*/*`), not just this method: API Gateway caches the decision per token
-    # for every route, so a policy naming one route would deny the others until the cache expires.
-    policy.allow_all_routes()
-    logger.info("token accepted")
+    # Every route the token may use, not just this one: API Gateway caches the decision per token for every
+    # route, so a policy naming one route would deny the others until the cache expires.
+    if record.manages:
+        policy.allow_all_routes()
+    else:
+        # Nothing but the trigger route; the router checks which endpoints the token covers.
+        policy.allow_route(HttpVerb.ALL.value, trigger_resource())
+    logger.info("token accepted", scope=record.scope)
     return policy.asdict()
+
+
+def trigger_resource() -> str:
+    """The trigger route's resource in a policy: `<API_BASE_PATH>/u/*`."""
+    return f"{settings.api_base_path().strip('/')}/u/*"

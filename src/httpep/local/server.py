@@ -79,6 +79,10 @@ class AuthorizerCache:
             self._answers[key] = (time.monotonic() + self.seconds, answer)
 
 
+class AccessDenied(Exception):
+    """The authorizer's policy does not allow the route."""
+
+
 def _apigw_service(
     api: Any,
     runner: LocalLambdaRunner,
@@ -86,8 +90,10 @@ def _apigw_service(
     port: int,
     console: Console,
     authorizer_cache: AuthorizerCache | None,
+    access_denied_body: str,
 ) -> Any:
     from flask import Response, g, jsonify, request
+    from samcli.local.apigw.exceptions import AuthorizerUnauthorizedRequest
     from samcli.local.apigw.local_apigw_service import LocalApigwService
 
     from httpep.local.runner import AuthorizerRejected
@@ -106,6 +112,13 @@ def _apigw_service(
                 answer = super()._invoke_lambda_function(lambda_function_name, event)
                 authorizer_cache.put(key, answer)
             return answer
+
+        def _invoke_parse_lambda_authorizer(self, *args: Any) -> None:
+            try:
+                super()._invoke_parse_lambda_authorizer(*args)
+            except AuthorizerUnauthorizedRequest as exc:
+                # A policy that does not allow the route: API Gateway's ACCESS_DENIED, in the template's words.
+                raise AccessDenied() from exc
 
         def _create_method_arn(self, flask_request: Any, event_type: str) -> str:
             # API Gateway's policy wildcards match any character; SAM CLI's regex stops at a newline, so a
@@ -153,7 +166,11 @@ def _apigw_service(
                 )
                 return response
 
+            def access_denied(_: Exception) -> Response:
+                return Response(access_denied_body, status=403, mimetype="application/json")
+
             app.register_error_handler(AuthorizerRejected, unauthorized)
+            app.register_error_handler(AccessDenied, access_denied)
             app.register_error_handler(404, no_route)
             app.register_error_handler(405, no_route)
             app.before_request(started)
@@ -213,7 +230,15 @@ class LocalStack:
             self.template, self.aws_endpoint, self.lambda_endpoint, self.console.function_log
         )
         cache = AuthorizerCache(self.authorizer_cache_seconds) if self.authorizer_cache_seconds > 0 else None
-        api_service = _apigw_service(self.template.api, self.runner, self.host, self.port, self.console, cache)
+        api_service = _apigw_service(
+            self.template.api,
+            self.runner,
+            self.host,
+            self.port,
+            self.console,
+            cache,
+            self.template.gateway_response_body("ACCESS_DENIED"),
+        )
 
         from samcli.local.lambda_service.local_lambda_http_service import LocalLambdaHttpService
 

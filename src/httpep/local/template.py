@@ -66,6 +66,16 @@ class LocalTemplate:
     def resources_of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {lid: res for lid, res in self.resources.items() if res.get("Type") == resource_type}
 
+    def gateway_response_body(self, response_type: str) -> str:
+        """The JSON body the API's gateway response `response_type` (e.g. ACCESS_DENIED) gives on AWS; it must
+        be a plain JSON text (no `$context` variables), as the local stack serves it as it is."""
+        for api in self.resources_of_type("AWS::Serverless::Api").values():
+            responses = api.get("Properties", {}).get("GatewayResponses", {})
+            body = responses.get(response_type, {}).get("ResponseTemplates", {}).get("application/json")
+            if isinstance(body, str):
+                return body
+        raise KeyError(f"the template has no {response_type} gateway response with a JSON body")
+
     @cached_property
     def local_names(self) -> dict[str, str]:
         """Physical name of each table and bucket on the local stack, by logical id."""

@@ -167,3 +167,20 @@ def test_an_account_does_not_linger_in_the_next_invocations_logs(
         handler(event_with(unknown()), lambda_context)
     assert "token rejected" in log_output.getvalue()
     assert "lingering" not in log_output.getvalue()
+
+
+def test_a_call_token_is_allowed_the_trigger_route_only(
+    handler: Callable[..., dict[str, Any]], lambda_context: FakeContext
+) -> None:
+    token = token_store.create_token("jaydoe", scope=token_store.CALL, endpoints=("hook",))
+    response = handler(event_with(f"Bearer {token}"), lambda_context)
+    assert response["context"] == {"account": "jaydoe"}
+    statements = response["policyDocument"]["Statement"]
+    # Anything else (management and files routes) is an implicit deny: API Gateway's ACCESS_DENIED, a 403.
+    assert statements == [
+        {
+            "Action": "execute-api:Invoke",
+            "Effect": "Allow",
+            "Resource": ["arn:aws:execute-api:us-east-1:123456789012:abc123/Prod/*/api/v1/http-endpoint/u/*"],
+        }
+    ]

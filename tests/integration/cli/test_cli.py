@@ -398,6 +398,32 @@ def test_token_list_as_json_has_full_hashes_and_never_tokens(moto_server: MotoSe
     assert token not in json.dumps(listed)
 
 
+def test_a_call_token_for_named_endpoints_shows_its_scope(moto_server: MotoServer) -> None:
+    account = new_account()
+    result = local(
+        moto_server, "token", "create", "--account", account, "--scope", "call", "--endpoint", "hook", "--endpoint", "b"
+    )
+    assert result.exit_code == 0, result.stderr
+    record = token_store.find_active(
+        result.stdout.strip(), table=moto_server.tokens_table, dynamodb=moto_server.client("dynamodb")
+    )
+    assert record is not None and (record.scope, record.endpoints) == ("call", ("b", "hook"))
+    assert "call: b, hook" in local(moto_server, "token", "list", "--account", account).stdout
+    listed = json.loads(local(moto_server, "token", "list", "--account", account, "--output", "json").stdout)
+    assert [(item["scope"], item["endpoints"]) for item in listed] == [("call", ["b", "hook"])]
+
+
+def test_endpoint_ids_limit_a_call_token_only_and_are_checked(moto_server: MotoServer) -> None:
+    account = new_account()
+    refused = local(moto_server, "token", "create", "--account", account, "--endpoint", "hook")
+    assert refused.exit_code == 2 and "--scope call" in refused.stderr
+    bad = local(moto_server, "token", "create", "--account", account, "--scope", "call", "--endpoint", "a/b")
+    assert bad.exit_code == 2 and "'a/b'" in bad.stderr
+    assert (
+        token_store.list_tokens(account, table=moto_server.tokens_table, dynamodb=moto_server.client("dynamodb")) == []
+    )
+
+
 @pytest.mark.parametrize(
     ("source", "problem"),
     [
