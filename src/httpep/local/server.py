@@ -143,6 +143,7 @@ def _apigw_service(
 
             def started() -> tuple[Response, int] | None:
                 g.started = time.perf_counter()
+                console.started()
                 if request.method not in declared:
                     return no_route(Exception(request.method))
                 return None
