@@ -98,8 +98,8 @@ def one_client(url: str, headers: dict[str, str], seconds: float) -> list[float]
 
 def tree_cpu_seconds(root: int) -> float:
     """CPU time (user + system, with that of its reaped children) of process `root` and every process below it:
-    what the stack spent, whatever else shares the machine. Processes that ended meanwhile count through
-    their parent (the stack reaps its workers, a zygote its children)."""
+    what the stack itself spent. Processes that ended meanwhile count through their parent (the stack reaps its
+    workers, a zygote its children)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():

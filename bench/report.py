@@ -55,7 +55,8 @@ How to read it:
 - 3: triggers alternate between a table of 10 endpoints and one of 10,000, so both see the same machine.
 - 4: the stack and the plain Flask app each run in their own processes; the 8 clients run in this one; then
   one client calls each back to back for half as long (the median is its time per call). The stack's CPU
-  per request (user + system of its process and every worker, zygote and child) depends far less on other load.
+  per request (user + system of its process and every worker, zygote and child) is what the stack itself spent;
+  it too rises when other work contends for the CPUs, so compare runs made at a similar load average.
 - 5: sandbox.run back to back, with every cleanup; its floor is the same fork, handler run, result write and
   wait in a process of the zygote's size (its imports and warm-up), with nothing of the sandbox around it.
 - Times are medians. Everything shares this machine's CPUs with whatever else runs (see the load average)."""
