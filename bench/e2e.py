@@ -3,6 +3,7 @@ handler (werkzeug's threaded server in its own process, as the stack's API runs 
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -95,6 +96,32 @@ def one_client(url: str, headers: dict[str, str], seconds: float) -> list[float]
     return times
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system, with that of its reaped children) of process `root` and every process below it:
+    what the stack itself spent. Processes that ended meanwhile count through their parent (the stack reaps its
+    workers, a zygote its children)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # ended while we looked
+            children.setdefault(parent, []).append(int(entry))
+    ticks, pending = 0, [root]
+    while pending:
+        pid = pending.pop()
+        pending += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(field) for field in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def warm_up(url: str, headers: dict[str, str], clients: int) -> None:
     """Until every client has had a few answers: the stack starts a worker per concurrent request (as Lambda
     scales out), and each new worker is a cold start that must not be counted."""
@@ -113,6 +140,8 @@ class E2eResult:
     plain: Load
     one_client_ms: list[float]
     plain_one_client_ms: list[float]
+    cpu_seconds: float  # the stack's processes during the 8 clients' run
+    one_client_cpu_seconds: float
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,6 +155,8 @@ class E2eResult:
             "e2e_one_client_ms_median": _median(self.one_client_ms),
             "e2e_one_client_calls": len(self.one_client_ms),
             "e2e_plain_flask_one_client_ms_median": _median(self.plain_one_client_ms),
+            "e2e_cpu_ms_per_request": ratio(self.cpu_seconds * 1000, self.ours.ok + self.ours.errors),
+            "e2e_one_client_cpu_ms_per_request": ratio(self.one_client_cpu_seconds * 1000, len(self.one_client_ms)),
         }
 
 
@@ -137,9 +168,13 @@ def measure_e2e(seeded: SeededStack, seconds: float) -> E2eResult:
     progress(f"part 4: warming the local stack up with {CLIENTS} concurrent clients")
     warm_up(seeded.url, seeded.headers, CLIENTS)
     progress(f"part 4: {CLIENTS} clients for {seconds:g} s against the local stack")
+    stack_pid = seeded.stack.process.pid
+    cpu_before = tree_cpu_seconds(stack_pid)
     ours = hammer(seeded.url, seeded.headers, CLIENTS, seconds)
+    cpu_between = tree_cpu_seconds(stack_pid)
     progress(f"part 4: one client for {seconds / 2:g} s against the local stack")
     ours_one = one_client(seeded.url, seeded.headers, seconds / 2)
+    cpu_after = tree_cpu_seconds(stack_pid)
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-c", PLAIN_FLASK_SERVER, str(SEED.local_file), str(port)],
@@ -158,4 +193,6 @@ def measure_e2e(seeded: SeededStack, seconds: float) -> E2eResult:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return E2eResult(CLIENTS, seconds, ours, plain, ours_one, plain_one)
+    return E2eResult(
+        CLIENTS, seconds, ours, plain, ours_one, plain_one, cpu_between - cpu_before, cpu_after - cpu_between
+    )

@@ -54,7 +54,9 @@ How to read it:
   on a Lambda's request path. CPU time is the child's user + system time, which other load inflates far less.
 - 3: triggers alternate between a table of 10 endpoints and one of 10,000, so both see the same machine.
 - 4: the stack and the plain Flask app each run in their own processes; the 8 clients run in this one; then
-  one client calls each back to back for half as long (the median is its time per call).
+  one client calls each back to back for half as long (the median is its time per call). The stack's CPU
+  per request (user + system of its process and every worker, zygote and child) is what the stack itself spent;
+  it too rises when other work contends for the CPUs, so compare runs made at a similar load average.
 - 5: sandbox.run back to back, with every cleanup; its floor is the same fork, handler run, result write and
   wait in a process of the zygote's size (its imports and warm-up), with nothing of the sandbox around it.
 - Times are medians. Everything shares this machine's CPUs with whatever else runs (see the load average)."""
@@ -230,6 +232,11 @@ def table(results: dict[str, Any]) -> str:
                 key="e2e_one_client_ms_median",
             )
         t.add("  failed requests", number(r["e2e_errors"]), number(r["e2e_plain_flask_errors"]))
+        if "e2e_cpu_ms_per_request" in r:
+            t.add(
+                "  CPU ms per request, all of the stack's processes: 8 / 1 clients",
+                f"{number(r['e2e_cpu_ms_per_request'], 1)} / {number(r['e2e_one_client_cpu_ms_per_request'], 1)}",
+            )
     if "sandbox_overhead_ratio" in r:
         t.part("5. sandbox", f"{r['sandbox_calls']} calls")
         t.add(

@@ -20,8 +20,11 @@ from typing import Any, TextIO
 # How long a finished request's block waits for its functions' last log lines (they travel through a pipe
 # and a reader thread, so they can arrive just after the response).
 LINGER_SECONDS = 0.05
-# Lines tagged with a request the API never reports (a direct Lambda invoke) are printed after this.
+# Lines tagged with a request the API never reports (a direct Lambda invoke) are printed after this; an
+# authorizer's verdict waits longer while requests are still running (a cold start or a slow handler), for the
+# request it belongs to, but never beyond the second figure.
 ORPHAN_SECONDS = 1.0
+VERDICT_SECONDS = 60.0
 INDENT = "    "
 # Keys of a Powertools log record that say nothing a reader of the console needs.
 QUIET_KEYS = frozenset(
@@ -63,6 +66,7 @@ class _Unclaimed:
     source: str
     record: dict[str, Any]
     deadline: float
+    last_deadline: float
 
 
 @dataclass
@@ -100,13 +104,21 @@ def describe(record: dict[str, Any]) -> list[str]:
 class Console:
     """The single writer of the local stack's console (see the module's docstring)."""
 
-    def __init__(self, json_logs: bool = False, stream: TextIO | None = None, linger: float = LINGER_SECONDS) -> None:
+    def __init__(
+        self,
+        json_logs: bool = False,
+        stream: TextIO | None = None,
+        linger: float = LINGER_SECONDS,
+        orphan: float = ORPHAN_SECONDS,
+    ) -> None:
         self.json_logs = json_logs
         self.stream = stream
         self.linger = linger
+        self.orphan = orphan
         self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._pending: dict[str, _Request] = {}
         self._unclaimed: list[_Unclaimed] = []
+        self._running = 0  # requests the API has started and not yet answered
         self._thread = threading.Thread(target=self._run, name="console", daemon=True)
         self._thread.start()
 
@@ -119,6 +131,10 @@ class Console:
     def function_log(self, source: str, line: str) -> None:
         """A line a function wrote (the runner's log sink)."""
         self._queue.put(("log", source, line))
+
+    def started(self) -> None:
+        """The API took a request (the local API Gateway's before-request hook); `request` follows when it answers."""
+        self._queue.put(("started",))
 
     def request(
         self,
@@ -148,7 +164,7 @@ class Console:
         while True:
             now = time.monotonic()
             deadlines = [pending.deadline for pending in self._pending.values()]
-            deadlines += [unclaimed.deadline for unclaimed in self._unclaimed]
+            deadlines += [self._due(unclaimed) for unclaimed in self._unclaimed]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             try:
                 item = self._queue.get(timeout=timeout)
@@ -166,7 +182,10 @@ class Console:
         if kind == "say":
             self._write([str(item[1])])
         elif kind == "request":
+            self._running = max(0, self._running - 1)
             self._on_request(*item[1:])
+        elif kind == "started":
+            self._running += 1
         elif kind == "log":
             self._on_log(item[1], item[2])
 
@@ -211,14 +230,15 @@ class Console:
             if str(record.get("level", "INFO")) in ROUTINE_LEVELS:
                 # The authorizer's verdict: shown under the request it was for (matched by account, or by
                 # the 401 it caused), else on its own once that request is long gone.
-                self._unclaimed.append(_Unclaimed(source, record, time.monotonic() + ORPHAN_SECONDS))
+                now = time.monotonic()
+                self._unclaimed.append(_Unclaimed(source, record, now + self.orphan, now + VERDICT_SECONDS))
                 return
             first, *rest = describe(record)
             self._write([f"{INDENT}{source} | {first.strip()}", *rest])
             return
         pending = self._pending.get(str(request_id))
         if pending is None:
-            pending = self._pending[str(request_id)] = _Request(deadline=time.monotonic() + ORPHAN_SECONDS)
+            pending = self._pending[str(request_id)] = _Request(deadline=time.monotonic() + self.orphan)
         if "_aws" in record:
             # The metrics line: its `request` record names the endpoint and account; nothing to print.
             pending.endpoint = request.get("endpoint_id") or pending.endpoint
@@ -236,6 +256,11 @@ class Console:
                 return describe(unclaimed.record)
         return []
 
+    def _due(self, unclaimed: _Unclaimed) -> float:
+        """When an unclaimed verdict is shown on its own: while requests run or wait to be written, one of them may
+        still claim it."""
+        return unclaimed.last_deadline if self._running or self._pending else unclaimed.deadline
+
     def _flush(self, force: bool = False) -> None:
         now = time.monotonic()
         for request_id, pending in list(self._pending.items()):
@@ -247,7 +272,7 @@ class Console:
             who += [f"account={pending.account}"] if pending.account else []
             self._write([" ".join([header, *who]), *self._claim(pending), *pending.lines])
         for unclaimed in list(self._unclaimed):
-            if force or unclaimed.deadline <= now:
+            if force or self._due(unclaimed) <= now:
                 self._unclaimed.remove(unclaimed)
                 first, *rest = describe(unclaimed.record)
                 self._write([f"{INDENT}{unclaimed.source} | {first.strip()}", *rest])

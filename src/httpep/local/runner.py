@@ -8,6 +8,8 @@ function (plus what Lambda itself sets), so code never shares memory or credenti
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import json
 import os
 import selectors
@@ -26,13 +28,18 @@ from httpep.local import defaults
 from httpep.local.template import LOCAL_REGION, LocalTemplate
 
 MAX_WORKERS_PER_FUNCTION = 16
-# A PER_TENANT function (template.yaml's TenancyConfig) gets one warm worker per tenant (account), created on
-# its first invoke; a tenant's requests take turns in it. Beyond this many tenants' workers, the least
-# recently used idle one is stopped, as Lambda reclaims idle environments (its tenant keeps its uid).
+# A PER_TENANT function (template.yaml's TenancyConfig) gets warm workers per tenant (account), never shared
+# with another tenant: the first on the tenant's first invoke, more while its requests overlap (as Lambda gives
+# a tenant an environment per concurrent request), up to this many; beyond it, its requests wait their turn.
+MAX_WORKERS_PER_TENANT = 4
+# Beyond this many tenants with workers, the least recently used idle tenant's are stopped, as Lambda reclaims
+# idle environments (its tenant keeps its uids).
 MAX_TENANT_WORKERS = 8
-# Under root, each tenant's worker is told the uid its handlers' processes run as (HTTPEP_CHILD_UID): the
-# tenant's index in order of first use within this run of the stack, from CHILD_UID_BASE up. No account
-# shares a uid with another, so they cannot signal, trace or read one another, and process limits are theirs.
+# Under root, each worker of a tenant is told the uid its handlers' processes run as (HTTPEP_CHILD_UID): one
+# uid per worker slot of a tenant, handed out in order of first use within this run of the stack, from
+# CHILD_UID_BASE up. No account shares a uid with another, so they cannot signal, trace or read one another,
+# and process limits are theirs; nor do two workers at once (the sandbox's clean-up stops every process of its
+# uid and removes every file it left).
 CHILD_UID_BASE = 200_000
 CHILD_UID_COUNT = 65_536
 LOCAL_CREDENTIALS = defaults.CREDENTIALS
@@ -55,8 +62,9 @@ class WorkerGone(Exception):
 class Worker:
     """One warm execution environment of a function."""
 
-    def __init__(self, name: str, handler: str, cwd: Path, env: dict[str, str], log: LogSink) -> None:
+    def __init__(self, name: str, handler: str, cwd: Path, env: dict[str, str], log: LogSink, slot: int = 0) -> None:
         self.name = name
+        self.slot = slot  # which of its pool's environments it is (see FunctionPool.worker_env)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "httpep.local.worker", handler],
             cwd=cwd,
@@ -113,19 +121,39 @@ class FunctionPool:
     """The warm workers of one function; a busy function scales out to new workers, as Lambda does."""
 
     def __init__(
-        self, function: Any, env: dict[str, str], log: LogSink, max_workers: int = MAX_WORKERS_PER_FUNCTION
+        self,
+        function: Any,
+        env: dict[str, str],
+        log: LogSink,
+        max_workers: int = MAX_WORKERS_PER_FUNCTION,
+        slot_env: Callable[[int], dict[str, str]] | None = None,
     ) -> None:
         self.function = function
         self.env = env
         self.log = log
         self.timeout = float(function.timeout or 3)
+        self._slot_env = slot_env
         self._idle: list[Worker] = []
         self._all: set[Worker] = set()
+        self._busy_slots: set[int] = set()  # the slots of the workers in `_all`
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_workers)
 
+    def worker_env(self, slot: int) -> dict[str, str]:
+        """The environment of the worker in `slot` (the lowest slot no live worker holds)."""
+        return self.env if self._slot_env is None else self._slot_env(slot)
+
     def _spawn(self) -> Worker:
-        worker = Worker(self.function.name, self.function.handler, Path(self.function.codeuri), self.env, self.log)
+        with self._lock:
+            slot = next(n for n in itertools.count() if n not in self._busy_slots)
+            self._busy_slots.add(slot)
+        try:
+            env = self.worker_env(slot)
+            worker = Worker(self.function.name, self.function.handler, Path(self.function.codeuri), env, self.log, slot)
+        except BaseException:
+            with self._lock:
+                self._busy_slots.discard(slot)
+            raise
         with self._lock:
             self._all.add(worker)
         return worker
@@ -155,10 +183,11 @@ class FunctionPool:
         worker.kill()
         with self._lock:
             self._all.discard(worker)
+            self._busy_slots.discard(worker.slot)
 
     def stop(self) -> None:
         with self._lock:
-            workers, self._all, self._idle = list(self._all), set(), []
+            workers, self._all, self._idle, self._busy_slots = list(self._all), set(), [], set()
         for worker in workers:
             worker.kill()
 
@@ -171,7 +200,7 @@ class FunctionPool:
         with self._lock:
             if len(self._idle) != len(self._all):
                 return False
-            workers, self._all, self._idle = list(self._all), set(), []
+            workers, self._all, self._idle, self._busy_slots = list(self._all), set(), [], set()
         for worker in workers:
             worker.kill()
         return True
@@ -188,31 +217,45 @@ def is_per_tenant(function: Any) -> bool:
 
 
 class TenantPools:
-    """The workers of a PER_TENANT function: one warm worker per tenant, never shared with another tenant."""
+    """The workers of a PER_TENANT function: warm workers per tenant, never shared with another tenant."""
 
     def __init__(self, function: Any, env: dict[str, str], log: LogSink) -> None:
         self.function = function
         self.env = env
         self.log = log
         self._pools: dict[str, FunctionPool] = {}  # by tenant, least recently used first
-        self._uids: dict[str, int] = {}
+        self._uids: dict[str, list[int]] = {}  # by tenant, by worker slot
+        self._handed_out = 0
         self._lock = threading.Lock()
 
-    def child_uid(self, tenant: str) -> int:
-        """The tenant's uid, stable for this run of the stack: its index in order of first use, from the base."""
+    def child_uid(self, tenant: str, slot: int = 0) -> int:
+        """The uid of the tenant's worker in `slot`, stable for this run of the stack: handed out in order of
+        first use, from the base, and never to another tenant."""
         with self._lock:
-            if tenant not in self._uids:
-                if len(self._uids) >= CHILD_UID_COUNT:
-                    raise TenantError(f"more than {CHILD_UID_COUNT} tenants in one run of the local stack")
-                self._uids[tenant] = CHILD_UID_BASE + len(self._uids)
-            return self._uids[tenant]
+            uids = self._uids.get(tenant, [])
+            while len(uids) <= slot:
+                if self._handed_out >= CHILD_UID_COUNT:
+                    raise TenantError(f"more than {CHILD_UID_COUNT} tenants' workers in one run of the local stack")
+                uids.append(CHILD_UID_BASE + self._handed_out)
+                self._handed_out += 1
+            self._uids[tenant] = uids
+            return uids[slot]
 
-    def pool(self, tenant: str) -> FunctionPool:
+    def _slot_env(self, tenant: str, slot: int) -> dict[str, str]:
         env = dict(self.env)
         if os.geteuid() == 0:
-            env[CHILD_UID_VARIABLE] = str(self.child_uid(tenant))
+            env[CHILD_UID_VARIABLE] = str(self.child_uid(tenant, slot))
+        return env
+
+    def pool(self, tenant: str) -> FunctionPool:
         with self._lock:
-            pool = self._pools.pop(tenant, None) or FunctionPool(self.function, env, self.log, max_workers=1)
+            pool = self._pools.pop(tenant, None) or FunctionPool(
+                self.function,
+                self.env,
+                self.log,
+                max_workers=MAX_WORKERS_PER_TENANT,
+                slot_env=functools.partial(self._slot_env, tenant),
+            )
             self._pools[tenant] = pool
             others = [p for t, p in self._pools.items() if t != tenant]
         others = [other for other in others if other.has_workers()]

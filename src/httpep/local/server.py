@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import socket
@@ -31,14 +32,19 @@ SERVICE_THREADS = 16
 MOTO_THREADS = 8
 
 
-def _cache_moto_module_list() -> None:
-    """moto's server lists its package directory on every request to route it (`list_of_moto_modules` in
-    `get_backend_for_host`: about 0.5 ms each, three per trigger); the directory does not change while the
-    stack runs, so list it once."""
+def _cache_moto_lookups() -> None:
+    """Two things moto's server works out again on every request, from what does not change while the stack
+    runs: the list of its package directory (`list_of_moto_modules`, to route a request: about 0.5 ms each,
+    three per trigger), and a response class's method names (`method_names_from_class`, through
+    `inspect.getmembers`, to find the action's method)."""
     from moto import backends
+    from moto.core import responses, utils
 
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: iter(modules)
+    method_names = functools.cache(utils.method_names_from_class)
+    # The name responses.py imported (a copy of the list each time: callers may change theirs).
+    vars(responses)["method_names_from_class"] = lambda clazz: list(method_names(clazz))
 
 
 class PortInUse(Exception):
@@ -150,6 +156,7 @@ def _apigw_service(
 
             def started() -> tuple[Response, int] | None:
                 g.started = time.perf_counter()
+                console.started()
                 if request.method not in declared:
                     return no_route(Exception(request.method))
                 return None
@@ -220,7 +227,7 @@ class LocalStack:
 
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-        _cache_moto_module_list()
+        _cache_moto_lookups()
         # Handlers are callers like any other of the API, but moto and the Lambda Invoke API are the stack's own.
         moto_app = owner_only(DomainDispatcherApplication(create_backend_app), log=self.console.function_log)
         self._serve(moto_app, self.aws_port, MOTO_THREADS)

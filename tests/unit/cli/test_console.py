@@ -6,6 +6,7 @@ import io
 import json
 import re
 import threading
+import time
 
 from httpep.local.console import Console
 
@@ -133,3 +134,28 @@ def test_blocks_never_interleave_with_many_writers() -> None:
     for start in range(0, len(lines), 6):
         n = re.search(r"/u/p(\d+) ", lines[start]).group(1)  # type: ignore[union-attr]
         assert lines[start + 1 : start + 6] == [f"    {n}:{line}" for line in range(5)]
+
+
+def test_the_authorizer_s_verdict_waits_for_a_slow_request_it_belongs_to() -> None:
+    """A cold start or a slow handler answers long after the authorizer's verdict: the verdict still goes under
+    its request, not on a line of its own before it."""
+    stream = io.StringIO()
+    console = Console(stream=stream, linger=0.1, orphan=0.2)
+    console.started()
+    console.function_log("AuthorizerFunction", record("token accepted", request_id="", account="jaydoe"))
+    time.sleep(0.6)  # three times as long as a verdict waits when no request is running
+    console.request(REQUEST, "GET", "/api/v1/http-endpoint/u/slow", 200, 600.0, "jaydoe")
+    console.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith("GET /api/v1/http-endpoint/u/slow 200 600 ms account=jaydoe")
+    assert lines[1] == "    INFO token accepted"
+
+
+def test_a_verdict_no_running_request_can_claim_is_shown_on_its_own_soon() -> None:
+    stream = io.StringIO()
+    console = Console(stream=stream, linger=0.1, orphan=0.2)
+    console.function_log("AuthorizerFunction", record("token accepted", request_id="", account="jaydoe"))
+    time.sleep(0.6)
+    assert stream.getvalue().splitlines() == ["    AuthorizerFunction | INFO token accepted"]
+    console.close()

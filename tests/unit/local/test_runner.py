@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import json
 import os
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -59,6 +64,13 @@ def test_each_tenant_gets_its_own_uid_in_order_of_first_use_and_keeps_it(templat
     ]
 
 
+def test_each_worker_of_a_tenant_gets_a_uid_of_its_own_never_another_tenants(template: LocalTemplate) -> None:
+    (sandbox,) = [f for f in template.functions() if f.name == "SandboxFunction"]
+    pools = TenantPools(sandbox, {}, lambda *_: None)
+    uids = [pools.child_uid(t, slot) for t, slot in (("a", 0), ("b", 0), ("a", 1), ("a", 0), ("b", 1), ("a", 1))]
+    assert [uid - CHILD_UID_BASE for uid in uids] == [0, 1, 2, 0, 3, 2]
+
+
 def test_under_root_a_tenants_worker_is_told_its_uid(template: LocalTemplate, monkeypatch: pytest.MonkeyPatch) -> None:
     (sandbox,) = [f for f in template.functions() if f.name == "SandboxFunction"]
     pools = TenantPools(sandbox, {"X": "1"}, lambda *_: None)
@@ -66,12 +78,49 @@ def test_under_root_a_tenants_worker_is_told_its_uid(template: LocalTemplate, mo
     first, second = pools.pool("a"), pools.pool("b")
     assert first is not second
     assert pools.pool("a") is first
-    assert (first.env[CHILD_UID_VARIABLE], second.env[CHILD_UID_VARIABLE]) == (
+    assert (first.worker_env(0)[CHILD_UID_VARIABLE], second.worker_env(0)[CHILD_UID_VARIABLE]) == (
         str(CHILD_UID_BASE),
         str(CHILD_UID_BASE + 1),
     )
+    assert first.worker_env(1)[CHILD_UID_VARIABLE] == str(CHILD_UID_BASE + 2)
+    assert first.worker_env(0)["X"] == "1"
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    assert CHILD_UID_VARIABLE not in pools.pool("c").env
+    assert CHILD_UID_VARIABLE not in pools.pool("c").worker_env(0)
+
+
+# A function whose invoke takes a while and tells which uid its worker was given.
+SLOW_HANDLER = f"""
+import os, time
+def handler(event, context):
+    time.sleep(event["seconds"])
+    return os.environ["{CHILD_UID_VARIABLE}"]
+"""
+
+
+def test_a_tenants_overlapping_requests_run_in_workers_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As Lambda gives a tenant an environment per concurrent request: requests that overlap are not queued
+    behind one another in one worker, and each worker has its own uid (the sandbox's clean-up stops every
+    process of its uid, so two workers sharing one would kill each other's handlers)."""
+    (tmp_path / "slow.py").write_text(SLOW_HANDLER)
+    function = SimpleNamespace(name="Slow", handler="slow.handler", codeuri=str(tmp_path), timeout=30)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.pathsep.join(sys.path)}
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    pools = TenantPools(function, env, lambda *_: None)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(3) as threads:
+            overlapping = [
+                threads.submit(pools.invoke, json.dumps({"seconds": 3}), "a"),
+                threads.submit(pools.invoke, json.dumps({"seconds": 3}), "a"),
+                threads.submit(pools.invoke, json.dumps({"seconds": 0}), "b"),
+            ]
+            a_uids = {json.loads(future.result()["result"]) for future in overlapping[:2]}
+            b_uid = json.loads(overlapping[2].result()["result"])
+    finally:
+        pools.stop()
+    assert len(a_uids) == 2
+    assert {int(uid) for uid in (*a_uids, b_uid)} == {CHILD_UID_BASE, CHILD_UID_BASE + 1, CHILD_UID_BASE + 2}
 
 
 def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
