@@ -1,4 +1,4 @@
-"""The five management operations: business rules between the HTTP routes and the stores.
+"""The management operations: business rules between the HTTP routes and the stores.
 
 They take plain values (the caller's account, the URL's id, a validated request model) and return plain
 results, so they read (and test) without any HTTP around them; the functions' routes only translate.
@@ -7,6 +7,7 @@ results, so they read (and test) without any HTTP around them; the functions' ro
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -18,12 +19,14 @@ from httpendpoint.management.models import (
     CreateRequest,
     EndpointListView,
     EndpointView,
+    InvocationListView,
+    InvocationView,
     ListQuery,
     UpdateRequest,
     check_endpoint_id,
     state_of,
 )
-from httpendpoint.stores import endpoint_store
+from httpendpoint.stores import endpoint_store, invocation_store
 from httpendpoint.stores.endpoint_store import Endpoint
 
 
@@ -138,3 +141,11 @@ def _checked(endpoint_id: str, invalid: Callable[[str], ServiceError]) -> str:
 def _same_id(url_id: str, body_id: str | None) -> None:
     if body_id is not None and body_id != url_id:
         raise BadRequest(f"id: {body_id!r} in the body differs from {url_id!r} in the URL")
+
+
+def list_invocations(account: str, endpoint_id: str, limit: int) -> InvocationListView:
+    """The newest `limit` records of the caller's endpoint, newest first; only this incarnation's (a deleted
+    endpoint's records stay behind, unread, until they expire)."""
+    endpoint = get_endpoint(account, endpoint_id)
+    records = invocation_store.recent(account, endpoint.id, since=endpoint.created_at, limit=limit)
+    return InvocationListView(id=endpoint.id, invocations=[InvocationView(**asdict(record)) for record in records])
