@@ -66,7 +66,7 @@ def test_an_expired_record_not_yet_removed_by_dynamodb_is_not_read(monkeypatch: 
     invocation_store.put("jaydoe", "hello", invocation("2026-11-30T10:00:00.000+00:00", "expired"))
     invocation_store.put("jaydoe", "hello", invocation("2026-11-30T11:00:00.000+00:00", "fresh"))
     later = time.time() + 8 * 86_400
-    monkeypatch.setattr(invocation_store.time, "time", lambda: later)
+    monkeypatch.setattr(time, "time", lambda: later)
     invocation_store.put("jaydoe", "hello", invocation("2026-11-30T12:00:00.000+00:00", "newest"))
     records = invocation_store.recent("jaydoe", "hello", since="2026-11-30T00:00:00.000+00:00", limit=10)
     assert [r.request_id for r in records] == ["newest"]

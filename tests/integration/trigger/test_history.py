@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from httpendpoint.stores import endpoint_store
 from httpendpoint.core.errors import Unavailable
+from httpendpoint.stores import endpoint_store
 from httpendpoint.trigger import history, sandbox_client, script_cache
 from tests.integration.trigger.test_router import SCRIPTS, create, put_script, trigger
 from tests.support.aws import aws_client
