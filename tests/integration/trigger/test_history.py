@@ -181,3 +181,10 @@ def test_a_handlers_own_answer_has_no_error_unless_it_is_a_json_error() -> None:
     assert history.error_of({"statusCode": 404, "body": ""}) is None
     assert history.error_of({"statusCode": 500, "body": "[1]"}) is None
     assert history.error_of({"statusCode": 500, "body": "eyJlcnJvciI6ICJ4In0=", "isBase64Encoded": True}) is None
+
+
+@pytest.mark.parametrize("epoch", [0.0, 1764515498.7789, 1764515498.0004, 1764515499.9996, 4102444800.5])
+def test_record_times_are_written_as_endpoint_creation_times_are(epoch: float) -> None:
+    """The history reads `sk > created_at` as strings: both must be the same ISO 8601 spelling."""
+    expected = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+    assert history.iso_time(epoch) == expected

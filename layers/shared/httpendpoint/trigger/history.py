@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from httpendpoint.core import settings
@@ -59,7 +58,7 @@ def record(access: dict[str, Any], response: dict[str, Any], started: float, sec
     error = error_of(response)
     invocation = Invocation(
         request_id=str(access.get("request_id", "")),
-        time=datetime.fromtimestamp(time.time() - elapsed, UTC).isoformat(timespec="milliseconds"),
+        time=iso_time(time.time() - elapsed),
         method=str(access.get("method", "")),
         status=int(response["statusCode"]),
         duration_ms=round(elapsed * 1000, 1),
@@ -70,6 +69,12 @@ def record(access: dict[str, Any], response: dict[str, Any], started: float, sec
         invocation_store.put(str(account), str(endpoint_id), invocation)
     except Unavailable as exc:
         logger.warning("invocation not recorded", extra={**access, "detail": exc.message})
+
+
+def iso_time(epoch: float) -> str:
+    """`epoch` as an endpoint's `created_at` is written (ISO 8601, UTC, milliseconds, `+00:00`), so the two
+    compare as strings; a third of the time of datetime's isoformat."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}+00:00"
 
 
 def error_of(response: dict[str, Any]) -> str | None:
