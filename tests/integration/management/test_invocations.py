@@ -103,3 +103,24 @@ def test_a_re_created_id_starts_empty() -> None:
     assert invocations("mine") == (200, {"id": "mine", "invocations": []})
     trigger("mine", 2)
     assert [r["request_id"] for r in invocations("mine")[1]["invocations"]] == ["request-2"]
+
+
+def test_records_too_large_for_one_response_are_cut_to_fit() -> None:
+    """100 records of 4096 characters of output and of error that JSON escapes to 12 bytes each: over 6 MB."""
+    from httpendpoint.core.limits import INVOKE_LIMIT_BYTES
+    from httpendpoint.stores import endpoint_store, invocation_store
+    from httpendpoint.stores.invocation_store import Invocation
+
+    endpoint = endpoint_store.get("mine", "jaydoe")
+    assert endpoint is not None
+    wide = "\U0001f600" * 4096
+    for n in range(100):
+        at = f"2099-01-01T00:{n // 60:02d}:{n % 60:02d}.000+00:00"
+        invocation_store.put("jaydoe", "mine", Invocation(f"r{n:03d}", at, "GET", 500, 1.0, wide, wide))
+    event = api_event("invocations", path_parameters={"id": "mine"}, query={"limit": ["100"]})
+    response = load_function("invocations").lambda_handler(event, FakeContext())
+    assert response["statusCode"] == 200
+    assert len(json.dumps(response)) < INVOKE_LIMIT_BYTES
+    records = json.loads(response["body"])["invocations"]
+    assert 30 < len(records) < 100
+    assert [r["request_id"] for r in records] == [f"r{n:03d}" for n in reversed(range(100))][: len(records)]

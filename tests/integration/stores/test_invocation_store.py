@@ -70,3 +70,13 @@ def test_an_expired_record_not_yet_removed_by_dynamodb_is_not_read(monkeypatch: 
     invocation_store.put("jaydoe", "hello", invocation("2026-11-30T12:00:00.000+00:00", "newest"))
     records = invocation_store.recent("jaydoe", "hello", since="2026-11-30T00:00:00.000+00:00", limit=10)
     assert [r.request_id for r in records] == ["newest"]
+
+
+def test_records_larger_than_one_dynamodb_page_are_all_read() -> None:
+    """100 records of 4096 four-byte characters of output and of error: about 3 MB, over DynamoDB's 1 MB page."""
+    wide = "\U0001f600" * 4096
+    for n in range(100):
+        at = f"2026-11-30T10:{n // 60:02d}:{n % 60:02d}.000+00:00"
+        invocation_store.put("jaydoe", "hello", Invocation(f"r{n:03d}", at, "GET", 500, 1.0, wide, wide))
+    records = invocation_store.recent("jaydoe", "hello", since="2026-11-30T00:00:00.000+00:00", limit=100)
+    assert [r.request_id for r in records] == [f"r{n:03d}" for n in reversed(range(100))]

@@ -59,20 +59,29 @@ def put(account: str, endpoint_id: str, invocation: Invocation) -> None:
 def recent(account: str, endpoint_id: str, since: str, limit: int) -> list[Invocation]:
     """The newest `limit` records of the endpoint written after `since` (its `created_at`), newest first.
 
-    One strongly consistent Query: a record is readable as soon as its PutItem returned.
+    Strongly consistent: a record is readable as soon as its PutItem returned. One Query, unless the records
+    fill DynamoDB's 1 MB page first (each holds up to 4096 characters of output and as many of error, up to
+    32 KB in UTF-8): then the next page, until `limit`.
     """
-    response = _call(
-        "query",
-        TableName=settings.invocations_table(),
-        KeyConditionExpression="pk = :pk AND sk > :since",
-        ExpressionAttributeValues={":pk": {"S": _partition(account, endpoint_id)}, ":since": {"S": since}},
-        ScanIndexForward=False,
-        Limit=limit,
-        ConsistentRead=True,
-    )
+    arguments: dict[str, Any] = {
+        "TableName": settings.invocations_table(),
+        "KeyConditionExpression": "pk = :pk AND sk > :since",
+        "ExpressionAttributeValues": {":pk": {"S": _partition(account, endpoint_id)}, ":since": {"S": since}},
+        "ScanIndexForward": False,
+        "ConsistentRead": True,
+    }
     now = time.time()
-    # Newest first: once one record has expired, every later one has too.
-    return [_invocation(item) for item in response.get("Items", []) if float(item["expires_at"]["N"]) > now]
+    found: list[Invocation] = []
+    while len(found) < limit:
+        response = _call("query", **arguments, Limit=limit - len(found))
+        items = response.get("Items", [])
+        live = [_invocation(item) for item in items if float(item["expires_at"]["N"]) > now]
+        found += live
+        # Newest first: once one record has expired, every older one has too.
+        if "LastEvaluatedKey" not in response or len(live) < len(items):
+            break
+        arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return found
 
 
 def _partition(account: str, endpoint_id: str) -> str:
