@@ -357,4 +357,8 @@ class InvocationView(View):
 
 class InvocationListView(View):
     id: str
-    invocations: list[InvocationView] = Field(max_length=INVOCATIONS_MAX_LIMIT, description="Newest first.")
+    invocations: list[InvocationView] = Field(
+        max_length=INVOCATIONS_MAX_LIMIT,
+        description="Newest first: `limit` of them, or all there are; fewer only if that many would not fit one "
+        "response (6 MB).",
+    )

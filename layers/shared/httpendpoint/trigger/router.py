@@ -1,7 +1,8 @@
 """The trigger route: resolve the path, load the script, run it in the sandbox, shape what comes back.
 
 Warm path cost: one strongly consistent GetItem (the path item, which names the pinned script version), then
-the sandbox invoke; the script comes from the cache by (path, version), with no S3 request.
+the sandbox invoke; the script comes from the cache by (path, version), with no S3 request. Then one PutItem,
+the invocation record (`history.py`).
 """
 
 from __future__ import annotations
