@@ -141,6 +141,15 @@ def figures(results: dict[str, Any]) -> str:
             target("e2e_one_client_ms_median"),
         ]
         rows.insert(-2, one_client)
+    if "history_write_us_median" in r:
+        history_row = [
+            "invocation record per warm trigger: own (build, mask) + `PutItem` (in-process, moto)",
+            f"{_us(r['history_write_own_us_median'])} + {_us(r['history_write_sdk_us_median'])}",
+            "",
+            "",
+            "",
+        ]
+        rows.insert(next(i for i, row in enumerate(rows) if row[0].startswith("router's own time")) + 2, history_row)
     table = tabulate(
         rows, headers=["measure", "ours", "baseline", "ratio", "target"], tablefmt="github", disable_numparse=True
     )

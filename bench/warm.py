@@ -27,7 +27,7 @@ from bench.support import SEED, micros, progress, quiet_stdout, ratio
 from httpendpoint.sandbox import code_cache, function
 from httpendpoint.sandbox.protocol import pack_request
 from httpendpoint.sandbox.zygote_client import zygote_environment
-from httpendpoint.trigger import sandbox_client, script_cache
+from httpendpoint.trigger import history, sandbox_client, script_cache
 from tests.support.sandbox import InProcessSandbox
 
 ROUTER_SERVICES = ("dynamodb", "s3")
@@ -78,6 +78,9 @@ class WarmResult:
     sandbox_us: float
     floor_us: float
     floor_after_trigger_us: float
+    history_write_us: float  # the invocation record: building it, masking, and its PutItem (on moto)
+    history_own_us: float  # the same without the time inside botocore and moto
+    history_sdk_us: float  # its PutItem: inside botocore and moto
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,7 +103,42 @@ class WarmResult:
             "floor_after_trigger_us_median": self.floor_after_trigger_us,
             "router_overhead_ratio": ratio(self.own_us, self.floor_us),
             "router_overhead_ratio_same_conditions": ratio(self.own_us, self.floor_after_trigger_us),
+            "history_write_us_median": self.history_write_us,
+            "history_write_own_us_median": self.history_own_us,
+            "history_write_sdk_us_median": self.history_sdk_us,
         }
+
+
+class TimedHistory:
+    """A stopwatch around the router's `history.record` (the invocation record: build, mask, PutItem), with the
+    share of it spent inside botocore (and moto), taken from the meter."""
+
+    def __init__(self, meter: AwsMeter) -> None:
+        self.meter = meter
+        self.wall: list[float] = []
+        self.own: list[float] = []
+        self.sdk: list[float] = []
+        self.original = history.record
+
+    def __enter__(self) -> TimedHistory:
+        original, meter = self.original, self.meter
+
+        def timed(*args: Any, **kwargs: Any) -> None:
+            sdk_before = meter.sdk_seconds
+            started = time.perf_counter()
+            try:
+                original(*args, **kwargs)
+            finally:
+                wall = time.perf_counter() - started
+                self.wall.append(wall)
+                self.sdk.append(meter.sdk_seconds - sdk_before)
+                self.own.append(wall - self.sdk[-1])
+
+        history.record = timed  # the router looks it up on the module at each trigger
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        history.record = self.original
 
 
 def measure_warm(trigger: Trigger, meter: AwsMeter, timed: TimedExecutor, calls: int, warmup: int) -> WarmResult:
@@ -123,7 +161,7 @@ def measure_warm(trigger: Trigger, meter: AwsMeter, timed: TimedExecutor, calls:
     samples: list[TriggerSample] = []
     floor_after_trigger: list[float] = []
     floor_samples: list[float] = []
-    with quiet_stdout():
+    with quiet_stdout(), TimedHistory(meter) as timed_history:
         for done in range(calls):
             samples.append(trigger())
             # The same handler right after a trigger, when the floor's code is as cold as the router's.
@@ -156,6 +194,9 @@ def measure_warm(trigger: Trigger, meter: AwsMeter, timed: TimedExecutor, calls:
         sandbox_us=micros([s.sandbox for s in samples]),
         floor_us=micros(floor_samples),
         floor_after_trigger_us=micros(floor_after_trigger),
+        history_write_us=micros(timed_history.wall),
+        history_own_us=micros(timed_history.own),
+        history_sdk_us=micros(timed_history.sdk),
     )
 
 

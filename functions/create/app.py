@@ -32,7 +32,7 @@ app = new_resolver(check_id=operations.checked_new_id)
         409,
         413,
         links={
-            **contract.links_to("getEndpoint", "updateEndpoint", "deleteEndpoint"),
+            **contract.links_to("getEndpoint", "updateEndpoint", "deleteEndpoint", "listInvocations"),
             **contract.links_to(*contract.TRIGGER_OPERATIONS, parameter="path", source="$request.body#/path"),
         },
     ),

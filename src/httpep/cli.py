@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from httpep import client_commands, config, files_commands, options
+from httpep import client_commands, config, files_commands, logs_commands, options
 from httpep.local import defaults
 from httpep.local.template import TemplateNotFound
 from httpep.options import CliError, output_option, print_json, print_table, store_errors, target
@@ -87,6 +87,7 @@ def main() -> None:
 # The HTTP API's client commands live in their own module.
 main.add_command(client_commands.endpoint)
 main.add_command(client_commands.call)
+main.add_command(logs_commands.logs)
 main.add_command(files_commands.files)
 main.add_command(files_commands.dev)
 

@@ -135,6 +135,14 @@ class ApiClient:
     def list_endpoints(self, filters: Mapping[str, str], page_size: int = MAX_PAGE_SIZE) -> list[dict[str, Any]]:
         return list(self.iter_endpoints(filters, page_size))
 
+    def invocations(self, endpoint_id: str, limit: int) -> list[dict[str, Any]]:
+        """`GET API_ROOT/<id>/invocations?limit=N`: the endpoint's newest records, newest first."""
+        page = self._json("GET", f"{self._endpoint_url(endpoint_id)}/invocations", params={"limit": str(limit)})
+        records = page.get("invocations")
+        if not isinstance(records, list):
+            raise ApiError(200, "the invocations route answered without an `invocations` list")
+        return records
+
     # ------------------------------------------------------------------------------------ files
 
     @property

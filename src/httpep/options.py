@@ -98,7 +98,7 @@ def target_options() -> list[click.Parameter]:
             ["--api-url"],
             metavar="URL",
             envvar="HTTPEP_API_URL",
-            help="API root for the client commands (endpoint, call, files, dev)"
+            help="API root for the client commands (endpoint, call, logs, files, dev)"
             " [env HTTPEP_API_URL; default: the target's ApiRoot].",
             **common,
         ),

@@ -211,6 +211,8 @@ def test_every_built_function_serves_the_walkthrough(stack: BuiltStack) -> None:
     text = base64.b64decode(raw) if triggered["result"].get("isBase64Encoded") else raw.encode()
     assert text == b"Hello /api/v1/http-endpoint/u/greet", text
     assert "SandboxFunction" in stack.invoked
+    history = stack.invoke("InvocationsFunction", api_event("invocations", path_parameters={"id": "hello-id"}))
+    assert [record["status"] for record in body(history)["invocations"]] == [200], history
 
     deleted = stack.invoke("DeleteEndpointFunction", api_event("delete", path_parameters={"id": "hello-id"}))
     assert deleted["result"]["statusCode"] == 200, deleted

@@ -1,4 +1,4 @@
-"""Create the template's DynamoDB tables and S3 buckets in the embedded AWS (moto)."""
+"""Create the template's DynamoDB tables (with their TTL) and S3 buckets in the embedded AWS (moto)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,11 @@ def create_resources(template: LocalTemplate, client: Callable[[str], Any]) -> N
     for logical_id, resource in template.resources_of_type("AWS::DynamoDB::Table").items():
         name = template.local_names[logical_id]
         if name not in existing_tables:
-            dynamodb.create_table(TableName=name, **table_definition(resource.get("Properties", {})))
+            properties = resource.get("Properties", {})
+            dynamodb.create_table(TableName=name, **table_definition(properties))
+            ttl = properties.get("TimeToLiveSpecification")
+            if ttl:
+                dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
     existing_buckets = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     for logical_id, resource in template.resources_of_type("AWS::S3::Bucket").items():
         name = template.local_names[logical_id]

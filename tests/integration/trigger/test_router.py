@@ -446,13 +446,13 @@ def test_a_cold_trigger_makes_one_get_object_of_the_pinned_version() -> None:
         stop()
     route = endpoint_store.get_route("hello")
     assert route is not None
-    s3_calls = [(name, params) for name, params in calls if name != "GetItem"]
+    s3_calls = [(name, params) for name, params in calls if name not in ("GetItem", "PutItem")]
     assert [(name, params.get("VersionId")) for name, params in s3_calls] == [
         ("GetObject", route.handler_script_version)
     ]
 
 
-def test_the_warm_path_reads_one_item_and_makes_no_s3_request() -> None:
+def test_the_warm_path_reads_one_item_writes_its_record_and_makes_no_s3_request() -> None:
     trigger("hello")
     downloaded_before = script_cache.stats.bytes_downloaded
     compiles_before = script_cache.stats.compiles
@@ -461,7 +461,8 @@ def test_the_warm_path_reads_one_item_and_makes_no_s3_request() -> None:
         assert body_of(trigger("hello")) == b"Hello World"
     finally:
         stop()
-    assert [name for name, _ in calls] == ["GetItem"]
+    assert [name for name, _ in calls] == ["GetItem", "PutItem"]
+    assert calls[1][1]["TableName"] == os.environ["INVOCATIONS_TABLE"]
     assert script_cache.stats.bytes_downloaded == downloaded_before
     assert script_cache.stats.compiles == compiles_before
 

@@ -60,12 +60,32 @@ def granted(function: str) -> set[Grant]:
     assert not properties.get("ManagedPolicyArns"), f"{function}: managed policies grant more than the code uses"
     grants = set()
     for policy in properties.get("Policies", []):
-        for statement in policy["PolicyDocument"]["Statement"]:
+        for statement in conditional(policy["PolicyDocument"]["Statement"], template):
             assert statement["Effect"] == "Allow" and not statement.get("Condition"), statement
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             grants |= {(action, resource_key(r, template)) for action in actions for r in resources}
     return grants
+
+
+def conditional(statements: list[Any], template: dict[str, Any]) -> list[dict[str, Any]]:
+    """The statements as a stack with default parameters gets them: an `Fn::If` on a condition that holds by
+    default (e.g. RecordInvocations) is its first branch, and `AWS::NoValue` is no statement."""
+    defaults = {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
+    chosen = []
+    for statement in statements:
+        if "Fn::If" in statement:
+            condition, when_true, when_false = statement["Fn::If"]
+            statement = when_true if holds(template["Conditions"][condition], defaults) else when_false
+        if statement != {"Ref": "AWS::NoValue"}:
+            chosen.append(statement)
+    return chosen
+
+
+def holds(condition: dict[str, Any], parameters: dict[str, str]) -> bool:
+    """A condition made of `Fn::Equals` over a parameter and a string (the only kind a role's statement uses)."""
+    (reference, value) = condition["Fn::Equals"]
+    return bool(parameters[reference["Ref"]] == value)
 
 
 def runtime_needs(function: str) -> set[Grant]:
@@ -241,6 +261,14 @@ def router_scenarios(run: Callable[[Callable[[], Any]], Any]) -> None:
         run(partial(handler, "router", event))
 
 
+def invocations_scenarios(run: Callable[[Callable[[], Any]], Any]) -> None:
+    create("one", "one", put_script("hello.py"))
+    handler("router", api_event("router", path_parameters={"path": "one"}))  # a record to read
+    for endpoint_id, status in (("one", 200), ("none", 404)):
+        event = api_event("invocations", path_parameters={"id": endpoint_id})
+        assert run(partial(handler, "invocations", event))["statusCode"] == status
+
+
 def files_scenarios(run: Callable[[Callable[[], Any]], Any]) -> None:
     drive_path = DRIVE_PATH.format("saved.py")
     assert run(partial(files_request, "PUT", drive_path, body=HELLO))["statusCode"] == 201
@@ -280,6 +308,7 @@ SCENARIOS: dict[str, Callable[[Callable[[Callable[[], Any]], Any]], None]] = {
     "UpdateEndpointFunction": update_scenarios,
     "DeleteEndpointFunction": delete_scenarios,
     "ListEndpointsFunction": list_scenarios,
+    "InvocationsFunction": invocations_scenarios,
     "FilesFunction": files_scenarios,
     "RouterFunction": router_scenarios,
     "SandboxFunction": sandbox_scenarios,
@@ -302,6 +331,20 @@ def test_the_role_allows_exactly_what_the_code_calls(function: str, aws: LocalTe
     grants = granted(function)
     assert grants - expected == set(), f"{function}'s role grants what its code never calls"
     assert expected - grants == set(), f"{function}'s code calls what its role does not allow"
+
+
+def test_with_the_history_off_the_router_may_not_write_records() -> None:
+    """The one statement of a role that depends on a parameter: InvocationHistory=off drops the PutItem."""
+    template = transformed()
+    role_id = template["Resources"]["RouterFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]
+    (policy,) = template["Resources"][role_id]["Properties"]["Policies"]
+    defaults = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
+    off = {**template, "Parameters": {**template["Parameters"], "InvocationHistory": {"Default": "off"}}}
+    statements = policy["PolicyDocument"]["Statement"]
+    writes = [s for s in conditional(statements, template) if "dynamodb:PutItem" in s["Action"]]
+    assert [w["Resource"] for w in writes] == [{"Fn::GetAtt": ["InvocationsTable", "Arn"]}]
+    assert defaults["InvocationHistory"] == "on"
+    assert not [s for s in conditional(statements, off) if "dynamodb:PutItem" in s["Action"]]
 
 
 def test_the_sandbox_role_may_only_write_its_own_logs() -> None:

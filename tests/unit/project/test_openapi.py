@@ -71,7 +71,7 @@ def test_schemathesis_loads_every_operation() -> None:
     schema = schemathesis.openapi.from_path(OPENAPI)
     results = list(schema.get_all_operations())
     assert [result for result in results if not isinstance(result, Ok)] == []
-    assert len(results) == 13
+    assert len(results) == 14
     assert schema.statistic.transitions.total > 0
 
 

@@ -20,6 +20,7 @@ CONTRACT_ROUTES = {
     ("PATCH", API + "/{id}"),
     ("DELETE", API + "/{id}"),
     ("GET", API + "/list"),
+    ("GET", API + "/{id}/invocations"),
     *((method, API + "/u/{path}") for method in ("GET", "POST", "PUT", "PATCH", "DELETE")),
     *((method, "/api/v2/files/{path+}") for method in ("PUT", "GET", "DELETE")),
 }
@@ -67,6 +68,7 @@ def test_outputs_resolve_to_local_names(template: LocalTemplate) -> None:
     outputs = template.outputs()
     assert outputs["EndpointsTableName"] == template.local_names["EndpointsTable"]
     assert outputs["TokensTableName"] == template.local_names["TokensTable"]
+    assert outputs["InvocationsTableName"] == template.local_names["InvocationsTable"]
     assert outputs["ScriptBucketName"] == template.local_names["ScriptBucket"]
 
 
@@ -83,7 +85,14 @@ def test_tables_and_bucket_are_built_from_the_template(template: LocalTemplate) 
         table = dynamodb.describe_table(TableName=template.local_names[logical_id])["Table"]
         assert table["KeySchema"] == resource["Properties"]["KeySchema"]
         indexes = {i["IndexName"]: i["KeySchema"] for i in table.get("GlobalSecondaryIndexes", [])}
-        assert indexes == {i["IndexName"]: i["KeySchema"] for i in resource["Properties"]["GlobalSecondaryIndexes"]}
+        declared = resource["Properties"].get("GlobalSecondaryIndexes", [])
+        assert indexes == {i["IndexName"]: i["KeySchema"] for i in declared}
+        ttl = dynamodb.describe_time_to_live(TableName=template.local_names[logical_id])["TimeToLiveDescription"]
+        if "TimeToLiveSpecification" in resource["Properties"]:
+            assert ttl["AttributeName"] == resource["Properties"]["TimeToLiveSpecification"]["AttributeName"]
+            assert ttl["TimeToLiveStatus"] == "ENABLED"
+        else:
+            assert ttl["TimeToLiveStatus"] == "DISABLED"
     s3 = aws_client("s3")
     bucket = template.local_names["ScriptBucket"]
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"

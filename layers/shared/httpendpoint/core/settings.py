@@ -43,3 +43,16 @@ def max_script_bytes() -> int:
 def api_base_path() -> str:
     """The path a function's routes hang under (`/api/v1/http-endpoint`); its resolver strips it before routing."""
     return _required("API_BASE_PATH")
+
+
+def invocations_table() -> str:
+    return _required("INVOCATIONS_TABLE")
+
+
+def invocation_history() -> bool:
+    """Whether the router records each trigger (the template's `InvocationHistory`: `on` or `off`)."""
+    return os.environ.get("INVOCATION_HISTORY", "on") == "on"
+
+
+def invocation_retention_days() -> int:
+    return int(os.environ.get("INVOCATION_RETENTION_DAYS", "7"))

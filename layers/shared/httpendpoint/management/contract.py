@@ -18,6 +18,8 @@ from httpendpoint.management.models import (
     DRIVE_PATH_SCHEMA,
     ENDPOINT_ID_SCHEMA,
     ENDPOINT_PATH_SCHEMA,
+    INVOCATIONS_DEFAULT_LIMIT,
+    INVOCATIONS_MAX_LIMIT,
     MAX_LIMIT,
 )
 
@@ -186,6 +188,17 @@ Limit = Annotated[
     Query(
         description=f"Page size (default {DEFAULT_LIMIT}, at most {MAX_LIMIT}).",
         json_schema_extra=_filter({"type": "string", "pattern": LIMIT_PATTERN}),
+    ),
+]
+
+# 1 to INVOCATIONS_MAX_LIMIT (100), as models.parse_invocations_limit reads it.
+INVOCATIONS_LIMIT_PATTERN = "^(0{0,8}[1-9]|0{0,7}[1-9][0-9]|0{0,6}100)$"
+InvocationsLimit = Annotated[
+    str,
+    Query(
+        description=f"How many records, newest first (default {INVOCATIONS_DEFAULT_LIMIT}, 1 to "
+        f"{INVOCATIONS_MAX_LIMIT}; else `400`).",
+        json_schema_extra=_filter({"type": "string", "pattern": INVOCATIONS_LIMIT_PATTERN}),
     ),
 ]
 

@@ -322,3 +322,43 @@ class EndpointListView(View):
     id: str | None = Field(description="The `id` filter as given, or `null` without one.")
     endpoints: list[EndpointView] = Field(max_length=MAX_LIMIT)
     next_offset: int | None = Field(ge=1, description="The `offset` of the next page, `null` on the last page.")
+
+
+# ---------------------------------------------------------------------------------------------- invocations
+
+INVOCATIONS_DEFAULT_LIMIT = 20
+INVOCATIONS_MAX_LIMIT = 100
+
+
+def parse_invocations_limit(value: str) -> int:
+    """The invocations route's `limit` (empty: the default); anything but 1-100 in plain digits is a 400."""
+    if value == "":
+        return INVOCATIONS_DEFAULT_LIMIT
+    if re.fullmatch(r"[0-9]{1,9}", value) and 1 <= int(value) <= INVOCATIONS_MAX_LIMIT:
+        return int(value)
+    raise RequestValidationError([query_error("limit", f"must be an integer from 1 to {INVOCATIONS_MAX_LIMIT}")])
+
+
+class InvocationView(View):
+    request_id: str = Field(description="API Gateway's request id, also in the response of a failed trigger.")
+    time: str = Field(description="When the request arrived, ISO 8601 UTC (milliseconds).")
+    method: str
+    status: int = Field(description="The HTTP status the caller received.")
+    duration_ms: float = Field(ge=0, description="The router's time on the request, in milliseconds.")
+    error: str | None = Field(
+        description="The `error` of a JSON error answer (a fault, a timeout, a disabled endpoint, a rejected "
+        "signature, or the handler's own), else `null`; secret values masked as `***`."
+    )
+    output: str = Field(
+        description="The handler's stdout and stderr, then the traceback of a failure: the last 4096 "
+        "characters, secret values masked as `***`."
+    )
+
+
+class InvocationListView(View):
+    id: str
+    invocations: list[InvocationView] = Field(
+        max_length=INVOCATIONS_MAX_LIMIT,
+        description="Newest first: `limit` of them, or all there are; fewer only if that many would not fit one "
+        "response (6 MB).",
+    )

@@ -1,4 +1,4 @@
-"""The five management operations: business rules between the HTTP routes and the stores.
+"""The management operations: business rules between the HTTP routes and the stores.
 
 They take plain values (the caller's account, the URL's id, a validated request model) and return plain
 results, so they read (and test) without any HTTP around them; the functions' routes only translate.
@@ -6,25 +6,33 @@ results, so they read (and test) without any HTTP around them; the functions' ro
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import asdict
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from httpendpoint import scripts
 from httpendpoint.core import settings
 from httpendpoint.core.errors import BadRequest, NotFound, ServiceError
+from httpendpoint.core.limits import INVOKE_LIMIT_BYTES
 from httpendpoint.core.observability import logger, metrics
 from httpendpoint.management.models import (
     CreateRequest,
     EndpointListView,
     EndpointView,
+    InvocationListView,
+    InvocationView,
     ListQuery,
     UpdateRequest,
     check_endpoint_id,
     state_of,
 )
-from httpendpoint.stores import endpoint_store
+from httpendpoint.stores import endpoint_store, invocation_store
 from httpendpoint.stores.endpoint_store import Endpoint
+
+# The invocations route's answer, with room for the JSON around the records and the headers.
+INVOCATIONS_RESPONSE_BUDGET = INVOKE_LIMIT_BYTES - 256 * 1024
 
 
 def create_endpoint(account: str, endpoint_id: str, request: CreateRequest) -> Endpoint:
@@ -138,3 +146,25 @@ def _checked(endpoint_id: str, invalid: Callable[[str], ServiceError]) -> str:
 def _same_id(url_id: str, body_id: str | None) -> None:
     if body_id is not None and body_id != url_id:
         raise BadRequest(f"id: {body_id!r} in the body differs from {url_id!r} in the URL")
+
+
+def list_invocations(account: str, endpoint_id: str, limit: int) -> InvocationListView:
+    """The newest `limit` records of the caller's endpoint, newest first; only this incarnation's (a deleted
+    endpoint's records stay behind, unread, until they expire).
+
+    Fewer when they would not fit one Lambda response: a record may hold 4096 characters of output and of
+    error, and one character can take 14 bytes once escaped in the body and the body escaped in the response
+    (an emoji: `\\ud83d\\ude00`), so 100 records could pass 6 MB.
+    """
+    endpoint = get_endpoint(account, endpoint_id)
+    records = invocation_store.recent(account, endpoint.id, since=endpoint.created_at, limit=limit)
+    views: list[InvocationView] = []
+    size = 0
+    for record in records:
+        fields = asdict(record)
+        # Its size as the response carries it: JSON in the body, the body a JSON string in Lambda's answer.
+        size += len(json.dumps(json.dumps(fields, separators=(",", ":"))))
+        if size > INVOCATIONS_RESPONSE_BUDGET:
+            break
+        views.append(InvocationView(**fields))
+    return InvocationListView(id=endpoint.id, invocations=views)

@@ -1,7 +1,8 @@
 """The trigger route: resolve the path, load the script, run it in the sandbox, shape what comes back.
 
 Warm path cost: one strongly consistent GetItem (the path item, which names the pinned script version), then
-the sandbox invoke; the script comes from the cache by (path, version), with no S3 request.
+the sandbox invoke; the script comes from the cache by (path, version), with no S3 request. Then one PutItem,
+the invocation record (`history.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from httpendpoint.core.limits import LOGGED_OUTPUT_LIMIT, SANDBOX_PAYLOAD_LIMIT_
 from httpendpoint.core.observability import logger, metrics
 from httpendpoint.stores import endpoint_store
 from httpendpoint.stores.script_store import ScriptMissing
-from httpendpoint.trigger import responses, sandbox_client, script_cache
+from httpendpoint.trigger import history, responses, sandbox_client, script_cache
 
 # An endpoint's auth mode names the request headers that authenticated the caller to this service: those
 # belong to the service, never to the handler. Every endpoint is `bearer` today.
@@ -51,6 +52,8 @@ def trigger(event: dict[str, Any]) -> dict[str, Any]:
         response = responses.error(500, "internal error", request_id)
     status = int(response["statusCode"])
     record["status"] = status
+    # The endpoint's secret values are masked out of its record; endpoints hold none yet.
+    history.record(record, response, started, secrets=())
     metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
     if status >= 500:
         metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
@@ -92,7 +95,10 @@ def _trigger(event: dict[str, Any], path: str, account: str | None, record: dict
         )
     # The account is the sandbox's tenant: its requests never share an execution environment with another's.
     outcome = sandbox_client.current().run(payload, encoded, route.account)
-    return _shape(outcome, timeout, record)
+    response = _shape(outcome, timeout, record)
+    # Set after _shape, whose log lines carry the output once each, not again under this key.
+    record[history.OUTPUT] = history.output_of(outcome)
+    return response
 
 
 def handler_event(event: dict[str, Any], auth_mode: str) -> dict[str, Any]:

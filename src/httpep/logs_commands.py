@@ -1,0 +1,97 @@
+"""`httpep logs ID`: an endpoint's invocation history (`GET API_ROOT/<id>/invocations`), once or followed.
+
+Each invocation is one block: time, method, status and duration on a line, then the error (if any) and the
+handler's output, indented. Blocks are printed oldest first, as a log reads; `--follow` polls and prints the
+invocations it has not shown yet (by request id) until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import click
+
+from httpep import options
+from httpep.client_commands import ENDPOINT_ID, api_errors, client
+from httpep.options import print_json
+
+MAX_LIMIT = 100
+INDENT = "    "
+
+
+def _wait(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def format_invocation(record: dict[str, Any]) -> str:
+    """One invocation as a block of text ending in a newline."""
+    duration = record.get("duration_ms")
+    took = f"{duration:g} ms" if isinstance(duration, int | float) else "? ms"
+    lines = [f"{record.get('time', '?')}  {record.get('method', '?')} {record.get('status', '?')}  {took}"]
+    lines[0] += f"  request {record.get('request_id', '?')}"
+    if record.get("error"):
+        lines.append(f"{INDENT}error: {record['error']}")
+    output = str(record.get("output") or "")
+    lines += [INDENT + line for line in output.splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def _show(records: Iterable[dict[str, Any]], as_json: bool) -> None:
+    for record in records:
+        if as_json:
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            click.echo(format_invocation(record))
+
+
+@click.command(cls=options.Command)
+@ENDPOINT_ID
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(1, MAX_LIMIT),
+    default=20,
+    show_default=True,
+    help="How many of the latest invocations to show first.",
+)
+@click.option("-f", "--follow", is_flag=True, help="Keep polling and print new invocations until Ctrl-C.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.2, 60),
+    default=1.0,
+    show_default=True,
+    help="Seconds between polls with --follow.",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON: the API's answer; with --follow, one record per line.")
+@click.pass_context
+def logs(ctx: click.Context, endpoint_id: str, limit: int, follow: bool, interval: float, as_json: bool) -> None:
+    """Show the latest invocations of endpoint ID: time, method, status, duration, error and output.
+
+    Every request that reached the endpoint is recorded (a fault, a timeout, a disabled endpoint and a rejected
+    signature too), readable within 2 seconds, with secret values masked.
+    """
+    api = client(ctx)
+    with api_errors(ctx):
+        newest_first = api.invocations(endpoint_id, limit)
+    if as_json and not follow:
+        print_json({"id": endpoint_id, "invocations": newest_first})
+        return
+    if not newest_first and not follow:
+        click.echo(f"no invocations of {endpoint_id} yet", err=True)
+    _show(reversed(newest_first), as_json)
+    if not follow:
+        return
+    # The previous answer's request ids: a record leaves later answers only once 100 newer ones pushed it out.
+    shown = {record.get("request_id") for record in newest_first}
+    try:
+        while True:
+            _wait(interval)
+            with api_errors(ctx):
+                newest_first = api.invocations(endpoint_id, MAX_LIMIT)
+            _show(reversed([record for record in newest_first if record.get("request_id") not in shown]), as_json)
+            shown = {record.get("request_id") for record in newest_first}
+    except KeyboardInterrupt:
+        pass
