@@ -67,17 +67,23 @@ def _ending(pid: int) -> bool:
     return process is None or process.ending
 
 
-_groups: dict[int, RequestGroup | None] = {}
+_groups: dict[tuple[int, int], RequestGroup | None] = {}
 
 
-def for_user(uid: int, memory_limit: int) -> RequestGroup | None:
-    """The group of `uid`'s requests (made on first use, removed at exit), or None where there are none."""
-    if uid not in _groups:
-        _groups[uid] = _create(f"httpep-{os.getpid()}-{uid}", memory_limit) if os.geteuid() == 0 else None
-        group = _groups[uid]
+def for_user(uid: int, memory_limit: int, slot: int = 0) -> RequestGroup | None:
+    """A group of `uid`'s requests (made on first use, removed at exit), or None where there are none.
+
+    Two slots per user: the next request's child (a spare, see zygote_server) joins the other group while
+    this request's group is still being emptied.
+    """
+    key = (uid, slot)
+    if key not in _groups:
+        name = f"httpep-{os.getpid()}-{uid}" + (f"-{slot}" if slot else "")
+        _groups[key] = _create(name, memory_limit) if os.geteuid() == 0 else None
+        group = _groups[key]
         if group is not None:
             atexit.register(group.remove)
-    return _groups[uid]
+    return _groups[key]
 
 
 def _own_paths() -> dict[str, str]:

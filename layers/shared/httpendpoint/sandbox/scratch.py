@@ -13,7 +13,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -45,23 +45,18 @@ def workdir_root() -> Path:
     return root
 
 
-@contextlib.contextmanager
-def request_workdir(owner: tuple[int, int] | None, create: bool = True) -> Iterator[str]:
-    """A fresh, empty directory for one request (its cwd, HOME and TMPDIR), removed afterwards.
+def new_workdir(owner: tuple[int, int] | None, create: bool = True) -> str:
+    """A fresh, empty directory for one request (its cwd, HOME and TMPDIR); `remove` it afterwards.
 
     Without `create`, only its name: the child makes it (on its private scratch file system, under root),
     and whatever it made here is removed all the same.
     """
-    root = workdir_root()
-    name = f"request-{os.urandom(8).hex()}"
-    try:
-        if create:
-            os.mkdir(root / name, 0o700)
-            if owner is not None:
-                os.chown(root / name, *owner, follow_symlinks=False)
-        yield str(root / name)
-    finally:
-        remove(root / name)
+    path = workdir_root() / f"request-{os.urandom(8).hex()}"
+    if create:
+        os.mkdir(path, 0o700)
+        if owner is not None:
+            os.chown(path, *owner, follow_symlinks=False)
+    return str(path)
 
 
 def remove(path: Path) -> None:
@@ -209,16 +204,21 @@ def _mtime(directory: str) -> int | None:
         return None
 
 
-def sweep_scratch(owner: tuple[int, int] | None, watch: ScratchWatch | None = None) -> None:
+def sweep_scratch(
+    owner: tuple[int, int] | None, watch: ScratchWatch | None = None, covered: tuple[str, ...] = ()
+) -> None:
     """Remove what a request wrote outside its own working directory; CleanupFailed if something stays.
 
     A child of its own user (under root) is told apart by ownership, in every world-writable directory. On
     Lambda the child runs as the function's user, but /tmp belongs to this function alone, so everything in
     it and in the sandbox root goes, and whatever our user owns in any other world-writable directory.
-    Elsewhere (a developer's machine, not root) files cannot be told apart and are left.
+    Elsewhere (a developer's machine, not root) files cannot be told apart and are left. Directories below
+    one of `covered` are skipped: the child had a file system of its own there (see mounts.fresh_scratch).
     """
     own_user = owner is None or owner[0] == os.geteuid()
     directories = watch.changed() if watch is not None else list(_watched(own_user))
+    if covered:
+        directories = [name for name in directories if not any(Path(name).is_relative_to(c) for c in covered)]
     if not own_user and owner is not None:
         uid = owner[0]
         for directory in directories:

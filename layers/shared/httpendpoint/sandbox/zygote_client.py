@@ -91,6 +91,8 @@ class ChildReport:
     # Why the environment can no longer be trusted with another request (something survived, the zygote
     # died, a cleanup failed), or None.
     spoiled: str | None = None
+    # The child had scratch space and an IPC namespace of its own (the zygote's places): nothing to sweep there.
+    private: bool = False
 
     def take(self, name: str, chunk: bytes) -> None:
         if name == "log":
@@ -99,6 +101,17 @@ class ChildReport:
         self.result_size += len(chunk)
         if self.result_size <= RESPONSE_LIMIT_BYTES:  # beyond it the result is refused, so not kept
             self.result += chunk
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a request's child runs: its header for the zygote (all but the CPU backstop, which is the
+    request's), its control group, and whose it is (a spare is only ever used for the same `owner`)."""
+
+    header: dict[str, Any]
+    group: cgroups.RequestGroup | None
+    owner: tuple[Any, ...]
+    slot: int = 0  # of the child user's two control groups (see cgroups.for_user)
 
 
 class Zygote:
@@ -136,6 +149,11 @@ class Zygote:
             self.broken = True
             self.close()
             raise ZygoteUnavailable(f"the zygote did not start (exit status {self.process.poll()})")
+        # Where a child with "private" set writes nothing the sandbox could find (its own file system).
+        self.places: tuple[str, ...] = tuple(ready.get("places") or ())
+        # The child forked in advance for the next request, and its pid once the zygote has told it.
+        self.spare: Placement | None = None
+        self._spare_pid: int | None = None
 
     def _accept(self, listener: socket.socket, deadline: float) -> socket.socket | None:
         while (remaining := deadline - time.monotonic()) > 0 and self.process.poll() is None:
@@ -179,6 +197,40 @@ class Zygote:
     def _receive(self) -> dict[str, Any] | None:
         message = self.control.recv(65536)
         return dict(json.loads(message)) if message else None
+
+    def prepare_spare(self, placement: Placement) -> None:
+        """Have the zygote fork the next request's child now (it never sees another request)."""
+        try:
+            self.control.send(json.dumps({"spare": placement.header}).encode())
+        except OSError:
+            self.broken = True
+            return
+        self.spare = placement
+        self._spare_pid = None
+
+    def take_spare(self) -> Placement | None:
+        """The spare's placement, once: the next request goes to the spare if its header is the spare's,
+        and the zygote drops the spare otherwise."""
+        spare, self.spare = self.spare, None
+        return spare
+
+    def spare_pid(self) -> int | None:
+        """The idle spare's pid (waiting for the zygote's word if need be), or None."""
+        if self.spare is None:
+            return None
+        self.control.settimeout(DRAIN_SECONDS)
+        try:
+            while self._spare_pid is None:
+                message = self._receive()
+                if message is None:
+                    self.broken = True
+                    return None
+                self._spare_pid = message.get("spare", self._spare_pid)
+        except OSError:
+            self.broken = True
+        finally:
+            self.control.settimeout(None)
+        return self._spare_pid
 
     def execute(
         self, request: bytes, header: dict[str, Any], timeout: float, group: cgroups.RequestGroup | None = None
@@ -240,6 +292,7 @@ class Zygote:
                         return
                     if "pid" in message:
                         report.child = int(message["pid"])
+                        report.private = message.get("private") is True
                     elif report.child is not None and message.get("exit") == report.child:
                         report.status = int(message["status"])
         finally:
@@ -333,6 +386,11 @@ class ZygotePool:
     def idle_pids(self) -> list[int]:
         with self._lock:
             return [zygote.pid for zygote in self._idle]
+
+    def spare_pids(self) -> list[int]:
+        """The idle zygotes' spare children: processes of the child's user that never ran a request."""
+        with self._lock:
+            return [pid for zygote in self._idle if (pid := zygote.spare_pid()) is not None]
 
     def close(self) -> None:
         with self._lock:

@@ -7,8 +7,16 @@ descriptor of it with pidfd_getfd, or trace it), and only then connects to the s
 <name>, where the sandbox accepts nothing but the zygote's own pid. It imports Flask, Werkzeug and apig-wsgi
 once, then serves its control socket (SOCK_SEQPACKET, one JSON message each way per event):
 
-    sandbox -> zygote  {"workdir", "uid", "gid", "cpu_seconds", "cgroups"} + fds [request, result pipe, log pipe]
-    zygote -> sandbox  {"ready": pid} once warm, then per request {"pid": child} and {"exit": child, "status": s}
+    sandbox -> zygote  {"spare": header}: fork the child of the next request now, set up as `header` says
+                       {"workdir", "uid", "gid", "cgroups", "cpu_seconds"} + fds [request, result pipe, log pipe]
+    zygote -> sandbox  {"ready": pid, "places": [...] | null} once warm, {"spare": child} after a spare's fork,
+                       then per request {"pid": child, "private": bool} and {"exit": child, "status": s}
+
+A spare child is forked, put in its control groups and work dir, limited and given its user before its
+request exists (after the previous request's cleanup, off any request's path); it then waits for the
+request's descriptors on a socket of its own, and never sees another request. A request whose header (but
+for the CPU backstop) is the spare's goes to the spare; any other gets a child forked for it, and the
+spare is dropped. "private": the child has scratch space and an IPC namespace of its own (under root).
 
 It never reads a request: a child is a copy of the zygote's memory, so whatever the zygote held would be
 readable by the next account's handler. The child reads the request from its own descriptor.
@@ -28,12 +36,14 @@ import socket
 import sys
 import tempfile
 import traceback
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from httpendpoint.sandbox import linux, mounts, processes, scratch
 from httpendpoint.sandbox.limits import (
     FILE_SIZE_LIMIT_BYTES,
     MEMORY_LIMIT_BYTES,
+    MESSAGE_QUEUE_LIMIT_BYTES,
     OPEN_FILES_LIMIT,
     PROCESS_LIMIT,
     SCRATCH_FILES_LIMIT,
@@ -50,6 +60,99 @@ def _send(control: socket.socket, message: dict[str, Any]) -> None:
     control.send(json.dumps(message).encode())
 
 
+@dataclass
+class _Spare:
+    pid: int
+    channel: socket.socket  # where its request's descriptors go
+    header: dict[str, Any]
+    private: bool
+
+
+class _Server:
+    def __init__(self, control: socket.socket, home: int, places: list[str] | None) -> None:
+        self.control = control
+        self.home = home  # the mount namespace the zygote started in, never one a child used
+        self.places = places  # where a private scratch file system goes; None: not possible here
+        self.children: set[int] = set()
+        self.spare: _Spare | None = None
+
+    def order(self, message: bytes, fds: list[int]) -> None:
+        order = json.loads(message)
+        if "spare" in order:
+            self.drop_spare()
+            header = order["spare"]
+            channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            pid, private = self.fork(header, [], theirs)
+            theirs.close()
+            self.spare = _Spare(pid, channel, header, private)
+            _send(self.control, {"spare": pid})
+            return
+        wanted = {key: value for key, value in order.items() if key != "cpu_seconds"}
+        spare, self.spare = self.spare, None
+        if spare is not None and spare.header == wanted and _hand_over(spare, int(order["cpu_seconds"]), fds):
+            pid, private = spare.pid, spare.private
+            spare.channel.close()
+        else:
+            if spare is not None:
+                self.spare = spare
+                self.drop_spare()
+            pid, private = self.fork(order, fds, None)
+        for fd in fds:
+            os.close(fd)
+        self.children.add(pid)
+        _send(self.control, {"pid": pid, "private": private})
+
+    def fork(self, header: dict[str, Any], fds: list[int], channel: socket.socket | None) -> tuple[int, bool]:
+        """A child born in a fresh private scratch namespace (made just for it: the zygote leaves it at once)."""
+        private = False
+        if self.places is not None and header["uid"] is not None:
+            self.places = _fresh_scratch(self.home, os.path.dirname(header["workdir"]), self.places)
+            private = self.places is not None
+        zygote = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            _child(self.control, zygote, header, fds, channel, private)
+        if private:
+            linux.setns(self.home)
+        return pid, private
+
+    def drop_spare(self) -> None:
+        if self.spare is not None:
+            self.spare.channel.close()
+            processes.kill_group(self.spare.pid)
+            self.spare = None
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if self.spare is not None and pid == self.spare.pid:
+                self.spare.channel.close()  # it died before its request (something killed it)
+                self.spare = None
+            if pid in self.children:
+                self.children.discard(pid)
+                _send(self.control, {"exit": pid, "status": status})
+
+    def close(self) -> None:
+        """Nothing outlives the zygote: not a running request, not an orphan, not a spare."""
+        self.drop_spare()
+        for child in self.children:
+            processes.kill_group(child)
+        processes.kill_children(os.getpid(), timeout=2.0, reap=True)
+
+
+def _hand_over(spare: _Spare, cpu_seconds: int, fds: list[int]) -> bool:
+    try:
+        socket.send_fds(spare.channel, [json.dumps({"cpu_seconds": cpu_seconds}).encode()], fds)
+        return True
+    except OSError:  # it died before its request
+        return False
+
+
 def main() -> None:
     # Non-dumpable before we hold any socket: on Lambda a child runs as this same user and must neither
     # ptrace the zygote (and so poison every later child) nor take its control socket with pidfd_getfd.
@@ -63,66 +166,33 @@ def main() -> None:
     from httpendpoint.sandbox import child_run
 
     child_run.warm_up()
-    places: list[str] | None = None  # where a private scratch file system goes; None: not possible here
+    places: list[str] | None = None
     if os.geteuid() == 0:
         _expose_interpreter()
         places = mounts.scratch_places(scratch.world_writable_dirs())
-    home = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    server = _Server(control, os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC), places)
     gc.freeze()  # children never scan (and so never copy) the zygote's objects
 
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.set_wakeup_fd(wake_write)
-    _send(control, {"ready": os.getpid()})
-    children: set[int] = set()
-    # The sandbox root for which this process's mount namespace holds a fresh scratch tmpfs, if any.
-    prepared: str | None = None
+    _send(control, {"ready": os.getpid(), "places": places})
     try:
         while True:
             ready, _, _ = select.select([control.fileno(), wake_read], [], [])
             if wake_read in ready:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_read, 4096)
-                _reap(control, children)
+                server.reap()
             if control.fileno() in ready:
                 message, fds, _, _ = socket.recv_fds(control, 65536, 3)
                 if not message:
                     return  # the sandbox is gone
-                header = json.loads(message)
-                root = os.path.dirname(header["workdir"])
-                if places is not None and header["uid"] is not None and prepared != root:
-                    prepared, places = _fresh_scratch(home, root, places)
-                zygote = os.getpid()
-                pid = os.fork()
-                if pid == 0:
-                    _child(control, zygote, header, fds)
-                for fd in fds:
-                    os.close(fd)
-                children.add(pid)
-                _send(control, {"pid": pid})
-                if prepared is not None:
-                    # While the child runs, out of its namespace (the child's alone now) into the next one's.
-                    prepared, places = _fresh_scratch(home, prepared, places)
+                server.order(message, fds)
     except (BrokenPipeError, ConnectionResetError):
         return
     finally:
-        # Nothing outlives the zygote: not a running request, not an orphan.
-        for child in children:
-            processes.kill_group(child)
-        processes.kill_children(os.getpid(), timeout=2.0, reap=True)
-
-
-def _reap(control: socket.socket, children: set[int]) -> None:
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        if pid in children:
-            children.discard(pid)
-            _send(control, {"exit": pid, "status": status})
+        server.close()
 
 
 def _interpreter_paths() -> list[str]:
@@ -140,21 +210,28 @@ def _expose_interpreter() -> None:
             print(f"zygote: {', '.join(exposures)} stays out of the handlers' reach ({exc})", file=sys.stderr)
 
 
-def _fresh_scratch(home: int, root: str, places: list[str] | None) -> tuple[str | None, list[str] | None]:
-    """A private scratch namespace for the next child (see mounts.fresh_scratch), or none ever again where
-    the kernel refuses it (a container without CAP_SYS_ADMIN): children then write where the sandbox sweeps."""
-    if places is None:
-        return None, None
+def _fresh_scratch(home: int, root: str, places: list[str]) -> list[str] | None:
+    """Move into a private scratch namespace for the next child (see mounts.fresh_scratch): the places it
+    covers, or None, ever again, where the kernel refuses it (a container without CAP_SYS_ADMIN): children
+    then write where the sandbox sweeps."""
     try:
         mounts.fresh_scratch(home, root, places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT, keep=_interpreter_paths())
-        return root, places
+        return places
     except OSError as exc:
-        linux.setns(home)  # never a namespace half made, nor the last child's
+        linux.setns(home)  # never a namespace half made
         print(f"zygote: no private scratch space per request ({exc})", file=sys.stderr)
-        return None, None
+        return None
 
 
-def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: list[int]) -> NoReturn:
+def _child(
+    control: socket.socket,
+    zygote: int,
+    header: dict[str, Any],
+    fds: list[int],
+    channel: socket.socket | None,
+    private: bool,
+) -> NoReturn:
+    """Set up as `header` says, then (a spare) wait on `channel` for the request's descriptors, and run it."""
     status = EXIT_SETUP_FAILED
     try:
         signal.set_wakeup_fd(-1)
@@ -164,14 +241,13 @@ def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: lis
         # that number later, when it may belong to a file the handler opened.
         control.detach()
         os.setsid()  # its own process group and session: one killpg takes the request's processes
-        request_fd, result_fd, log_fd = fds
-        request = _read_all(request_fd)
-        os.close(request_fd)
-        _arrange_descriptors(result_fd, log_fd)
+        _close_all_but({*fds, *([channel.fileno()] if channel is not None else [])})
         _make_workdir(header)
         _enter_workdir(header["workdir"])
-        _limit_resources(int(header["cpu_seconds"]))
+        _limit_resources()
         _join_groups(header.get("cgroups") or [])
+        if private:
+            linux.unshare_ipc()  # (as root) its System V objects and message queues die with it
         _become(header["uid"], header["gid"])
         # Only now: a change of user clears the parent-death signal.
         linux.kill_me_with_parent()
@@ -180,6 +256,19 @@ def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: lis
 
         from httpendpoint.sandbox import child_run
 
+        if channel is not None:
+            # Warm: what the request will touch is faulted in (copied from the zygote) before it comes.
+            child_run.warm_up()
+            message, fds, _, _ = socket.recv_fds(channel, 4096, 3)
+            if not message or len(fds) != 3:
+                os._exit(0)  # dropped before its request came
+            channel.close()
+            header = {**header, **json.loads(message)}
+        request_fd, result_fd, log_fd = fds
+        request = _read_all(request_fd)
+        os.close(request_fd)
+        _arrange_descriptors(result_fd, log_fd)
+        _limit_cpu(int(header["cpu_seconds"]))
         result = child_run.run(request)
         status = EXIT_RESULT_UNWRITABLE
         _write_all(RESULT_FD, result)
@@ -195,6 +284,15 @@ def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: lis
         # Done: the sandbox sees both pipes end now, not after this process's memory is torn down.
         os.closerange(1, RESULT_FD + 1)
     os._exit(status)
+
+
+def _close_all_but(keep: set[int]) -> None:
+    """Close every descriptor above stderr but `keep` (the zygote's control socket, wake pipe, namespace)."""
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
 
 def _read_all(fd: int) -> bytes:
@@ -247,16 +345,24 @@ def _enter_workdir(path: str) -> None:
     tempfile.tempdir = path
 
 
-def _limit_resources(cpu_seconds: int) -> None:
-    limits = (
+def _limit_resources() -> None:
+    _set_limits(
         (resource.RLIMIT_CORE, 0, 0),
         (resource.RLIMIT_AS, MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES),
         (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT_BYTES, FILE_SIZE_LIMIT_BYTES),
         (resource.RLIMIT_NOFILE, OPEN_FILES_LIMIT, OPEN_FILES_LIMIT),
         (resource.RLIMIT_NPROC, PROCESS_LIMIT, PROCESS_LIMIT),
-        # A backstop only (the sandbox enforces the deadline from outside): SIGXCPU, and SIGKILL a second later.
-        (resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1),
+        (resource.RLIMIT_MSGQUEUE, MESSAGE_QUEUE_LIMIT_BYTES, MESSAGE_QUEUE_LIMIT_BYTES),
     )
+
+
+def _limit_cpu(cpu_seconds: int) -> None:
+    # A backstop only (the sandbox enforces the deadline from outside): SIGXCPU, and SIGKILL a second later.
+    # Set when the request comes (the deadline is the request's); lowering a limit needs no privilege.
+    _set_limits((resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1))
+
+
+def _set_limits(*limits: tuple[int, int, int]) -> None:
     for kind, soft, hard in limits:
         _, current = resource.getrlimit(kind)
         if current != resource.RLIM_INFINITY:  # an unprivileged process may lower a hard limit, never raise it
