@@ -179,8 +179,10 @@ def _execute(
     if current == "lambda":
         pool.seal()
     placement = zygote.take_spare()
-    if placement is not None and placement.owner != (owner, current):
-        scratch.remove(Path(placement.header["workdir"]))  # the zygote drops its child
+    spare = placement is not None and placement.owner == (owner, current)
+    if placement is not None and not spare:
+        zygote.drop_spare()
+        scratch.remove(Path(placement.header["workdir"]))
         placement = None
     if placement is None:
         placement = _placement(owner, current, slot=0)
@@ -190,7 +192,7 @@ def _execute(
     problems: list[str] = []
     try:
         try:
-            report = zygote.execute(request, header, timeout, placement.group)
+            report = zygote.execute(request, header, timeout, placement.group, spare)
             if report.spoiled is not None:
                 problems.append(report.spoiled)
             if zygote.broken or zygote.process.poll() is not None:
@@ -199,17 +201,22 @@ def _execute(
             problem = _kill_leftovers(owner, current, placement.group, held)
             if problem is not None:
                 problems.append(problem)
+            if held is not None and not problems and report.private:
+                # No process of the request is left, and it wrote no file anywhere the next child could see
+                # (scratch space of its own): the next request's child can be made ready now, while the rest
+                # of this cleanup goes on.
+                held.prepare_spare(_placement(owner, current, slot=1 - placement.slot))
         finally:
             scratch.remove(Path(placement.header["workdir"]))
         try:
             scratch.sweep_scratch(owner, watch, zygote.places if report.private else ())
         except OSError as exc:
             problems.append(f"the request's files could not all be removed ({exc})")
-        if current != "unconfined" and not report.private:  # a private child's objects died with it
+        if current != "unconfined":
             failures = ipc.remove_owned_by(owner[0] if owner else os.geteuid())
             if failures:
                 problems.append(f"System V IPC objects could not be removed: {', '.join(failures)}")
-        if held is not None and not problems:
+        if held is not None and not problems and not report.private:
             # Nothing of the request is left: the next one's child can be made ready now.
             held.prepare_spare(_placement(owner, current, slot=1 - placement.slot))
     finally:

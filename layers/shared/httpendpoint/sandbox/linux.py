@@ -16,7 +16,6 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 
 CLONE_NEWNS = 0x00020000
-CLONE_NEWIPC = 0x08000000
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
@@ -73,15 +72,6 @@ def unshare_mounts() -> None:
         raise OSError("unshare needs Linux")
     _check(libc.unshare(CLONE_NEWNS), "unshare")
     mount(None, "/", None, MS_REC | MS_PRIVATE)
-
-
-def unshare_ipc() -> None:
-    """A private IPC namespace: System V objects and POSIX message queues made in it are seen by nobody else
-    and destroyed with its last process (needs CAP_SYS_ADMIN)."""
-    libc = _libc()
-    if libc is None:
-        raise OSError("unshare needs Linux")
-    _check(libc.unshare(CLONE_NEWIPC), "unshare")
 
 
 def setns(namespace: int, kind: int = CLONE_NEWNS) -> None:

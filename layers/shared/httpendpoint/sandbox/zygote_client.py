@@ -91,7 +91,7 @@ class ChildReport:
     # Why the environment can no longer be trusted with another request (something survived, the zygote
     # died, a cleanup failed), or None.
     spoiled: str | None = None
-    # The child had scratch space and an IPC namespace of its own (the zygote's places): nothing to sweep there.
+    # The child had scratch space of its own (over the zygote's places): nothing to sweep there.
     private: bool = False
 
     def take(self, name: str, chunk: bytes) -> None:
@@ -151,9 +151,10 @@ class Zygote:
             raise ZygoteUnavailable(f"the zygote did not start (exit status {self.process.poll()})")
         # Where a child with "private" set writes nothing the sandbox could find (its own file system).
         self.places: tuple[str, ...] = tuple(ready.get("places") or ())
-        # The child forked in advance for the next request, and its pid once the zygote has told it.
+        # The child forked in advance for the next request; its pid, whether it is private and the channel
+        # to hand it its request through, once the zygote has told them.
         self.spare: Placement | None = None
-        self._spare_pid: int | None = None
+        self._spare: tuple[int, bool, socket.socket] | None = None
 
     def _accept(self, listener: socket.socket, deadline: float) -> socket.socket | None:
         while (remaining := deadline - time.monotonic()) > 0 and self.process.poll() is None:
@@ -184,6 +185,7 @@ class Zygote:
     def close(self) -> None:
         """A healthy zygote sees EOF, kills what it still has and exits; any other is killed outright."""
         healthy = self.usable()
+        self._forget_spare()
         self.control.close()
         if healthy:
             try:
@@ -195,48 +197,90 @@ class Zygote:
         self.process.wait()
 
     def _receive(self) -> dict[str, Any] | None:
-        message = self.control.recv(65536)
-        return dict(json.loads(message)) if message else None
+        message, fds, _, _ = socket.recv_fds(self.control, 65536, 1)
+        if not message:
+            for fd in fds:
+                os.close(fd)
+            return None
+        data = dict(json.loads(message))
+        if "spare" in data and len(fds) == 1:
+            self._forget_spare()
+            self._spare = (int(data["spare"]), data.get("private") is True, socket.socket(fileno=fds[0]))
+        else:
+            for fd in fds:
+                os.close(fd)
+        return data
 
     def prepare_spare(self, placement: Placement) -> None:
         """Have the zygote fork the next request's child now (it never sees another request)."""
+        self._forget_spare()
         try:
             self.control.send(json.dumps({"spare": placement.header}).encode())
         except OSError:
             self.broken = True
             return
         self.spare = placement
-        self._spare_pid = None
 
     def take_spare(self) -> Placement | None:
-        """The spare's placement, once: the next request goes to the spare if its header is the spare's,
-        and the zygote drops the spare otherwise."""
+        """The spare's placement, once; then `execute(..., spare=True)` runs the request in it, or
+        `drop_spare` lets it go."""
         spare, self.spare = self.spare, None
         return spare
 
-    def spare_pid(self) -> int | None:
-        """The idle spare's pid (waiting for the zygote's word if need be), or None."""
-        if self.spare is None:
-            return None
-        self.control.settimeout(DRAIN_SECONDS)
+    def drop_spare(self) -> None:
+        """The spare sees its channel close, and exits."""
+        self._await_spare()
+        self._forget_spare()
+
+    def _forget_spare(self) -> None:
+        if self._spare is not None:
+            self._spare[2].close()
+            self._spare = None
+
+    def _await_spare(self) -> tuple[int, bool, socket.socket] | None:
+        """The zygote's word on the spare it was asked for (waiting for it if need be), or None."""
+        self.control.settimeout(ZYGOTE_START_SECONDS)
         try:
-            while self._spare_pid is None:
-                message = self._receive()
-                if message is None:
+            while self._spare is None:
+                if self._receive() is None:
                     self.broken = True
                     return None
-                self._spare_pid = message.get("spare", self._spare_pid)
         except OSError:
             self.broken = True
         finally:
             self.control.settimeout(None)
-        return self._spare_pid
+        return self._spare
+
+    def spare_pid(self) -> int | None:
+        """The idle spare's pid, or None."""
+        spare = self._await_spare() if self.spare is not None else None
+        return spare[0] if spare is not None else None
+
+    def _hand_to_spare(self, report: ChildReport, header: dict[str, Any], fds: list[int]) -> bool:
+        spare = self._await_spare()
+        self._spare = None
+        if spare is None:
+            return False
+        pid, private, channel = spare
+        with channel:
+            try:
+                socket.send_fds(channel, [json.dumps({"cpu_seconds": header["cpu_seconds"]}).encode()], fds)
+            except OSError:  # it died before its request (something killed it)
+                return False
+        report.child, report.private = pid, private
+        return True
 
     def execute(
-        self, request: bytes, header: dict[str, Any], timeout: float, group: cgroups.RequestGroup | None = None
+        self,
+        request: bytes,
+        header: dict[str, Any],
+        timeout: float,
+        group: cgroups.RequestGroup | None = None,
+        spare: bool = False,
     ) -> ChildReport:
-        """Fork one child for `request`, wait at most `timeout` seconds, kill everything it left (everything
-        in `group`, the request's control group, when there is one)."""
+        """Run `request` in the spare (if `spare`: `header` is the spare's, and it is alive) or in a child
+        forked for it, wait at most `timeout` seconds, kill everything it left (everything in `group`, the
+        request's control group, when there is one)."""
         report = ChildReport()
         request_fd = os.memfd_create("httpep-request", os.MFD_CLOEXEC)
         result_read, result_write = os.pipe()
@@ -246,7 +290,9 @@ class Zygote:
             while view:
                 view = view[os.write(request_fd, view) :]
             deadline = time.monotonic() + timeout
-            socket.send_fds(self.control, [json.dumps(header).encode()], [request_fd, result_write, log_write])
+            fds = [request_fd, result_write, log_write]
+            if not (spare and self._hand_to_spare(report, header, fds)):
+                socket.send_fds(self.control, [json.dumps(header).encode()], fds)
         except OSError:
             self.broken = report.zygote_lost = True
             os.close(result_read)

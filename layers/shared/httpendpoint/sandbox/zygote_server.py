@@ -7,16 +7,17 @@ descriptor of it with pidfd_getfd, or trace it), and only then connects to the s
 <name>, where the sandbox accepts nothing but the zygote's own pid. It imports Flask, Werkzeug and apig-wsgi
 once, then serves its control socket (SOCK_SEQPACKET, one JSON message each way per event):
 
-    sandbox -> zygote  {"spare": header}: fork the child of the next request now, set up as `header` says
-                       {"workdir", "uid", "gid", "cgroups", "cpu_seconds"} + fds [request, result pipe, log pipe]
-    zygote -> sandbox  {"ready": pid, "places": [...] | null} once warm, {"spare": child} after a spare's fork,
-                       then per request {"pid": child, "private": bool} and {"exit": child, "status": s}
+    sandbox -> zygote  {"workdir", "uid", "gid", "cgroups", "cpu_seconds"} + fds [request, result pipe, log pipe]
+                       or {"spare": header without "cpu_seconds"}: fork the next request's child now
+    zygote -> sandbox  {"ready": pid, "places": [...] | null} once warm; per request {"pid": child, "private": b}
+                       or per spare {"spare": child, "private": b} + fd [the spare's channel]; and for both
+                       {"exit": child, "status": s} once it is reaped
 
 A spare child is forked, put in its control groups and work dir, limited and given its user before its
-request exists (after the previous request's cleanup, off any request's path); it then waits for the
-request's descriptors on a socket of its own, and never sees another request. A request whose header (but
-for the CPU backstop) is the spare's goes to the spare; any other gets a child forked for it, and the
-spare is dropped. "private": the child has scratch space and an IPC namespace of its own (under root).
+request exists (once the previous request's processes are gone, off any request's path); it then waits on
+its channel, whose other end the sandbox holds, for {"cpu_seconds"} + fds [request, result pipe, log pipe]
+(or for the channel to close: not needed), and never sees another request. "private": the child has
+scratch space of its own (under root; see mounts.fresh_scratch).
 
 It never reads a request: a child is a copy of the zygote's memory, so whatever the zygote held would be
 readable by the next account's handler. The child reads the request from its own descriptor.
@@ -36,7 +37,6 @@ import socket
 import sys
 import tempfile
 import traceback
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from httpendpoint.sandbox import linux, mounts, processes, scratch
@@ -60,67 +60,70 @@ def _send(control: socket.socket, message: dict[str, Any]) -> None:
     control.send(json.dumps(message).encode())
 
 
-@dataclass
-class _Spare:
-    pid: int
-    channel: socket.socket  # where its request's descriptors go
-    header: dict[str, Any]
-    private: bool
-
-
 class _Server:
     def __init__(self, control: socket.socket, home: int, places: list[str] | None) -> None:
         self.control = control
         self.home = home  # the mount namespace the zygote started in, never one a child used
         self.places = places  # where a private scratch file system goes; None: not possible here
+        self.prepared: str | None = None  # the sandbox root for which we sit in a fresh scratch namespace
+        self.last: dict[str, Any] | None = None  # the last child's header: the next is likely the same
         self.children: set[int] = set()
-        self.spare: _Spare | None = None
 
     def order(self, message: bytes, fds: list[int]) -> None:
         order = json.loads(message)
-        if "spare" in order:
-            self.drop_spare()
-            header = order["spare"]
-            channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            pid, private = self.fork(header, [], theirs)
-            theirs.close()
-            self.spare = _Spare(pid, channel, header, private)
-            _send(self.control, {"spare": pid})
-            return
-        wanted = {key: value for key, value in order.items() if key != "cpu_seconds"}
-        spare, self.spare = self.spare, None
-        if spare is not None and spare.header == wanted and _hand_over(spare, int(order["cpu_seconds"]), fds):
-            pid, private = spare.pid, spare.private
-            spare.channel.close()
-        else:
-            if spare is not None:
-                self.spare = spare
-                self.drop_spare()
+        if "spare" not in order:
             pid, private = self.fork(order, fds, None)
-        for fd in fds:
-            os.close(fd)
-        self.children.add(pid)
-        _send(self.control, {"pid": pid, "private": private})
+            for fd in fds:
+                os.close(fd)
+            _send(self.control, {"pid": pid, "private": private})
+            return
+        # The spare's channel goes to the sandbox, which hands it the request itself: the zygote stays off
+        # the request's path.
+        sandbox_end, spare_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with sandbox_end, spare_end:
+            pid, private = self.fork(order["spare"], [], spare_end)
+            message = json.dumps({"spare": pid, "private": private}).encode()
+            socket.send_fds(self.control, [message], [sandbox_end.fileno()])
 
     def fork(self, header: dict[str, Any], fds: list[int], channel: socket.socket | None) -> tuple[int, bool]:
-        """A child born in a fresh private scratch namespace (made just for it: the zygote leaves it at once)."""
-        private = False
-        if self.places is not None and header["uid"] is not None:
-            self.places = _fresh_scratch(self.home, os.path.dirname(header["workdir"]), self.places)
-            private = self.places is not None
+        self.prepare(header)
+        private = self.prepared is not None
         zygote = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _child(self.control, zygote, header, fds, channel, private)
+            _child(self.control, zygote, header, fds, channel)
+        self.children.add(pid)
+        self.last = header
         if private:
-            linux.setns(self.home)
+            self.prepared = None
+            linux.setns(self.home)  # out of its namespace: the child's alone now
         return pid, private
 
-    def drop_spare(self) -> None:
-        if self.spare is not None:
-            self.spare.channel.close()
-            processes.kill_group(self.spare.pid)
-            self.spare = None
+    def busy(self) -> bool:
+        """Whether there is something to do while nothing is asked: the next child's namespace."""
+        last = self.last
+        return (
+            last is not None
+            and last["uid"] is not None
+            and self.places is not None
+            and self.prepared != os.path.dirname(last["workdir"])
+        )
+
+    def prepare(self, header: dict[str, Any]) -> None:
+        """Sit in a fresh private scratch namespace for the next child (see mounts.fresh_scratch), or in
+        none, ever again, where the kernel refuses it (a container without CAP_SYS_ADMIN): children then
+        write where the sandbox sweeps."""
+        root = os.path.dirname(header["workdir"])
+        if self.places is None or header["uid"] is None or self.prepared == root:
+            return
+        keep = _interpreter_paths()
+        try:
+            mounts.fresh_scratch(self.home, root, self.places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT, keep=keep)
+            self.prepared = root
+        except OSError as exc:
+            linux.setns(self.home)  # never a namespace half made, nor the last child's
+            print(f"zygote: no private scratch space per request ({exc})", file=sys.stderr)
+            self.places = self.prepared = None
 
     def reap(self) -> None:
         while True:
@@ -130,27 +133,15 @@ class _Server:
                 return
             if pid == 0:
                 return
-            if self.spare is not None and pid == self.spare.pid:
-                self.spare.channel.close()  # it died before its request (something killed it)
-                self.spare = None
             if pid in self.children:
                 self.children.discard(pid)
                 _send(self.control, {"exit": pid, "status": status})
 
     def close(self) -> None:
         """Nothing outlives the zygote: not a running request, not an orphan, not a spare."""
-        self.drop_spare()
         for child in self.children:
             processes.kill_group(child)
         processes.kill_children(os.getpid(), timeout=2.0, reap=True)
-
-
-def _hand_over(spare: _Spare, cpu_seconds: int, fds: list[int]) -> bool:
-    try:
-        socket.send_fds(spare.channel, [json.dumps({"cpu_seconds": cpu_seconds}).encode()], fds)
-        return True
-    except OSError:  # it died before its request
-        return False
 
 
 def main() -> None:
@@ -179,7 +170,10 @@ def main() -> None:
     _send(control, {"ready": os.getpid(), "places": places})
     try:
         while True:
-            ready, _, _ = select.select([control.fileno(), wake_read], [], [])
+            ready, _, _ = select.select([control.fileno(), wake_read], [], [], 0 if server.busy() else None)
+            if not ready and server.last is not None:
+                server.prepare(server.last)  # the next child's namespace, now that nobody waits
+                continue
             if wake_read in ready:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_read, 4096)
@@ -210,26 +204,12 @@ def _expose_interpreter() -> None:
             print(f"zygote: {', '.join(exposures)} stays out of the handlers' reach ({exc})", file=sys.stderr)
 
 
-def _fresh_scratch(home: int, root: str, places: list[str]) -> list[str] | None:
-    """Move into a private scratch namespace for the next child (see mounts.fresh_scratch): the places it
-    covers, or None, ever again, where the kernel refuses it (a container without CAP_SYS_ADMIN): children
-    then write where the sandbox sweeps."""
-    try:
-        mounts.fresh_scratch(home, root, places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT, keep=_interpreter_paths())
-        return places
-    except OSError as exc:
-        linux.setns(home)  # never a namespace half made
-        print(f"zygote: no private scratch space per request ({exc})", file=sys.stderr)
-        return None
-
-
 def _child(
     control: socket.socket,
     zygote: int,
     header: dict[str, Any],
     fds: list[int],
     channel: socket.socket | None,
-    private: bool,
 ) -> NoReturn:
     """Set up as `header` says, then (a spare) wait on `channel` for the request's descriptors, and run it."""
     status = EXIT_SETUP_FAILED
@@ -246,8 +226,6 @@ def _child(
         _enter_workdir(header["workdir"])
         _limit_resources()
         _join_groups(header.get("cgroups") or [])
-        if private:
-            linux.unshare_ipc()  # (as root) its System V objects and message queues die with it
         _become(header["uid"], header["gid"])
         # Only now: a change of user clears the parent-death signal.
         linux.kill_me_with_parent()
@@ -371,7 +349,8 @@ def _set_limits(*limits: tuple[int, int, int]) -> None:
 
 
 def _join_groups(procs_files: list[str]) -> None:
-    """Into the request's control groups (as root, before the change of user): nothing it starts leaves them."""
+    """Into the request's control groups (as root, before the change of user): nothing it starts leaves them.
+    The child is single-threaded here: where the file is v1's `tasks`, its one thread is all of it."""
     for procs in procs_files:
         with open(procs, "w") as join:
             join.write("0")
