@@ -36,7 +36,9 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 import traceback
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from httpendpoint.sandbox import linux, mounts, processes, scratch
@@ -54,10 +56,22 @@ RESULT_FD = 3
 # Exit statuses of a child that never got as far as running the handler, or could not report.
 EXIT_SETUP_FAILED = 70
 EXIT_RESULT_UNWRITABLE = 71
+# How long the last request's killed processes may take to exit before its scratch namespace is given up.
+SETTLE_SECONDS = 0.005
 
 
 def _send(control: socket.socket, message: dict[str, Any]) -> None:
     control.send(json.dumps(message).encode())
+
+
+@dataclass
+class _Scratch:
+    """A private scratch namespace (see mounts.fresh_scratch) and what it held when it was made."""
+
+    namespace: int  # a descriptor of it
+    root: str  # the sandbox root it was made for
+    free: tuple[int, int]  # free inodes and blocks of its file system, when fresh
+    workdir: str | None = None  # the work dir of the last child born in it
 
 
 class _Server:
@@ -65,11 +79,11 @@ class _Server:
         self.control = control
         self.home = home  # the mount namespace the zygote started in, never one a child used
         self.places = places  # where a private scratch file system goes; None: not possible here
-        self.prepared: str | None = None  # the sandbox root for which we sit in a fresh scratch namespace
-        self.last: dict[str, Any] | None = None  # the last child's header: the next is likely the same
+        self.scratch: _Scratch | None = None
         self.children: set[int] = set()
 
     def order(self, message: bytes, fds: list[int]) -> None:
+        """Every order comes once the last request's processes are gone (the sandbox killed them first)."""
         order = json.loads(message)
         if "spare" not in order:
             pid, private = self.fork(order, fds, None)
@@ -86,44 +100,57 @@ class _Server:
             socket.send_fds(self.control, [message], [sandbox_end.fileno()])
 
     def fork(self, header: dict[str, Any], fds: list[int], channel: socket.socket | None) -> tuple[int, bool]:
-        self.prepare(header)
-        private = self.prepared is not None
+        private = self.enter_scratch(header)
         zygote = os.getpid()
         pid = os.fork()
         if pid == 0:
             _child(self.control, zygote, header, fds, channel)
         self.children.add(pid)
-        self.last = header
         if private:
-            self.prepared = None
             linux.setns(self.home)  # out of its namespace: the child's alone now
         return pid, private
 
-    def busy(self) -> bool:
-        """Whether there is something to do while nothing is asked: the next child's namespace."""
-        last = self.last
-        return (
-            last is not None
-            and last["uid"] is not None
-            and self.places is not None
-            and self.prepared != os.path.dirname(last["workdir"])
-        )
-
-    def prepare(self, header: dict[str, Any]) -> None:
-        """Sit in a fresh private scratch namespace for the next child (see mounts.fresh_scratch), or in
-        none, ever again, where the kernel refuses it (a container without CAP_SYS_ADMIN): children then
-        write where the sandbox sweeps."""
+    def enter_scratch(self, header: dict[str, Any]) -> bool:
+        """Move into a private scratch namespace for the next child: the last child's again if that holds
+        exactly what it held when made (the child wrote nothing there, and its empty work dir is gone), else
+        a fresh one; or into none, ever again, where the kernel refuses it (a container without
+        CAP_SYS_ADMIN): children then write where the sandbox sweeps. Whether the child's is private."""
+        if self.places is None or header["uid"] is None:
+            return False
         root = os.path.dirname(header["workdir"])
-        if self.places is None or header["uid"] is None or self.prepared == root:
-            return
-        keep = _interpreter_paths()
+        scratch = self.scratch
+        if scratch is not None:
+            linux.setns(scratch.namespace)
+            if scratch.root == root and self.settled(scratch):
+                scratch.workdir = header["workdir"]
+                return True
+            linux.setns(self.home)
+            os.close(scratch.namespace)
+            self.scratch = None
         try:
-            mounts.fresh_scratch(self.home, root, self.places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT, keep=keep)
-            self.prepared = root
+            mounts.fresh_scratch(
+                self.home, root, self.places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT, keep=_interpreter_paths()
+            )
+            space = os.statvfs(root)
         except OSError as exc:
-            linux.setns(self.home)  # never a namespace half made, nor the last child's
+            linux.setns(self.home)  # never a namespace half made
             print(f"zygote: no private scratch space per request ({exc})", file=sys.stderr)
-            self.places = self.prepared = None
+            self.places = None
+            return False
+        namespace = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        self.scratch = _Scratch(namespace, root, (space.f_ffree, space.f_bfree), header["workdir"])
+        return True
+
+    def settled(self, scratch: _Scratch) -> bool:
+        """Whether `scratch` is untouched, once the last request's processes (killed) have finished exiting:
+        one on its way out may still hold the work dir as its cwd, so its inode is not free yet."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while not _untouched(scratch):
+            self.reap()
+            if not self.children or time.monotonic() > deadline:
+                return False
+            time.sleep(0.0002)
+        return True
 
     def reap(self) -> None:
         while True:
@@ -142,6 +169,25 @@ class _Server:
         for child in self.children:
             processes.kill_group(child)
         processes.kill_children(os.getpid(), timeout=2.0, reap=True)
+
+
+def _untouched(scratch: _Scratch) -> bool:
+    """In `scratch`'s namespace: its last child's work dir removed if empty, and then nothing in its file
+    system that was not there when it was made. A child cannot remove or rename what the namespace was
+    made with (root's, in sticky or unwritable directories, or mount points), and everything it makes, a
+    hard link included, takes an inode: the same free inodes and blocks mean that nothing is left."""
+    if scratch.workdir is not None:
+        parent = os.open(scratch.root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.rmdir(os.path.basename(scratch.workdir), dir_fd=parent)
+        except FileNotFoundError:
+            pass  # the child never got as far as making it
+        except OSError:
+            return False
+        finally:
+            os.close(parent)
+    space = os.statvfs(scratch.root)
+    return (space.f_ffree, space.f_bfree) == scratch.free
 
 
 def main() -> None:
@@ -170,10 +216,7 @@ def main() -> None:
     _send(control, {"ready": os.getpid(), "places": places})
     try:
         while True:
-            ready, _, _ = select.select([control.fileno(), wake_read], [], [], 0 if server.busy() else None)
-            if not ready and server.last is not None:
-                server.prepare(server.last)  # the next child's namespace, now that nobody waits
-                continue
+            ready, _, _ = select.select([control.fileno(), wake_read], [], [])
             if wake_read in ready:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_read, 4096)
