@@ -56,8 +56,12 @@ RESULT_FD = 3
 # Exit statuses of a child that never got as far as running the handler, or could not report.
 EXIT_SETUP_FAILED = 70
 EXIT_RESULT_UNWRITABLE = 71
-# How long the last request's killed processes may take to exit before its scratch namespace is given up.
-SETTLE_SECONDS = 0.005
+# Scratch namespaces kept ready for the next children, and how often, while a finished request's namespace
+# waits for its killed processes to exit, it is checked again.
+MAX_READY_SCRATCH = 2
+IDLE_RECHECK_SECONDS = 0.001
+# How long a finished request's killed processes may take to exit before its namespace is given up.
+SETTLE_SECONDS = 1.0
 
 
 def _send(control: socket.socket, message: dict[str, Any]) -> None:
@@ -79,11 +83,19 @@ class _Server:
         self.control = control
         self.home = home  # the mount namespace the zygote started in, never one a child used
         self.places = places  # where a private scratch file system goes; None: not possible here
-        self.scratch: _Scratch | None = None
+        self.root: str | None = None  # the sandbox root of the last private child
+        # Private scratch namespaces: the last child's; those whose request is over, with the zygote's
+        # children at that time (the request's processes among them, killed); and those ready for a child.
+        self.current: _Scratch | None = None
+        self.pending: list[tuple[_Scratch, set[int], float]] = []
+        self.ready: list[_Scratch] = []
         self.children: set[int] = set()
 
     def order(self, message: bytes, fds: list[int]) -> None:
         """Every order comes once the last request's processes are gone (the sandbox killed them first)."""
+        if self.current is not None:
+            self.pending.append((self.current, set(self.children), time.monotonic() + SETTLE_SECONDS))
+            self.current = None
         order = json.loads(message)
         if "spare" not in order:
             pid, private = self.fork(order, fds, None)
@@ -100,57 +112,84 @@ class _Server:
             socket.send_fds(self.control, [message], [sandbox_end.fileno()])
 
     def fork(self, header: dict[str, Any], fds: list[int], channel: socket.socket | None) -> tuple[int, bool]:
-        private = self.enter_scratch(header)
+        space = self.scratch_for(header)
+        if space is not None:
+            linux.setns(space.namespace)
+            space.workdir = header["workdir"]
         zygote = os.getpid()
         pid = os.fork()
         if pid == 0:
             _child(self.control, zygote, header, fds, channel)
         self.children.add(pid)
-        if private:
+        if space is not None:
             linux.setns(self.home)  # out of its namespace: the child's alone now
-        return pid, private
+            self.current = space
+        return pid, space is not None
 
-    def enter_scratch(self, header: dict[str, Any]) -> bool:
-        """Move into a private scratch namespace for the next child: the last child's again if that holds
-        exactly what it held when made (the child wrote nothing there, and its empty work dir is gone), else
-        a fresh one; or into none, ever again, where the kernel refuses it (a container without
-        CAP_SYS_ADMIN): children then write where the sandbox sweeps. Whether the child's is private."""
+    def scratch_for(self, header: dict[str, Any]) -> _Scratch | None:
+        """A private scratch namespace for the next child: one whose last child left nothing (see
+        _untouched), else a fresh one; none, ever again, where the kernel refuses it (a container without
+        CAP_SYS_ADMIN): children then write where the sandbox sweeps."""
         if self.places is None or header["uid"] is None:
-            return False
-        root = os.path.dirname(header["workdir"])
-        scratch = self.scratch
-        if scratch is not None:
-            linux.setns(scratch.namespace)
-            if scratch.root == root and self.settled(scratch):
-                scratch.workdir = header["workdir"]
-                return True
-            linux.setns(self.home)
-            os.close(scratch.namespace)
-            self.scratch = None
+            return None
+        self.root = os.path.dirname(header["workdir"])
+        self.recycle()
+        while self.ready:
+            space = self.ready.pop()
+            if space.root == self.root:
+                return space
+            os.close(space.namespace)
+        return self.fresh(self.root)
+
+    def fresh(self, root: str) -> _Scratch | None:
+        assert self.places is not None
         try:
             mounts.fresh_scratch(
                 self.home, root, self.places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT, keep=_interpreter_paths()
             )
-            space = os.statvfs(root)
+            usage = os.statvfs(root)
+            namespace = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            linux.setns(self.home)  # never a namespace half made
             print(f"zygote: no private scratch space per request ({exc})", file=sys.stderr)
             self.places = None
-            return False
-        namespace = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-        self.scratch = _Scratch(namespace, root, (space.f_ffree, space.f_bfree), header["workdir"])
-        return True
+            return None
+        finally:
+            linux.setns(self.home)  # never in a namespace half made, or one no child is born in yet
+        return _Scratch(namespace, root, (usage.f_ffree, usage.f_bfree))
 
-    def settled(self, scratch: _Scratch) -> bool:
-        """Whether `scratch` is untouched, once the last request's processes (killed) have finished exiting:
-        one on its way out may still hold the work dir as its cwd, so its inode is not free yet."""
-        deadline = time.monotonic() + SETTLE_SECONDS
-        while not _untouched(scratch):
-            self.reap()
-            if not self.children or time.monotonic() > deadline:
-                return False
-            time.sleep(0.0002)
-        return True
+    def recycle(self) -> None:
+        """Namespaces whose request is over back to ready if untouched; given up if touched once all the
+        request's processes have been reaped (until then, one on its way out may hold the work dir)."""
+        waiting = []
+        for space, born, deadline in self.pending:
+            linux.setns(space.namespace)
+            try:
+                clean = _untouched(space)
+            finally:
+                linux.setns(self.home)
+            if clean and len(self.ready) < MAX_READY_SCRATCH:
+                self.ready.append(space)
+            elif not clean and born & self.children and time.monotonic() < deadline:
+                waiting.append((space, born, deadline))
+            else:
+                os.close(space.namespace)
+        self.pending = waiting
+
+    def idle_timeout(self) -> float | None:
+        """How long to wait for an order before `idle` has something to do, or None: nothing to do."""
+        if self.places is None or self.root is None:
+            return None
+        if not self.ready and not self.pending:
+            return 0
+        return IDLE_RECHECK_SECONDS if self.pending else None
+
+    def idle(self) -> None:
+        """While nobody waits: check the namespaces of finished requests, and have one ready."""
+        self.recycle()
+        if not self.ready and not self.pending and self.places is not None and self.root is not None:
+            space = self.fresh(self.root)
+            if space is not None:
+                self.ready.append(space)
 
     def reap(self) -> None:
         while True:
@@ -171,23 +210,23 @@ class _Server:
         processes.kill_children(os.getpid(), timeout=2.0, reap=True)
 
 
-def _untouched(scratch: _Scratch) -> bool:
-    """In `scratch`'s namespace: its last child's work dir removed if empty, and then nothing in its file
+def _untouched(space: _Scratch) -> bool:
+    """In `space`'s namespace: its last child's work dir removed if empty, and then nothing in its file
     system that was not there when it was made. A child cannot remove or rename what the namespace was
     made with (root's, in sticky or unwritable directories, or mount points), and everything it makes, a
     hard link included, takes an inode: the same free inodes and blocks mean that nothing is left."""
-    if scratch.workdir is not None:
-        parent = os.open(scratch.root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if space.workdir is not None:
+        parent = os.open(space.root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            os.rmdir(os.path.basename(scratch.workdir), dir_fd=parent)
+            os.rmdir(os.path.basename(space.workdir), dir_fd=parent)
         except FileNotFoundError:
             pass  # the child never got as far as making it
         except OSError:
             return False
         finally:
             os.close(parent)
-    space = os.statvfs(scratch.root)
-    return (space.f_ffree, space.f_bfree) == scratch.free
+    usage = os.statvfs(space.root)
+    return (usage.f_ffree, usage.f_bfree) == space.free
 
 
 def main() -> None:
@@ -216,7 +255,10 @@ def main() -> None:
     _send(control, {"ready": os.getpid(), "places": places})
     try:
         while True:
-            ready, _, _ = select.select([control.fileno(), wake_read], [], [])
+            ready, _, _ = select.select([control.fileno(), wake_read], [], [], server.idle_timeout())
+            if not ready:
+                server.idle()
+                continue
             if wake_read in ready:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_read, 4096)
