@@ -190,9 +190,11 @@ def _execute(
     header = {**placement.header, "cpu_seconds": 2 * math.ceil(timeout) + 1}
     held: Zygote | None = zygote
     problems: list[str] = []
+    private = False  # the child made its work dir on a file system of its own, where the zygote removes it
     try:
         try:
             report = zygote.execute(request, header, timeout, placement.group, spare)
+            private = report.private
             if report.spoiled is not None:
                 problems.append(report.spoiled)
             if zygote.broken or zygote.process.poll() is not None:
@@ -207,7 +209,8 @@ def _execute(
                 # of this cleanup goes on.
                 held.prepare_spare(_placement(owner, current, slot=1 - placement.slot))
         finally:
-            scratch.remove(Path(placement.header["workdir"]))
+            if not private:
+                scratch.remove(Path(placement.header["workdir"]))
         try:
             scratch.sweep_scratch(owner, watch, zygote.places if report.private else ())
         except OSError as exc:

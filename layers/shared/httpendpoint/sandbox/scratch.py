@@ -180,10 +180,13 @@ class ScratchWatch:
     def __init__(self, own_user: bool) -> None:
         self.before = {directory: _mtime(directory) for directory in _watched(own_user)}
 
-    def changed(self) -> list[str]:
+    def changed(self, covered: tuple[str, ...] = ()) -> list[str]:
+        """The watched directories that changed, but those below one of `covered`."""
         recent = time.time_ns() - TIMESTAMP_SLACK_NS
         found = []
         for directory, before in self.before.items():
+            if covered and any(Path(directory).is_relative_to(place) for place in covered):
+                continue
             if before is None or before >= recent or _mtime(directory) != before:
                 found.append(directory)
         return found
@@ -216,9 +219,10 @@ def sweep_scratch(
     one of `covered` are skipped: the child had a file system of its own there (see mounts.fresh_scratch).
     """
     own_user = owner is None or owner[0] == os.geteuid()
-    directories = watch.changed() if watch is not None else list(_watched(own_user))
-    if covered:
-        directories = [name for name in directories if not any(Path(name).is_relative_to(c) for c in covered)]
+    if watch is not None:
+        directories = watch.changed(covered)
+    else:
+        directories = [name for name in _watched(own_user) if not any(Path(name).is_relative_to(c) for c in covered)]
     if not own_user and owner is not None:
         uid = owner[0]
         for directory in directories:

@@ -420,7 +420,8 @@ class ZygotePool:
         return Zygote()
 
     def release(self, zygote: Zygote) -> None:
-        if zygote.usable():
+        # Not `usable()` (a read of /proc): a zygote the child stopped was found out at the request's end.
+        if not zygote.broken and zygote.process.poll() is None:
             with self._lock:
                 if len(self._idle) < MAX_IDLE_ZYGOTES:
                     self._idle.append(zygote)
