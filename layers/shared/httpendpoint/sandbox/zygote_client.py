@@ -155,6 +155,7 @@ class Zygote:
         # to hand it its request through, once the zygote has told them.
         self.spare: Placement | None = None
         self._spare: tuple[int, bool, socket.socket] | None = None
+        self._spare_pending = False  # asked for, and no word yet
 
     def _accept(self, listener: socket.socket, deadline: float) -> socket.socket | None:
         while (remaining := deadline - time.monotonic()) > 0 and self.process.poll() is None:
@@ -203,7 +204,9 @@ class Zygote:
                 os.close(fd)
             return None
         data = dict(json.loads(message))
-        if "spare" in data and len(fds) == 1:
+        if "spare" in data:
+            self._spare_pending = False
+        if "spare" in data and len(fds) == 1:  # without its channel: the zygote could not make it
             self._forget_spare()
             self._spare = (int(data["spare"]), data.get("private") is True, socket.socket(fileno=fds[0]))
         else:
@@ -220,6 +223,7 @@ class Zygote:
             self.broken = True
             return
         self.spare = placement
+        self._spare_pending = True
 
     def take_spare(self) -> Placement | None:
         """The spare's placement, once; then `execute(..., spare=True)` runs the request in it, or
@@ -241,7 +245,7 @@ class Zygote:
         """The zygote's word on the spare it was asked for (waiting for it if need be), or None."""
         self.control.settimeout(ZYGOTE_START_SECONDS)
         try:
-            while self._spare is None:
+            while self._spare_pending:
                 if self._receive() is None:
                     self.broken = True
                     return None

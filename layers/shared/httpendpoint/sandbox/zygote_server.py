@@ -109,6 +109,16 @@ class _Server:
         with sandbox_end, spare_end:
             pid, private = self.fork(order["spare"], [], spare_end)
             message = json.dumps({"spare": pid, "private": private}).encode()
+            try:
+                # Into its control groups from here, while it sets itself up: the sandbox gets its channel
+                # (so the request reaches it) only once it is in them.
+                _join_groups(order["spare"].get("cgroups") or [], pid)
+            except OSError as exc:
+                print(f"zygote: a spare could not join its control groups ({exc})", file=sys.stderr)
+                processes.kill_group(pid)
+                control_message = json.loads(message)
+                _send(self.control, control_message)  # without its channel: no spare
+                return
             socket.send_fds(self.control, [message], [sandbox_end.fileno()])
 
     def fork(self, header: dict[str, Any], fds: list[int], channel: socket.socket | None) -> tuple[int, bool]:
@@ -310,7 +320,8 @@ def _child(
         _make_workdir(header)
         _enter_workdir(header["workdir"])
         _limit_resources()
-        _join_groups(header.get("cgroups") or [])
+        if channel is None:  # a spare is put in them by the zygote
+            _join_groups(header.get("cgroups") or [])
         _become(header["uid"], header["gid"])
         # Only now: a change of user clears the parent-death signal.
         linux.kill_me_with_parent()
@@ -433,12 +444,12 @@ def _set_limits(*limits: tuple[int, int, int]) -> None:
         resource.setrlimit(kind, (soft, hard))
 
 
-def _join_groups(procs_files: list[str]) -> None:
-    """Into the request's control groups (as root, before the change of user): nothing it starts leaves them.
-    The child is single-threaded here: where the file is v1's `tasks`, its one thread is all of it."""
+def _join_groups(procs_files: list[str], pid: int = 0) -> None:
+    """`pid` (0: this process, as root before the change of user) into the request's control groups:
+    nothing it starts leaves them."""
     for procs in procs_files:
         with open(procs, "w") as join:
-            join.write("0")
+            join.write(str(pid))
 
 
 def _become(uid: int | None, gid: int | None) -> None:
