@@ -207,7 +207,7 @@ def _execute(
                 # No process of the request is left, and it wrote no file anywhere the next child could see
                 # (scratch space of its own): the next request's child can be made ready now, while the rest
                 # of this cleanup goes on.
-                held.prepare_spare(_placement(owner, current, slot=1 - placement.slot))
+                held.prepare_spare(_placement(owner, current, slot=1 - placement.slot), placement.group)
         finally:
             if not private:
                 scratch.remove(Path(placement.header["workdir"]))

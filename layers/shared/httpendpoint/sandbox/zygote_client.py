@@ -156,6 +156,8 @@ class Zygote:
         self.spare: Placement | None = None
         self._spare: tuple[int, bool, socket.socket] | None = None
         self._spare_pending = False  # asked for, and no word yet
+        self._blank: int | None = None  # the process of the spare after, root's until its turn (under root)
+        self._blanks_due = 0  # words on it still to come, one per order that asked for it
 
     def _accept(self, listener: socket.socket, deadline: float) -> socket.socket | None:
         while (remaining := deadline - time.monotonic()) > 0 and self.process.poll() is None:
@@ -204,6 +206,9 @@ class Zygote:
                 os.close(fd)
             return None
         data = dict(json.loads(message))
+        if "blank" in data:
+            self._blanks_due -= 1
+            self._blank = int(data["blank"]) or None
         if "spare" in data:
             self._spare_pending = False
         if "spare" in data and len(fds) == 1:  # without its channel: the zygote could not make it
@@ -214,16 +219,19 @@ class Zygote:
                 os.close(fd)
         return data
 
-    def prepare_spare(self, placement: Placement) -> None:
-        """Have the zygote fork the next request's child now (it never sees another request)."""
+    def prepare_spare(self, placement: Placement, following: cgroups.RequestGroup | None = None) -> None:
+        """Have the zygote make the next request's child ready now (it never sees another request), and
+        fork the process of the one after into `following`."""
         self._forget_spare()
+        order = {"spare": placement.header, "following": following.join_files() if following else []}
         try:
-            self.control.send(json.dumps({"spare": placement.header}).encode())
+            self.control.send(json.dumps(order).encode())
         except OSError:
             self.broken = True
             return
         self.spare = placement
         self._spare_pending = True
+        self._blanks_due += following is not None
 
     def take_spare(self) -> Placement | None:
         """The spare's placement, once; then `execute(..., spare=True)` runs the request in it, or
@@ -241,11 +249,12 @@ class Zygote:
             self._spare[2].close()
             self._spare = None
 
-    def _await_spare(self) -> tuple[int, bool, socket.socket] | None:
-        """The zygote's word on the spare it was asked for (waiting for it if need be), or None."""
+    def _await_spare(self, blank: bool = False) -> tuple[int, bool, socket.socket] | None:
+        """The zygote's word on the spare it was asked for (and on the process after it, if `blank`),
+        waiting for it if need be, or None."""
         self.control.settimeout(ZYGOTE_START_SECONDS)
         try:
-            while self._spare_pending:
+            while self._spare_pending or (blank and self._blanks_due > 0):
                 if self._receive() is None:
                     self.broken = True
                     return None
@@ -255,10 +264,10 @@ class Zygote:
             self.control.settimeout(None)
         return self._spare
 
-    def spare_pid(self) -> int | None:
-        """The idle spare's pid, or None."""
-        spare = self._await_spare() if self.spare is not None else None
-        return spare[0] if spare is not None else None
+    def spare_pids(self) -> list[int]:
+        """The idle spare's pid and that of the process after it (root's, until its turn), if any."""
+        spare = self._await_spare(blank=True) if self.spare is not None else None
+        return [pid for pid in (spare[0] if spare is not None else None, self._blank) if pid is not None]
 
     def _hand_to_spare(self, report: ChildReport, header: dict[str, Any], fds: list[int]) -> bool:
         spare = self._await_spare()
@@ -441,7 +450,7 @@ class ZygotePool:
     def spare_pids(self) -> list[int]:
         """The idle zygotes' spare children: processes of the child's user that never ran a request."""
         with self._lock:
-            return [pid for zygote in self._idle if (pid := zygote.spare_pid()) is not None]
+            return [pid for zygote in self._idle for pid in zygote.spare_pids()]
 
     def close(self) -> None:
         with self._lock:

@@ -8,15 +8,18 @@ descriptor of it with pidfd_getfd, or trace it), and only then connects to the s
 once, then serves its control socket (SOCK_SEQPACKET, one JSON message each way per event):
 
     sandbox -> zygote  {"workdir", "uid", "gid", "cgroups", "cpu_seconds"} + fds [request, result pipe, log pipe]
-                       or {"spare": header without "cpu_seconds"}: fork the next request's child now
+                       or {"spare": header without "cpu_seconds", "following": cgroups}: the next request's
+                       child now, and (under root) the one after it forked already into `following`
     zygote -> sandbox  {"ready": pid, "places": [...] | null} once warm; per request {"pid": child, "private": b}
-                       or per spare {"spare": child, "private": b} + fd [the spare's channel]; and for both
-                       {"exit": child, "status": s} once it is reaped
+                       or per spare {"spare": child, "private": b} + fd [the spare's channel] (0 and no fd:
+                       none) then {"blank": pid} (the one after it, if asked for); and for children and
+                       spares {"exit": child, "status": s} once it is reaped
 
-A spare child is forked, put in its control groups and work dir, limited and given its user before its
-request exists (once the previous request's processes are gone, off any request's path); it then waits on
-its channel, whose other end the sandbox holds, for {"cpu_seconds"} + fds [request, result pipe, log pipe]
-(or for the channel to close: not needed), and never sees another request. "private": the child has
+A spare child is forked and put in its control groups (under root a request in advance: as root, out of
+that request's reach), then gets its header once the previous request's processes are gone, makes its
+work dir, is limited and given its user before its request exists, off any request's path; it then waits
+on its channel, whose other end the sandbox holds, for {"cpu_seconds"} + fds [request, result pipe, log
+pipe] (or for the channel to close: not needed), and never sees another request. "private": the child has
 scratch space of its own (under root; see mounts.fresh_scratch).
 
 It never reads a request: a child is a copy of the zygote's memory, so whatever the zygote held would be
@@ -78,6 +81,24 @@ class _Scratch:
     workdir: str | None = None  # the work dir of the last child born in it
 
 
+@dataclass
+class _Blank:
+    """A spare's process before its header: forked, in its control groups and scratch namespace."""
+
+    pid: int
+    channel: socket.socket  # the sandbox's end, until it has the header
+    cgroups: list[str]
+    space: _Scratch | None
+
+    def fits(self, header: dict[str, Any], server: _Server) -> bool:
+        if self.pid not in server.children or self.cgroups != (header.get("cgroups") or []):
+            return False
+        private = server.places is not None and header["uid"] is not None
+        if self.space is None:
+            return not private
+        return private and self.space.root == os.path.dirname(header["workdir"])
+
+
 class _Server:
     def __init__(self, control: socket.socket, home: int, places: list[str] | None) -> None:
         self.control = control
@@ -90,6 +111,7 @@ class _Server:
         self.pending: list[tuple[_Scratch, set[int], float]] = []
         self.ready: list[_Scratch] = []
         self.children: set[int] = set()
+        self.blank: _Blank | None = None  # the next spare's process, before its header
 
     def order(self, message: bytes, fds: list[int]) -> None:
         """Every order comes once the last request's processes are gone (the sandbox killed them first)."""
@@ -103,23 +125,65 @@ class _Server:
                 os.close(fd)
             _send(self.control, {"pid": pid, "private": private})
             return
+        header = order["spare"]
+        blank, self.blank = self.blank, None
+        if blank is not None and not blank.fits(header, self):
+            self.discard(blank)
+            blank = None
+        if blank is None:
+            blank = self.fork_blank(header, header.get("cgroups") or [])
+        if blank is None:
+            _send(self.control, {"spare": 0, "private": False})  # without a channel: no spare
+            return
         # The spare's channel goes to the sandbox, which hands it the request itself: the zygote stays off
-        # the request's path.
-        sandbox_end, spare_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        with sandbox_end, spare_end:
-            pid, private = self.fork(order["spare"], [], spare_end)
-            message = json.dumps({"spare": pid, "private": private}).encode()
+        # the request's path. Its header first, from here: the request's processes are gone now.
+        if blank.space is not None:
+            blank.space.workdir = header["workdir"]
+            self.current = blank.space
+        message = json.dumps({"spare": blank.pid, "private": blank.space is not None}).encode()
+        with blank.channel:
             try:
-                # Into its control groups from here, while it sets itself up: the sandbox gets its channel
-                # (so the request reaches it) only once it is in them.
-                _join_groups(order["spare"].get("cgroups") or [], pid)
-            except OSError as exc:
-                print(f"zygote: a spare could not join its control groups ({exc})", file=sys.stderr)
-                processes.kill_group(pid)
-                control_message = json.loads(message)
-                _send(self.control, control_message)  # without its channel: no spare
-                return
-            socket.send_fds(self.control, [message], [sandbox_end.fileno()])
+                blank.channel.send(json.dumps(header).encode())
+                socket.send_fds(self.control, [message], [blank.channel.fileno()])
+            except OSError:  # the blank died: the sandbox forks a child for the request
+                _send(self.control, {"spare": 0, "private": False})
+        if order.get("following") and header["uid"] is not None:
+            # The next spare's process, in the control groups the request just left: as root it is out of
+            # reach of the next request's processes, and it takes its header only after them.
+            self.blank = self.fork_blank(header, order["following"])
+            _send(self.control, {"blank": self.blank.pid if self.blank is not None else 0})
+
+    def fork_blank(self, header: dict[str, Any], cgroups: list[str]) -> _Blank | None:
+        """A process for a spare, in its control groups (joining is slow) and scratch namespace, waiting
+        for its header on its channel; None if it could not join them."""
+        space = self.scratch_for(header)
+        sandbox_end, blank_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with blank_end:
+            if space is not None:
+                linux.setns(space.namespace)
+            zygote = os.getpid()
+            pid = os.fork()
+            if pid == 0:
+                _child(self.control, zygote, None, [], blank_end)
+            self.children.add(pid)
+            if space is not None:
+                linux.setns(self.home)  # out of its namespace: the blank's now
+        blank = _Blank(pid, sandbox_end, list(cgroups), space)
+        try:
+            _join_groups(cgroups, pid)
+        except OSError as exc:
+            print(f"zygote: a spare could not join its control groups ({exc})", file=sys.stderr)
+            self.discard(blank)
+            return None
+        return blank
+
+    def discard(self, blank: _Blank) -> None:
+        """A blank not needed: it exits (its channel closes), and its namespace is recycled once it is gone."""
+        blank.channel.close()
+        if blank.pid in self.children:  # not reaped yet: the pid is still its own
+            os.kill(blank.pid, signal.SIGKILL)
+        if blank.space is not None:
+            self.pending.append((blank.space, {blank.pid}, time.monotonic() + SETTLE_SECONDS))
 
     def fork(self, header: dict[str, Any], fds: list[int], channel: socket.socket | None) -> tuple[int, bool]:
         space = self.scratch_for(header)
@@ -302,11 +366,12 @@ def _expose_interpreter() -> None:
 def _child(
     control: socket.socket,
     zygote: int,
-    header: dict[str, Any],
+    header: dict[str, Any] | None,
     fds: list[int],
     channel: socket.socket | None,
 ) -> NoReturn:
-    """Set up as `header` says, then (a spare) wait on `channel` for the request's descriptors, and run it."""
+    """Set up as `header` says (a spare: as the header that comes first on `channel`, once the zygote has
+    put it in its control groups), then (a spare) wait on `channel` for the request's descriptors, and run it."""
     status = EXIT_SETUP_FAILED
     try:
         signal.set_wakeup_fd(-1)
@@ -317,6 +382,12 @@ def _child(
         control.detach()
         os.setsid()  # its own process group and session: one killpg takes the request's processes
         _close_all_but({*fds, *([channel.fileno()] if channel is not None else [])})
+        if header is None:
+            assert channel is not None
+            message = channel.recv(65536)
+            if not message:
+                os._exit(0)  # not needed after all
+            header = dict(json.loads(message))
         _make_workdir(header)
         _enter_workdir(header["workdir"])
         _limit_resources()
