@@ -15,6 +15,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from httpendpoint.sandbox import processes
@@ -28,13 +29,14 @@ class RequestGroup:
     counter: Path  # pids.current: the group's tasks, zombies included
 
     def join_files(self) -> list[str]:
-        return [str(directory / "cgroup.procs") for directory in self.directories]
+        return list(_procs_files(self.directories))
 
     def count(self) -> int:
         return int(self.counter.read_text())
 
     def members(self) -> list[int]:
-        return [int(pid) for pid in (self.counter.parent / "cgroup.procs").read_text().split()]
+        with open(_procs_files((self.counter.parent,))[0], "rb") as procs:  # a plain read: this is per request
+            return [int(pid) for pid in procs.read().split()]
 
     def kill_all(self, timeout: float) -> bool:
         """SIGKILL every member until none is left that could still run code; False if one is by `timeout`.
@@ -60,6 +62,11 @@ class RequestGroup:
         for directory in self.directories:
             with contextlib.suppress(OSError):
                 directory.rmdir()
+
+
+@cache
+def _procs_files(directories: tuple[Path, ...]) -> tuple[str, ...]:
+    return tuple(str(directory / "cgroup.procs") for directory in directories)
 
 
 def _ending(pid: int) -> bool:

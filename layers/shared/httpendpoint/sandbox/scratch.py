@@ -51,12 +51,21 @@ def new_workdir(owner: tuple[int, int] | None, create: bool = True) -> str:
     Without `create`, only its name: the child makes it (on its private scratch file system, under root),
     and whatever it made here is removed all the same.
     """
-    path = workdir_root() / f"request-{os.urandom(8).hex()}"
-    if create:
-        os.mkdir(path, 0o700)
-        if owner is not None:
-            os.chown(path, *owner, follow_symlinks=False)
+    name = f"request-{os.urandom(8).hex()}"
+    if not create:
+        return os.path.join(_named_root(), name)
+    path = workdir_root() / name
+    os.mkdir(path, 0o700)
+    if owner is not None:
+        os.chown(path, *owner, follow_symlinks=False)
     return str(path)
+
+
+@cache
+def _named_root() -> str:
+    """The sandbox root, checked once: under root (where only the name is needed, and the children, of
+    other users, cannot touch it) no request can have changed it."""
+    return str(workdir_root())
 
 
 def remove(path: Path) -> None:
@@ -184,8 +193,9 @@ class ScratchWatch:
         """The watched directories that changed, but those below one of `covered`."""
         recent = time.time_ns() - TIMESTAMP_SLACK_NS
         found = []
+        skipped = _below(tuple(self.before), covered)
         for directory, before in self.before.items():
-            if covered and any(Path(directory).is_relative_to(place) for place in covered):
+            if directory in skipped:
                 continue
             if before is None or before >= recent or _mtime(directory) != before:
                 found.append(directory)
@@ -198,6 +208,12 @@ def _watched(own_user: bool) -> tuple[str, ...]:
     if own_user:
         return tuple(dict.fromkeys((tempfile.gettempdir(), str(workdir_root()), *world_writable_dirs())))
     return world_writable_dirs()
+
+
+@cache
+def _below(directories: tuple[str, ...], places: tuple[str, ...]) -> frozenset[str]:
+    """Those of `directories` below one of `places` (asked with the same few each time: worked out once)."""
+    return frozenset(name for name in directories if any(Path(name).is_relative_to(place) for place in places))
 
 
 def _mtime(directory: str) -> int | None:
@@ -222,7 +238,7 @@ def sweep_scratch(
     if watch is not None:
         directories = watch.changed(covered)
     else:
-        directories = [name for name in _watched(own_user) if not any(Path(name).is_relative_to(c) for c in covered)]
+        directories = [name for name in _watched(own_user) if name not in _below(_watched(own_user), covered)]
     if not own_user and owner is not None:
         uid = owner[0]
         for directory in directories:
