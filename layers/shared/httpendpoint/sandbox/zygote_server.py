@@ -382,8 +382,14 @@ def _child(
         control.detach()
         os.setsid()  # its own process group and session: one killpg takes the request's processes
         _close_all_but({*fds, *([channel.fileno()] if channel is not None else [])})
+        from httpendpoint.sandbox import child_run
+
+        warm = header is None
         if header is None:
             assert channel is not None
+            # What the request will touch is faulted in (copied from the zygote) before it comes: here, while
+            # the request before runs, with nothing but our own code and a made-up request.
+            child_run.warm_up()
             message = channel.recv(65536)
             if not message:
                 os._exit(0)  # not needed after all
@@ -399,11 +405,9 @@ def _child(
         if os.getppid() != zygote:  # the zygote died before that took effect
             os._exit(status)
 
-        from httpendpoint.sandbox import child_run
-
         if channel is not None:
-            # Warm: what the request will touch is faulted in (copied from the zygote) before it comes.
-            child_run.warm_up()
+            if not warm and not select.select([channel], [], [], 0)[0]:
+                child_run.warm_up()  # as above, while nobody waits for this child
             message, fds, _, _ = socket.recv_fds(channel, 4096, 3)
             if not message or len(fds) != 3:
                 os._exit(0)  # dropped before its request came
