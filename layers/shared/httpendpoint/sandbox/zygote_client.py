@@ -249,10 +249,12 @@ class Zygote:
             self._spare[2].close()
             self._spare = None
 
-    def _await_spare(self, blank: bool = False) -> tuple[int, bool, socket.socket] | None:
+    def _await_spare(
+        self, blank: bool = False, seconds: float = ZYGOTE_START_SECONDS
+    ) -> tuple[int, bool, socket.socket] | None:
         """The zygote's word on the spare it was asked for (and on the process after it, if `blank`),
-        waiting for it if need be, or None."""
-        self.control.settimeout(ZYGOTE_START_SECONDS)
+        waiting for it `seconds` at most if need be, or None."""
+        self.control.settimeout(max(seconds, 0.001))
         try:
             while self._spare_pending or (blank and self._blanks_due > 0):
                 if self._receive() is None:
@@ -269,8 +271,8 @@ class Zygote:
         spare = self._await_spare(blank=True) if self.spare is not None else None
         return [pid for pid in (spare[0] if spare is not None else None, self._blank) if pid is not None]
 
-    def _hand_to_spare(self, report: ChildReport, header: dict[str, Any], fds: list[int]) -> bool:
-        spare = self._await_spare()
+    def _hand_to_spare(self, report: ChildReport, header: dict[str, Any], fds: list[int], deadline: float) -> bool:
+        spare = self._await_spare(seconds=deadline - time.monotonic())
         self._spare = None
         if spare is None:
             return False
@@ -304,7 +306,7 @@ class Zygote:
                 view = view[os.write(request_fd, view) :]
             deadline = time.monotonic() + timeout
             fds = [request_fd, result_write, log_write]
-            if not (spare and self._hand_to_spare(report, header, fds)):
+            if not (spare and self._hand_to_spare(report, header, fds, deadline)):
                 socket.send_fds(self.control, [json.dumps(header).encode()], fds)
         except OSError:
             self.broken = report.zygote_lost = True
