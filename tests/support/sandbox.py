@@ -49,8 +49,13 @@ def text_of(outcome: dict[str, Any]) -> str:
 
 def leftovers() -> dict[int, list[processes.ProcessInfo]]:
     """Processes still hanging off an idle zygote: after any request, there must be none that could still run
-    (a child killed on its way out of exit() may still be freeing its memory, then the zygote reaps it)."""
-    found = {pid: [child for child in processes.children_of(pid) if not child.ending] for pid in pool.idle_pids()}
+    (a child killed on its way out of exit() may still be freeing its memory, then the zygote reaps it), but
+    the spare child each zygote keeps ready for the next request (it never ran one)."""
+    spares = set(pool.spare_pids())
+    found = {
+        pid: [child for child in processes.children_of(pid) if not child.ending and child.pid not in spares]
+        for pid in pool.idle_pids()
+    }
     return {pid: children for pid, children in found.items() if children}
 
 

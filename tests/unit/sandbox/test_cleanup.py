@@ -91,6 +91,42 @@ def test_a_request_filling_scratch_space_fails_at_the_cap_and_the_next_finds_it_
 
 
 @as_root
+def test_the_next_request_finds_nothing_the_last_one_left_in_scratch_space() -> None:
+    # Only outside its work dir, which it leaves empty: the next child must not be born where these are.
+    # A hard link gives a file made in the work dir a second name, and outlives the first.
+    name = f"httpep-next-{secrets.token_hex(6)}"
+    places = [place for place in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock") if os.path.isdir(place)]
+    script = f"""
+        import os
+
+        def handler(request):
+            for place in {places!r}:
+                with open(os.path.join(place, "{name}"), "w") as f:
+                    f.write("for the next request")
+            with open("linked", "w") as f:
+                f.write("for the next request")
+            try:
+                os.link("linked", "/tmp/{name}-link")
+            except OSError:  # another file system: then the work dir is not in /tmp
+                pass
+            os.unlink("linked")
+            os.symlink("/tmp/{name}", "/tmp/{name}-symlink")
+            os.mkdir("/tmp/{name}-dir")
+            return os.getcwd()
+    """
+    first = text_of(run_script(script))
+    look = f"""
+        import os
+
+        def handler(request):
+            found = [entry for place in {places!r} for entry in os.listdir(place) if entry.startswith("{name}")]
+            return " ".join(found) + (" workdir" if os.path.lexists("{first}") else "")
+    """
+    for _ in range(2):
+        assert text_of(run_script(look)) == ""
+
+
+@as_root
 def test_a_racer_swapping_a_directory_for_a_symlink_cannot_make_root_chmod_or_delete_its_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,6 +4,7 @@ is served normally. The handlers run for real, in the sandbox's children, with s
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import signal
@@ -21,13 +22,14 @@ from httpendpoint.sandbox.limits import (
     CHILD_UID_VARIABLE,
     FILE_SIZE_LIMIT_BYTES,
     MEMORY_LIMIT_BYTES,
+    MESSAGE_QUEUE_LIMIT_BYTES,
     OPEN_FILES_LIMIT,
     PROCESS_LIMIT,
     SANDBOX_UID,
 )
 from httpendpoint.sandbox.zygote_client import pool, zygote_environment
 from tests.support.events import api_event
-from tests.support.sandbox import assert_serves_hello, is_dumpable, leftovers, run_script, text_of
+from tests.support.sandbox import TIMEOUT, assert_serves_hello, is_dumpable, leftovers, run_script, text_of
 
 # The sandbox tests share machine-wide limits (the `nobody` process count), so they never run beside others.
 pytestmark = pytest.mark.serial
@@ -242,8 +244,9 @@ def test_the_child_runs_confined() -> None:
             ctypes.CDLL(None).prctl(2, ctypes.byref(death_signal), 0, 0, 0)  # PR_GET_PDEATHSIG
             with open("/proc/self/status") as status:
                 no_new_privs = "NoNewPrivs:\\t1" in status.read()
-            limits = {name: resource.getrlimit(getattr(resource, name))[0]
-                      for name in ("RLIMIT_AS", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_CORE")}
+            names = ("RLIMIT_AS", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_CORE", "RLIMIT_MSGQUEUE",
+                     "RLIMIT_CPU")
+            limits = {name: resource.getrlimit(getattr(resource, name))[0] for name in names}
             open_fds = []
             for fd in range(256):
                 try:
@@ -259,6 +262,7 @@ def test_the_child_runs_confined() -> None:
                 "parent_death_signal": death_signal.value, "no_new_privs": no_new_privs,
             })
     """
+    assert_serves_hello()  # so that the child below is the spare made ready after a request, set up in advance
     seen = json.loads(text_of(run_script(script)))
     owner = function.child_identity()
     expected_uid = owner[0] if owner is not None else os.geteuid()
@@ -276,6 +280,8 @@ def test_the_child_runs_confined() -> None:
         "RLIMIT_FSIZE": FILE_SIZE_LIMIT_BYTES,
         "RLIMIT_NPROC": PROCESS_LIMIT,
         "RLIMIT_CORE": 0,
+        "RLIMIT_MSGQUEUE": MESSAGE_QUEUE_LIMIT_BYTES,
+        "RLIMIT_CPU": 2 * math.ceil(TIMEOUT) + 1,  # the request's own backstop, set when it reached the child
     }
     # stdin, stdout+stderr (the log pipe) and the result pipe: nothing else was inherited.
     assert seen["open_fds"] == [0, 1, 2, 3]

@@ -15,6 +15,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from httpendpoint.sandbox import processes
@@ -28,13 +29,14 @@ class RequestGroup:
     counter: Path  # pids.current: the group's tasks, zombies included
 
     def join_files(self) -> list[str]:
-        return [str(directory / "cgroup.procs") for directory in self.directories]
+        return list(_procs_files(self.directories))
 
     def count(self) -> int:
         return int(self.counter.read_text())
 
     def members(self) -> list[int]:
-        return [int(pid) for pid in (self.counter.parent / "cgroup.procs").read_text().split()]
+        with open(_procs_files((self.counter.parent,))[0], "rb") as procs:  # a plain read: this is per request
+            return [int(pid) for pid in procs.read().split()]
 
     def kill_all(self, timeout: float) -> bool:
         """SIGKILL every member until none is left that could still run code; False if one is by `timeout`.
@@ -62,22 +64,33 @@ class RequestGroup:
                 directory.rmdir()
 
 
+@cache
+def _procs_files(directories: tuple[Path, ...]) -> tuple[str, ...]:
+    return tuple(str(directory / "cgroup.procs") for directory in directories)
+
+
 def _ending(pid: int) -> bool:
     process = processes.info(pid)
     return process is None or process.ending
 
 
-_groups: dict[int, RequestGroup | None] = {}
+_groups: dict[tuple[int, int], RequestGroup | None] = {}
 
 
-def for_user(uid: int, memory_limit: int) -> RequestGroup | None:
-    """The group of `uid`'s requests (made on first use, removed at exit), or None where there are none."""
-    if uid not in _groups:
-        _groups[uid] = _create(f"httpep-{os.getpid()}-{uid}", memory_limit) if os.geteuid() == 0 else None
-        group = _groups[uid]
+def for_user(uid: int, memory_limit: int, slot: int = 0) -> RequestGroup | None:
+    """A group of `uid`'s requests (made on first use, removed at exit), or None where there are none.
+
+    Two slots per user: the next request's child (a spare, see zygote_server) joins the other group while
+    this request's group is still being emptied.
+    """
+    key = (uid, slot)
+    if key not in _groups:
+        name = f"httpep-{os.getpid()}-{uid}" + (f"-{slot}" if slot else "")
+        _groups[key] = _create(name, memory_limit) if os.geteuid() == 0 else None
+        group = _groups[key]
         if group is not None:
             atexit.register(group.remove)
-    return _groups[uid]
+    return _groups[key]
 
 
 def _own_paths() -> dict[str, str]:

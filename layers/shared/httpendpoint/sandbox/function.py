@@ -29,6 +29,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from httpendpoint.core import settings
@@ -45,7 +46,14 @@ from httpendpoint.sandbox.limits import (
     SANDBOX_UID,
 )
 from httpendpoint.sandbox.protocol import pack_request, too_large
-from httpendpoint.sandbox.zygote_client import CLEANUP_SECONDS, ChildReport, ZygoteUnavailable, pool
+from httpendpoint.sandbox.zygote_client import (
+    CLEANUP_SECONDS,
+    ChildReport,
+    Placement,
+    Zygote,
+    ZygoteUnavailable,
+    pool,
+)
 
 # isolated: we are root, the child has a user of its own. lambda: the child runs as our own (unprivileged)
 # user, in an environment of its own (Lambda). unconfined: a developer's machine without root, nothing to
@@ -159,58 +167,96 @@ def _user_lock(uid: int) -> threading.Lock:
 def _execute(
     request: bytes, owner: tuple[int, int] | None, timeout: float, current: Mode
 ) -> tuple[ChildReport, str | None]:
-    """One child for `request`, then the cleanup; the report and, if the environment must end, why."""
+    """One child for `request` (the spare, when the zygote has one for this user), then the cleanup, then
+    the next request's spare; the report and, if the environment must end, why."""
     watch = scratch.ScratchWatch(own_user=current == "lambda") if current != "unconfined" else None
-    group = cgroups.for_user(owner[0], REQUEST_MEMORY_LIMIT_BYTES) if owner and current == "isolated" else None
-    problems: list[str] = []
-    # Under root the child makes its work dir itself, on its private scratch file system (zygote_server).
-    with scratch.request_workdir(owner, create=current != "isolated") as workdir:
-        header = {
-            "workdir": workdir,
-            "uid": owner[0] if owner else None,
-            "gid": owner[1] if owner else None,
-            # A CPU-time backstop, should the deadline below ever fail to fire (two threads burn 2 s a second).
-            "cpu_seconds": 2 * math.ceil(timeout) + 1,
-            "cgroups": group.join_files() if group is not None else [],
-        }
-        try:
-            zygote = pool.acquire()
-        except ZygoteUnavailable as exc:
-            if current != "lambda":
-                raise
-            return ChildReport(zygote_lost=True), str(exc)
-        if current == "lambda":
-            pool.seal()
-        try:
-            report = zygote.execute(request, header, timeout, group)
-        finally:
-            pool.release(zygote)
-        if report.spoiled is not None:
-            problems.append(report.spoiled)
-        problem = _kill_leftovers(owner, current, group)
-        if problem is not None:
-            problems.append(problem)
     try:
-        scratch.sweep_scratch(owner, watch)
-    except OSError as exc:
-        problems.append(f"the request's files could not all be removed ({exc})")
-    if current != "unconfined":
-        failures = ipc.remove_owned_by(owner[0] if owner else os.geteuid())
-        if failures:
-            problems.append(f"System V IPC objects could not be removed: {', '.join(failures)}")
+        zygote = pool.acquire()
+    except ZygoteUnavailable as exc:
+        if current != "lambda":
+            raise
+        return ChildReport(zygote_lost=True), str(exc)
+    if current == "lambda":
+        pool.seal()
+    placement = zygote.take_spare()
+    spare = placement is not None and placement.owner == (owner, current)
+    if placement is not None and not spare:
+        zygote.drop_spare()
+        scratch.remove(Path(placement.header["workdir"]))
+        placement = None
+    if placement is None:
+        placement = _placement(owner, current, slot=0)
+    # A CPU-time backstop, should the deadline below ever fail to fire (two threads burn 2 s a second).
+    header = {**placement.header, "cpu_seconds": 2 * math.ceil(timeout) + 1}
+    held: Zygote | None = zygote
+    problems: list[str] = []
+    private = False  # the child made its work dir on a file system of its own, where the zygote removes it
+    try:
+        try:
+            report = zygote.execute(request, header, timeout, placement.group, spare)
+            private = report.private
+            if report.spoiled is not None:
+                problems.append(report.spoiled)
+            if zygote.broken or zygote.process.poll() is not None:
+                held = None
+                pool.release(zygote)  # replaced by a fresh one for the next request
+            problem = _kill_leftovers(owner, current, placement.group, held)
+            if problem is not None:
+                problems.append(problem)
+            if held is not None and not problems and report.private:
+                # No process of the request is left, and it wrote no file anywhere the next child could see
+                # (scratch space of its own): the next request's child can be made ready now, while the rest
+                # of this cleanup goes on.
+                held.prepare_spare(_placement(owner, current, slot=1 - placement.slot), placement.group)
+        finally:
+            if not private:
+                scratch.remove(Path(placement.header["workdir"]))
+        try:
+            scratch.sweep_scratch(owner, watch, zygote.places if report.private else ())
+        except OSError as exc:
+            problems.append(f"the request's files could not all be removed ({exc})")
+        if current != "unconfined":
+            failures = ipc.remove_owned_by(owner[0] if owner else os.geteuid())
+            if failures:
+                problems.append(f"System V IPC objects could not be removed: {', '.join(failures)}")
+        if held is not None and not problems and not report.private:
+            # Nothing of the request is left: the next one's child can be made ready now.
+            held.prepare_spare(_placement(owner, current, slot=1 - placement.slot))
+    finally:
+        if held is not None:
+            pool.release(held)
     return report, problems[0] if problems else None
 
 
-def _kill_leftovers(owner: tuple[int, int] | None, current: Mode, group: cgroups.RequestGroup | None) -> str | None:
+def _placement(owner: tuple[int, int] | None, current: Mode, slot: int) -> Placement:
+    group = None
+    if owner is not None and current == "isolated":
+        group = cgroups.for_user(owner[0], REQUEST_MEMORY_LIMIT_BYTES, slot)
+    # Under root the child makes its work dir itself, on its private scratch file system (zygote_server).
+    header = {
+        "workdir": scratch.new_workdir(owner, create=current != "isolated"),
+        "uid": owner[0] if owner else None,
+        "gid": owner[1] if owner else None,
+        "cgroups": group.join_files() if group is not None else [],
+    }
+    return Placement(header, group, (owner, current), slot)
+
+
+def _kill_leftovers(
+    owner: tuple[int, int] | None, current: Mode, group: cgroups.RequestGroup | None, zygote: Zygote | None
+) -> str | None:
     """After the request's own cleanup, nothing of the child's user may be left: if something is, kill it
     and say so (the environment then ends)."""
     if current == "unconfined":
         return None
     if group is not None:
         return None  # nothing leaves the request's control group, and the zygote client emptied it
-    # Our own user on Lambda: every process of it but this one and the idle zygotes is the request's.
+    # Our own user on Lambda: every process of it but this one and the zygotes (and their spares, which never
+    # ran a request) is the request's.
     uid = owner[0] if owner else os.geteuid()
-    spared = {os.getpid(), *pool.idle_pids()} if current == "lambda" else {os.getpid()}
+    spared = {os.getpid()}
+    if current == "lambda":
+        spared |= {*pool.idle_pids(), *pool.spare_pids(), *([zygote.pid] if zygote is not None else [])}
     found, clean = processes.kill_user(uid, spared, CLEANUP_SECONDS)
     if not found:
         return None

@@ -109,8 +109,9 @@ def fresh_scratch(home: int, root: str, places: Iterable[str], size: int, files:
     started in, never one a request used), in which one new tmpfs of `size` bytes and `files` inodes shows
     through `root` (the sandbox root, where the work dir will be) and every directory of `places`.
 
-    The zygote does this right after each fork, off a request's path: the next child is born in it, fills it
-    up to ENOSPC at the cap, nobody else sees what it wrote, and it all disappears with its last process.
+    The zygote does this before a child's fork, off a request's path, unless the last child's namespace is
+    as it was made (see zygote_server._untouched): the child is born in it, fills it up to ENOSPC at the
+    cap, nobody else sees what it wrote, and it all disappears once the zygote lets go of it.
     Needs root (CAP_SYS_ADMIN) and a single thread; raises OSError where namespaces are not allowed.
     What `keep` names (sys.path, the interpreter) stays reachable where a place covers it.
     """

@@ -13,7 +13,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -45,23 +45,27 @@ def workdir_root() -> Path:
     return root
 
 
-@contextlib.contextmanager
-def request_workdir(owner: tuple[int, int] | None, create: bool = True) -> Iterator[str]:
-    """A fresh, empty directory for one request (its cwd, HOME and TMPDIR), removed afterwards.
+def new_workdir(owner: tuple[int, int] | None, create: bool = True) -> str:
+    """A fresh, empty directory for one request (its cwd, HOME and TMPDIR); `remove` it afterwards.
 
     Without `create`, only its name: the child makes it (on its private scratch file system, under root),
     and whatever it made here is removed all the same.
     """
-    root = workdir_root()
     name = f"request-{os.urandom(8).hex()}"
-    try:
-        if create:
-            os.mkdir(root / name, 0o700)
-            if owner is not None:
-                os.chown(root / name, *owner, follow_symlinks=False)
-        yield str(root / name)
-    finally:
-        remove(root / name)
+    if not create:
+        return os.path.join(_named_root(), name)
+    path = workdir_root() / name
+    os.mkdir(path, 0o700)
+    if owner is not None:
+        os.chown(path, *owner, follow_symlinks=False)
+    return str(path)
+
+
+@cache
+def _named_root() -> str:
+    """The sandbox root, checked once: under root (where only the name is needed, and the children, of
+    other users, cannot touch it) no request can have changed it."""
+    return str(workdir_root())
 
 
 def remove(path: Path) -> None:
@@ -185,10 +189,14 @@ class ScratchWatch:
     def __init__(self, own_user: bool) -> None:
         self.before = {directory: _mtime(directory) for directory in _watched(own_user)}
 
-    def changed(self) -> list[str]:
+    def changed(self, covered: tuple[str, ...] = ()) -> list[str]:
+        """The watched directories that changed, but those below one of `covered`."""
         recent = time.time_ns() - TIMESTAMP_SLACK_NS
         found = []
+        skipped = _below(tuple(self.before), covered)
         for directory, before in self.before.items():
+            if directory in skipped:
+                continue
             if before is None or before >= recent or _mtime(directory) != before:
                 found.append(directory)
         return found
@@ -202,6 +210,12 @@ def _watched(own_user: bool) -> tuple[str, ...]:
     return world_writable_dirs()
 
 
+@cache
+def _below(directories: tuple[str, ...], places: tuple[str, ...]) -> frozenset[str]:
+    """Those of `directories` below one of `places` (asked with the same few each time: worked out once)."""
+    return frozenset(name for name in directories if any(Path(name).is_relative_to(place) for place in places))
+
+
 def _mtime(directory: str) -> int | None:
     try:
         return os.stat(directory, follow_symlinks=False).st_mtime_ns
@@ -209,16 +223,22 @@ def _mtime(directory: str) -> int | None:
         return None
 
 
-def sweep_scratch(owner: tuple[int, int] | None, watch: ScratchWatch | None = None) -> None:
+def sweep_scratch(
+    owner: tuple[int, int] | None, watch: ScratchWatch | None = None, covered: tuple[str, ...] = ()
+) -> None:
     """Remove what a request wrote outside its own working directory; CleanupFailed if something stays.
 
     A child of its own user (under root) is told apart by ownership, in every world-writable directory. On
     Lambda the child runs as the function's user, but /tmp belongs to this function alone, so everything in
     it and in the sandbox root goes, and whatever our user owns in any other world-writable directory.
-    Elsewhere (a developer's machine, not root) files cannot be told apart and are left.
+    Elsewhere (a developer's machine, not root) files cannot be told apart and are left. Directories below
+    one of `covered` are skipped: the child had a file system of its own there (see mounts.fresh_scratch).
     """
     own_user = owner is None or owner[0] == os.geteuid()
-    directories = watch.changed() if watch is not None else list(_watched(own_user))
+    if watch is not None:
+        directories = watch.changed(covered)
+    else:
+        directories = [name for name in _watched(own_user) if name not in _below(_watched(own_user), covered)]
     if not own_user and owner is not None:
         uid = owner[0]
         for directory in directories:

@@ -91,6 +91,8 @@ class ChildReport:
     # Why the environment can no longer be trusted with another request (something survived, the zygote
     # died, a cleanup failed), or None.
     spoiled: str | None = None
+    # The child had scratch space of its own (over the zygote's places): nothing to sweep there.
+    private: bool = False
 
     def take(self, name: str, chunk: bytes) -> None:
         if name == "log":
@@ -99,6 +101,17 @@ class ChildReport:
         self.result_size += len(chunk)
         if self.result_size <= RESPONSE_LIMIT_BYTES:  # beyond it the result is refused, so not kept
             self.result += chunk
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a request's child runs: its header for the zygote (all but the CPU backstop, which is the
+    request's), its control group, and whose it is (a spare is only ever used for the same `owner`)."""
+
+    header: dict[str, Any]
+    group: cgroups.RequestGroup | None
+    owner: tuple[Any, ...]
+    slot: int = 0  # of the child user's two control groups (see cgroups.for_user)
 
 
 class Zygote:
@@ -136,6 +149,15 @@ class Zygote:
             self.broken = True
             self.close()
             raise ZygoteUnavailable(f"the zygote did not start (exit status {self.process.poll()})")
+        # Where a child with "private" set writes nothing the sandbox could find (its own file system).
+        self.places: tuple[str, ...] = tuple(ready.get("places") or ())
+        # The child forked in advance for the next request; its pid, whether it is private and the channel
+        # to hand it its request through, once the zygote has told them.
+        self.spare: Placement | None = None
+        self._spare: tuple[int, bool, socket.socket] | None = None
+        self._spare_pending = False  # asked for, and no word yet
+        self._blank: int | None = None  # the process of the spare after, root's until its turn (under root)
+        self._blanks_due = 0  # words on it still to come, one per order that asked for it
 
     def _accept(self, listener: socket.socket, deadline: float) -> socket.socket | None:
         while (remaining := deadline - time.monotonic()) > 0 and self.process.poll() is None:
@@ -166,6 +188,7 @@ class Zygote:
     def close(self) -> None:
         """A healthy zygote sees EOF, kills what it still has and exits; any other is killed outright."""
         healthy = self.usable()
+        self._forget_spare()
         self.control.close()
         if healthy:
             try:
@@ -177,14 +200,102 @@ class Zygote:
         self.process.wait()
 
     def _receive(self) -> dict[str, Any] | None:
-        message = self.control.recv(65536)
-        return dict(json.loads(message)) if message else None
+        message, fds, _, _ = socket.recv_fds(self.control, 65536, 1)
+        if not message:
+            for fd in fds:
+                os.close(fd)
+            return None
+        data = dict(json.loads(message))
+        if "blank" in data:
+            self._blanks_due -= 1
+            self._blank = int(data["blank"]) or None
+        if "spare" in data:
+            self._spare_pending = False
+        if "spare" in data and len(fds) == 1:  # without its channel: the zygote could not make it
+            self._forget_spare()
+            self._spare = (int(data["spare"]), data.get("private") is True, socket.socket(fileno=fds[0]))
+        else:
+            for fd in fds:
+                os.close(fd)
+        return data
+
+    def prepare_spare(self, placement: Placement, following: cgroups.RequestGroup | None = None) -> None:
+        """Have the zygote make the next request's child ready now (it never sees another request), and
+        fork the process of the one after into `following`."""
+        self._forget_spare()
+        order = {"spare": placement.header, "following": following.join_files() if following else []}
+        try:
+            self.control.send(json.dumps(order).encode())
+        except OSError:
+            self.broken = True
+            return
+        self.spare = placement
+        self._spare_pending = True
+        self._blanks_due += following is not None
+
+    def take_spare(self) -> Placement | None:
+        """The spare's placement, once; then `execute(..., spare=True)` runs the request in it, or
+        `drop_spare` lets it go."""
+        spare, self.spare = self.spare, None
+        return spare
+
+    def drop_spare(self) -> None:
+        """The spare sees its channel close, and exits."""
+        self._await_spare()
+        self._forget_spare()
+
+    def _forget_spare(self) -> None:
+        if self._spare is not None:
+            self._spare[2].close()
+            self._spare = None
+
+    def _await_spare(
+        self, blank: bool = False, seconds: float = ZYGOTE_START_SECONDS
+    ) -> tuple[int, bool, socket.socket] | None:
+        """The zygote's word on the spare it was asked for (and on the process after it, if `blank`),
+        waiting for it `seconds` at most if need be, or None."""
+        self.control.settimeout(max(seconds, 0.001))
+        try:
+            while self._spare_pending or (blank and self._blanks_due > 0):
+                if self._receive() is None:
+                    self.broken = True
+                    return None
+        except OSError:
+            self.broken = True
+        finally:
+            self.control.settimeout(None)
+        return self._spare
+
+    def spare_pids(self) -> list[int]:
+        """The idle spare's pid and that of the process after it (root's, until its turn), if any."""
+        spare = self._await_spare(blank=True) if self.spare is not None else None
+        return [pid for pid in (spare[0] if spare is not None else None, self._blank) if pid is not None]
+
+    def _hand_to_spare(self, report: ChildReport, header: dict[str, Any], fds: list[int], deadline: float) -> bool:
+        spare = self._await_spare(seconds=deadline - time.monotonic())
+        self._spare = None
+        if spare is None:
+            return False
+        pid, private, channel = spare
+        with channel:
+            try:
+                socket.send_fds(channel, [json.dumps({"cpu_seconds": header["cpu_seconds"]}).encode()], fds)
+            except OSError:  # it died before its request (something killed it)
+                return False
+        report.child, report.private = pid, private
+        return True
 
     def execute(
-        self, request: bytes, header: dict[str, Any], timeout: float, group: cgroups.RequestGroup | None = None
+        self,
+        request: bytes,
+        header: dict[str, Any],
+        timeout: float,
+        group: cgroups.RequestGroup | None = None,
+        spare: bool = False,
     ) -> ChildReport:
-        """Fork one child for `request`, wait at most `timeout` seconds, kill everything it left (everything
-        in `group`, the request's control group, when there is one)."""
+        """Run `request` in the spare (if `spare`: `header` is the spare's, and it is alive) or in a child
+        forked for it, wait at most `timeout` seconds, kill everything it left (everything in `group`, the
+        request's control group, when there is one)."""
         report = ChildReport()
         request_fd = os.memfd_create("httpep-request", os.MFD_CLOEXEC)
         result_read, result_write = os.pipe()
@@ -194,7 +305,9 @@ class Zygote:
             while view:
                 view = view[os.write(request_fd, view) :]
             deadline = time.monotonic() + timeout
-            socket.send_fds(self.control, [json.dumps(header).encode()], [request_fd, result_write, log_write])
+            fds = [request_fd, result_write, log_write]
+            if not (spare and self._hand_to_spare(report, header, fds, deadline)):
+                socket.send_fds(self.control, [json.dumps(header).encode()], fds)
         except OSError:
             self.broken = report.zygote_lost = True
             os.close(result_read)
@@ -240,6 +353,7 @@ class Zygote:
                         return
                     if "pid" in message:
                         report.child = int(message["pid"])
+                        report.private = message.get("private") is True
                     elif report.child is not None and message.get("exit") == report.child:
                         report.status = int(message["status"])
         finally:
@@ -321,7 +435,8 @@ class ZygotePool:
         return Zygote()
 
     def release(self, zygote: Zygote) -> None:
-        if zygote.usable():
+        # Not `usable()` (a read of /proc): a zygote the child stopped was found out at the request's end.
+        if not zygote.broken and zygote.process.poll() is None:
             with self._lock:
                 if len(self._idle) < MAX_IDLE_ZYGOTES:
                     self._idle.append(zygote)
@@ -333,6 +448,11 @@ class ZygotePool:
     def idle_pids(self) -> list[int]:
         with self._lock:
             return [zygote.pid for zygote in self._idle]
+
+    def spare_pids(self) -> list[int]:
+        """The idle zygotes' spare children: processes of the child's user that never ran a request."""
+        with self._lock:
+            return [pid for zygote in self._idle for pid in zygote.spare_pids()]
 
     def close(self) -> None:
         with self._lock:

@@ -7,8 +7,20 @@ descriptor of it with pidfd_getfd, or trace it), and only then connects to the s
 <name>, where the sandbox accepts nothing but the zygote's own pid. It imports Flask, Werkzeug and apig-wsgi
 once, then serves its control socket (SOCK_SEQPACKET, one JSON message each way per event):
 
-    sandbox -> zygote  {"workdir", "uid", "gid", "cpu_seconds", "cgroups"} + fds [request, result pipe, log pipe]
-    zygote -> sandbox  {"ready": pid} once warm, then per request {"pid": child} and {"exit": child, "status": s}
+    sandbox -> zygote  {"workdir", "uid", "gid", "cgroups", "cpu_seconds"} + fds [request, result pipe, log pipe]
+                       or {"spare": header without "cpu_seconds", "following": cgroups}: the next request's
+                       child now, and (under root) the one after it forked already into `following`
+    zygote -> sandbox  {"ready": pid, "places": [...] | null} once warm; per request {"pid": child, "private": b}
+                       or per spare {"spare": child, "private": b} + fd [the spare's channel] (0 and no fd:
+                       none) then {"blank": pid} (the one after it, if asked for); and for children and
+                       spares {"exit": child, "status": s} once it is reaped
+
+A spare child is forked and put in its control groups (under root a request in advance: as root, out of
+that request's reach), then gets its header once the previous request's processes are gone, makes its
+work dir, is limited and given its user before its request exists, off any request's path; it then waits
+on its channel, whose other end the sandbox holds, for {"cpu_seconds"} + fds [request, result pipe, log
+pipe] (or for the channel to close: not needed), and never sees another request. "private": the child has
+scratch space of its own (under root; see mounts.fresh_scratch).
 
 It never reads a request: a child is a copy of the zygote's memory, so whatever the zygote held would be
 readable by the next account's handler. The child reads the request from its own descriptor.
@@ -27,13 +39,16 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 import traceback
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from httpendpoint.sandbox import linux, mounts, processes, scratch
 from httpendpoint.sandbox.limits import (
     FILE_SIZE_LIMIT_BYTES,
     MEMORY_LIMIT_BYTES,
+    MESSAGE_QUEUE_LIMIT_BYTES,
     OPEN_FILES_LIMIT,
     PROCESS_LIMIT,
     SCRATCH_FILES_LIMIT,
@@ -44,10 +59,248 @@ RESULT_FD = 3
 # Exit statuses of a child that never got as far as running the handler, or could not report.
 EXIT_SETUP_FAILED = 70
 EXIT_RESULT_UNWRITABLE = 71
+# Scratch namespaces kept ready for the next children, and how often, while a finished request's namespace
+# waits for its killed processes to exit, it is checked again.
+MAX_READY_SCRATCH = 2
+IDLE_RECHECK_SECONDS = 0.001
+# How long a finished request's killed processes may take to exit before its namespace is given up.
+SETTLE_SECONDS = 1.0
 
 
 def _send(control: socket.socket, message: dict[str, Any]) -> None:
     control.send(json.dumps(message).encode())
+
+
+@dataclass
+class _Scratch:
+    """A private scratch namespace (see mounts.fresh_scratch) and what it held when it was made."""
+
+    namespace: int  # a descriptor of it
+    root: str  # the sandbox root it was made for
+    free: tuple[int, int]  # free inodes and blocks of its file system, when fresh
+    workdir: str | None = None  # the work dir of the last child born in it
+
+
+@dataclass
+class _Blank:
+    """A spare's process before its header: forked, in its control groups and scratch namespace."""
+
+    pid: int
+    channel: socket.socket  # the sandbox's end, until it has the header
+    cgroups: list[str]
+    space: _Scratch | None
+
+    def fits(self, header: dict[str, Any], server: _Server) -> bool:
+        if self.pid not in server.children or self.cgroups != (header.get("cgroups") or []):
+            return False
+        private = server.places is not None and header["uid"] is not None
+        if self.space is None:
+            return not private
+        return private and self.space.root == os.path.dirname(header["workdir"])
+
+
+class _Server:
+    def __init__(self, control: socket.socket, home: int, places: list[str] | None) -> None:
+        self.control = control
+        self.home = home  # the mount namespace the zygote started in, never one a child used
+        self.places = places  # where a private scratch file system goes; None: not possible here
+        self.root: str | None = None  # the sandbox root of the last private child
+        # Private scratch namespaces: the last child's; those whose request is over, with the zygote's
+        # children at that time (the request's processes among them, killed); and those ready for a child.
+        self.current: _Scratch | None = None
+        self.pending: list[tuple[_Scratch, set[int], float]] = []
+        self.ready: list[_Scratch] = []
+        self.children: set[int] = set()
+        self.blank: _Blank | None = None  # the next spare's process, before its header
+
+    def order(self, message: bytes, fds: list[int]) -> None:
+        """Every order comes once the last request's processes are gone (the sandbox killed them first)."""
+        if self.current is not None:
+            self.pending.append((self.current, set(self.children), time.monotonic() + SETTLE_SECONDS))
+            self.current = None
+        order = json.loads(message)
+        if "spare" not in order:
+            pid, private = self.fork(order, fds, None)
+            for fd in fds:
+                os.close(fd)
+            _send(self.control, {"pid": pid, "private": private})
+            return
+        header = order["spare"]
+        blank, self.blank = self.blank, None
+        if blank is not None and not blank.fits(header, self):
+            self.discard(blank)
+            blank = None
+        if blank is None:
+            blank = self.fork_blank(header, header.get("cgroups") or [])
+        if blank is None:
+            _send(self.control, {"spare": 0, "private": False})  # without a channel: no spare
+            return
+        # The spare's channel goes to the sandbox, which hands it the request itself: the zygote stays off
+        # the request's path. Its header first, from here: the request's processes are gone now.
+        if blank.space is not None:
+            blank.space.workdir = header["workdir"]
+            self.current = blank.space
+        message = json.dumps({"spare": blank.pid, "private": blank.space is not None}).encode()
+        with blank.channel:
+            try:
+                blank.channel.send(json.dumps(header).encode())
+                socket.send_fds(self.control, [message], [blank.channel.fileno()])
+            except OSError:  # the blank died: the sandbox forks a child for the request
+                _send(self.control, {"spare": 0, "private": False})
+        if order.get("following") and header["uid"] is not None:
+            # The next spare's process, in the control groups the request just left: as root it is out of
+            # reach of the next request's processes, and it takes its header only after them.
+            self.blank = self.fork_blank(header, order["following"])
+            _send(self.control, {"blank": self.blank.pid if self.blank is not None else 0})
+
+    def fork_blank(self, header: dict[str, Any], cgroups: list[str]) -> _Blank | None:
+        """A process for a spare, in its control groups (joining is slow) and scratch namespace, waiting
+        for its header on its channel; None if it could not join them."""
+        space = self.scratch_for(header)
+        sandbox_end, blank_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with blank_end:
+            if space is not None:
+                linux.setns(space.namespace)
+            zygote = os.getpid()
+            pid = os.fork()
+            if pid == 0:
+                _child(self.control, zygote, None, [], blank_end)
+            self.children.add(pid)
+            if space is not None:
+                linux.setns(self.home)  # out of its namespace: the blank's now
+        blank = _Blank(pid, sandbox_end, list(cgroups), space)
+        try:
+            _join_groups(cgroups, pid)
+        except OSError as exc:
+            print(f"zygote: a spare could not join its control groups ({exc})", file=sys.stderr)
+            self.discard(blank)
+            return None
+        return blank
+
+    def discard(self, blank: _Blank) -> None:
+        """A blank not needed: it exits (its channel closes), and its namespace is recycled once it is gone."""
+        blank.channel.close()
+        if blank.pid in self.children:  # not reaped yet: the pid is still its own
+            os.kill(blank.pid, signal.SIGKILL)
+        if blank.space is not None:
+            self.pending.append((blank.space, {blank.pid}, time.monotonic() + SETTLE_SECONDS))
+
+    def fork(self, header: dict[str, Any], fds: list[int], channel: socket.socket | None) -> tuple[int, bool]:
+        space = self.scratch_for(header)
+        if space is not None:
+            linux.setns(space.namespace)
+            space.workdir = header["workdir"]
+        zygote = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            _child(self.control, zygote, header, fds, channel)
+        self.children.add(pid)
+        if space is not None:
+            linux.setns(self.home)  # out of its namespace: the child's alone now
+            self.current = space
+        return pid, space is not None
+
+    def scratch_for(self, header: dict[str, Any]) -> _Scratch | None:
+        """A private scratch namespace for the next child: one whose last child left nothing (see
+        _untouched), else a fresh one; none, ever again, where the kernel refuses it (a container without
+        CAP_SYS_ADMIN): children then write where the sandbox sweeps."""
+        if self.places is None or header["uid"] is None:
+            return None
+        self.root = os.path.dirname(header["workdir"])
+        self.recycle()
+        while self.ready:
+            space = self.ready.pop()
+            if space.root == self.root:
+                return space
+            os.close(space.namespace)
+        return self.fresh(self.root)
+
+    def fresh(self, root: str) -> _Scratch | None:
+        assert self.places is not None
+        try:
+            mounts.fresh_scratch(
+                self.home, root, self.places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT, keep=_interpreter_paths()
+            )
+            usage = os.statvfs(root)
+            namespace = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            print(f"zygote: no private scratch space per request ({exc})", file=sys.stderr)
+            self.places = None
+            return None
+        finally:
+            linux.setns(self.home)  # never in a namespace half made, or one no child is born in yet
+        return _Scratch(namespace, root, (usage.f_ffree, usage.f_bfree))
+
+    def recycle(self) -> None:
+        """Namespaces whose request is over back to ready if untouched; given up if touched once all the
+        request's processes have been reaped (until then, one on its way out may hold the work dir)."""
+        waiting = []
+        for space, born, deadline in self.pending:
+            linux.setns(space.namespace)
+            try:
+                clean = _untouched(space)
+            finally:
+                linux.setns(self.home)
+            if clean and len(self.ready) < MAX_READY_SCRATCH:
+                self.ready.append(space)
+            elif not clean and born & self.children and time.monotonic() < deadline:
+                waiting.append((space, born, deadline))
+            else:
+                os.close(space.namespace)
+        self.pending = waiting
+
+    def idle_timeout(self) -> float | None:
+        """How long to wait for an order before `idle` has something to do, or None: nothing to do."""
+        if self.places is None or self.root is None:
+            return None
+        if not self.ready and not self.pending:
+            return 0
+        return IDLE_RECHECK_SECONDS if self.pending else None
+
+    def idle(self) -> None:
+        """While nobody waits: check the namespaces of finished requests, and have one ready."""
+        self.recycle()
+        if not self.ready and not self.pending and self.places is not None and self.root is not None:
+            space = self.fresh(self.root)
+            if space is not None:
+                self.ready.append(space)
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in self.children:
+                self.children.discard(pid)
+                _send(self.control, {"exit": pid, "status": status})
+
+    def close(self) -> None:
+        """Nothing outlives the zygote: not a running request, not an orphan, not a spare."""
+        for child in self.children:
+            processes.kill_group(child)
+        processes.kill_children(os.getpid(), timeout=2.0, reap=True)
+
+
+def _untouched(space: _Scratch) -> bool:
+    """In `space`'s namespace: its last child's work dir removed if empty, and then nothing in its file
+    system that was not there when it was made. A child cannot remove or rename what the namespace was
+    made with (root's, in sticky or unwritable directories, or mount points), and everything it makes, a
+    hard link included, takes an inode: the same free inodes and blocks mean that nothing is left."""
+    if space.workdir is not None:
+        parent = os.open(space.root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.rmdir(os.path.basename(space.workdir), dir_fd=parent)
+        except FileNotFoundError:
+            pass  # the child never got as far as making it
+        except OSError:
+            return False
+        finally:
+            os.close(parent)
+    usage = os.statvfs(space.root)
+    return (usage.f_ffree, usage.f_bfree) == space.free
 
 
 def main() -> None:
@@ -63,66 +316,36 @@ def main() -> None:
     from httpendpoint.sandbox import child_run
 
     child_run.warm_up()
-    places: list[str] | None = None  # where a private scratch file system goes; None: not possible here
+    places: list[str] | None = None
     if os.geteuid() == 0:
         _expose_interpreter()
         places = mounts.scratch_places(scratch.world_writable_dirs())
-    home = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    server = _Server(control, os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC), places)
     gc.freeze()  # children never scan (and so never copy) the zygote's objects
 
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.set_wakeup_fd(wake_write)
-    _send(control, {"ready": os.getpid()})
-    children: set[int] = set()
-    # The sandbox root for which this process's mount namespace holds a fresh scratch tmpfs, if any.
-    prepared: str | None = None
+    _send(control, {"ready": os.getpid(), "places": places})
     try:
         while True:
-            ready, _, _ = select.select([control.fileno(), wake_read], [], [])
+            ready, _, _ = select.select([control.fileno(), wake_read], [], [], server.idle_timeout())
+            if not ready:
+                server.idle()
+                continue
             if wake_read in ready:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_read, 4096)
-                _reap(control, children)
+                server.reap()
             if control.fileno() in ready:
                 message, fds, _, _ = socket.recv_fds(control, 65536, 3)
                 if not message:
                     return  # the sandbox is gone
-                header = json.loads(message)
-                root = os.path.dirname(header["workdir"])
-                if places is not None and header["uid"] is not None and prepared != root:
-                    prepared, places = _fresh_scratch(home, root, places)
-                zygote = os.getpid()
-                pid = os.fork()
-                if pid == 0:
-                    _child(control, zygote, header, fds)
-                for fd in fds:
-                    os.close(fd)
-                children.add(pid)
-                _send(control, {"pid": pid})
-                if prepared is not None:
-                    # While the child runs, out of its namespace (the child's alone now) into the next one's.
-                    prepared, places = _fresh_scratch(home, prepared, places)
+                server.order(message, fds)
     except (BrokenPipeError, ConnectionResetError):
         return
     finally:
-        # Nothing outlives the zygote: not a running request, not an orphan.
-        for child in children:
-            processes.kill_group(child)
-        processes.kill_children(os.getpid(), timeout=2.0, reap=True)
-
-
-def _reap(control: socket.socket, children: set[int]) -> None:
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        if pid in children:
-            children.discard(pid)
-            _send(control, {"exit": pid, "status": status})
+        server.close()
 
 
 def _interpreter_paths() -> list[str]:
@@ -140,21 +363,15 @@ def _expose_interpreter() -> None:
             print(f"zygote: {', '.join(exposures)} stays out of the handlers' reach ({exc})", file=sys.stderr)
 
 
-def _fresh_scratch(home: int, root: str, places: list[str] | None) -> tuple[str | None, list[str] | None]:
-    """A private scratch namespace for the next child (see mounts.fresh_scratch), or none ever again where
-    the kernel refuses it (a container without CAP_SYS_ADMIN): children then write where the sandbox sweeps."""
-    if places is None:
-        return None, None
-    try:
-        mounts.fresh_scratch(home, root, places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT, keep=_interpreter_paths())
-        return root, places
-    except OSError as exc:
-        linux.setns(home)  # never a namespace half made, nor the last child's
-        print(f"zygote: no private scratch space per request ({exc})", file=sys.stderr)
-        return None, None
-
-
-def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: list[int]) -> NoReturn:
+def _child(
+    control: socket.socket,
+    zygote: int,
+    header: dict[str, Any] | None,
+    fds: list[int],
+    channel: socket.socket | None,
+) -> NoReturn:
+    """Set up as `header` says (a spare: as the header that comes first on `channel`, once the zygote has
+    put it in its control groups), then (a spare) wait on `channel` for the request's descriptors, and run it."""
     status = EXIT_SETUP_FAILED
     try:
         signal.set_wakeup_fd(-1)
@@ -164,22 +381,43 @@ def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: lis
         # that number later, when it may belong to a file the handler opened.
         control.detach()
         os.setsid()  # its own process group and session: one killpg takes the request's processes
-        request_fd, result_fd, log_fd = fds
-        request = _read_all(request_fd)
-        os.close(request_fd)
-        _arrange_descriptors(result_fd, log_fd)
+        _close_all_but({*fds, *([channel.fileno()] if channel is not None else [])})
+        from httpendpoint.sandbox import child_run
+
+        warm = header is None
+        if header is None:
+            assert channel is not None
+            # What the request will touch is faulted in (copied from the zygote) before it comes: here, while
+            # the request before runs, with nothing but our own code and a made-up request.
+            child_run.warm_up()
+            message = channel.recv(65536)
+            if not message:
+                os._exit(0)  # not needed after all
+            header = dict(json.loads(message))
         _make_workdir(header)
         _enter_workdir(header["workdir"])
-        _limit_resources(int(header["cpu_seconds"]))
-        _join_groups(header.get("cgroups") or [])
+        _limit_resources()
+        if channel is None:  # a spare is put in them by the zygote
+            _join_groups(header.get("cgroups") or [])
         _become(header["uid"], header["gid"])
         # Only now: a change of user clears the parent-death signal.
         linux.kill_me_with_parent()
         if os.getppid() != zygote:  # the zygote died before that took effect
             os._exit(status)
 
-        from httpendpoint.sandbox import child_run
-
+        if channel is not None:
+            if not warm and not select.select([channel], [], [], 0)[0]:
+                child_run.warm_up()  # as above, while nobody waits for this child
+            message, fds, _, _ = socket.recv_fds(channel, 4096, 3)
+            if not message or len(fds) != 3:
+                os._exit(0)  # dropped before its request came
+            channel.close()
+            header = {**header, **json.loads(message)}
+        request_fd, result_fd, log_fd = fds
+        request = _read_all(request_fd)
+        os.close(request_fd)
+        _arrange_descriptors(result_fd, log_fd)
+        _limit_cpu(int(header["cpu_seconds"]))
         result = child_run.run(request)
         status = EXIT_RESULT_UNWRITABLE
         _write_all(RESULT_FD, result)
@@ -195,6 +433,15 @@ def _child(control: socket.socket, zygote: int, header: dict[str, Any], fds: lis
         # Done: the sandbox sees both pipes end now, not after this process's memory is torn down.
         os.closerange(1, RESULT_FD + 1)
     os._exit(status)
+
+
+def _close_all_but(keep: set[int]) -> None:
+    """Close every descriptor above stderr but `keep` (the zygote's control socket, wake pipe, namespace)."""
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
 
 def _read_all(fd: int) -> bytes:
@@ -247,16 +494,24 @@ def _enter_workdir(path: str) -> None:
     tempfile.tempdir = path
 
 
-def _limit_resources(cpu_seconds: int) -> None:
-    limits = (
+def _limit_resources() -> None:
+    _set_limits(
         (resource.RLIMIT_CORE, 0, 0),
         (resource.RLIMIT_AS, MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES),
         (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT_BYTES, FILE_SIZE_LIMIT_BYTES),
         (resource.RLIMIT_NOFILE, OPEN_FILES_LIMIT, OPEN_FILES_LIMIT),
         (resource.RLIMIT_NPROC, PROCESS_LIMIT, PROCESS_LIMIT),
-        # A backstop only (the sandbox enforces the deadline from outside): SIGXCPU, and SIGKILL a second later.
-        (resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1),
+        (resource.RLIMIT_MSGQUEUE, MESSAGE_QUEUE_LIMIT_BYTES, MESSAGE_QUEUE_LIMIT_BYTES),
     )
+
+
+def _limit_cpu(cpu_seconds: int) -> None:
+    # A backstop only (the sandbox enforces the deadline from outside): SIGXCPU, and SIGKILL a second later.
+    # Set when the request comes (the deadline is the request's); lowering a limit needs no privilege.
+    _set_limits((resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1))
+
+
+def _set_limits(*limits: tuple[int, int, int]) -> None:
     for kind, soft, hard in limits:
         _, current = resource.getrlimit(kind)
         if current != resource.RLIM_INFINITY:  # an unprivileged process may lower a hard limit, never raise it
@@ -264,11 +519,12 @@ def _limit_resources(cpu_seconds: int) -> None:
         resource.setrlimit(kind, (soft, hard))
 
 
-def _join_groups(procs_files: list[str]) -> None:
-    """Into the request's control groups (as root, before the change of user): nothing it starts leaves them."""
+def _join_groups(procs_files: list[str], pid: int = 0) -> None:
+    """`pid` (0: this process, as root before the change of user) into the request's control groups:
+    nothing it starts leaves them."""
     for procs in procs_files:
         with open(procs, "w") as join:
-            join.write("0")
+            join.write(str(pid))
 
 
 def _become(uid: int | None, gid: int | None) -> None:
