@@ -10,6 +10,10 @@ DynamoDB request, and a revoked token stops working on triggers at once.
 
 Without a valid token, anything but an existing `none` or `hmac` endpoint is 401, whether the path exists or
 not: an anonymous caller learns nothing about which paths are taken.
+
+A `none` or `hmac` endpoint's handler gets the request as sent, with one exception: a token of this service
+in `Authorization` (a client such as `httpep call` may send one to any endpoint) is a credential for every
+route of its account, so it never reaches a handler, whoever's endpoint it is.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class Access:
 
     route: RouteRecord | None
     refusal: dict[str, Any] | None = None
+    # Whether Authorization holds a token of this service (then it never reaches the handler).
+    carries_token: bool = False
 
 
 def check(event: dict[str, Any], path: str) -> Access:
@@ -46,13 +52,14 @@ def check(event: dict[str, Any], path: str) -> Access:
     lookup = endpoint_store.lookup_route(path, beside)
     caller = None if token is None else token_store.active_record(token, lookup.item)
     route = lookup.route
+    ours = caller is not None or (token is not None and token.startswith(token_store.TOKEN_PREFIX))
     if route is not None and route.auth == endpoint_store.NONE:
-        return Access(route)
+        return Access(route, carries_token=ours)
     if route is not None and route.auth == endpoint_store.HMAC:
         if route.hmac is None or not signature_matches(route.hmac, route.secrets, event):
             refusal = responses.error(401, f"Unauthorized: missing or invalid signature in {_header(route)}")
             return Access(route, refusal)
-        return Access(route)
+        return Access(route, carries_token=ours)
     if caller is None:
         return Access(None, responses.error(401, UNAUTHORIZED))
     if route is None or route.account != caller.account:
@@ -60,7 +67,7 @@ def check(event: dict[str, Any], path: str) -> Access:
         return Access(None, responses.error(404, f"no endpoint at path {path!r}"))
     if not caller.may_call(route.endpoint_id):
         return Access(None, responses.error(401, "Unauthorized: this token may not call this endpoint"))
-    return Access(route)
+    return Access(route, carries_token=True)
 
 
 def _bearer_token(event: dict[str, Any]) -> str | None:

@@ -83,7 +83,7 @@ def _trigger(event: dict[str, Any], path: str, record: dict[str, Any]) -> dict[s
         "script": script.source,
         "script_path": script.drive_path,
         "script_etag": script.version,  # a version id identifies the bytes as an ETag would
-        "event": handler_event(event, route.auth),
+        "event": handler_event(event, BEARER if allowed.carries_token else route.auth),
         "timeout": timeout,
     }
     if route.secrets:
