@@ -23,11 +23,9 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
     field_validator,
-    model_serializer,
     model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
-from pydantic_core.core_schema import SerializerFunctionWrapHandler
 from typing_extensions import TypeAliasType
 
 from httpendpoint.scripts import MAX_DRIVE_PATH_CHARS, check_drive_path
@@ -420,6 +418,10 @@ class EndpointIdView(View):
     id: str
 
 
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class EndpointView(View):
     id: str
     path: str
@@ -428,14 +430,13 @@ class EndpointView(View):
     state: State
     auth: Auth
     secrets: list[str] = Field(description="The names of the endpoint's secrets, sorted; values are never shown.")
-    hmac: Hmac | SkipJsonSchema[None] = Field(default=None, description="Only when `auth` is `hmac`.")
-
-    @model_serializer(mode="wrap")
-    def _hmac_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if data.get("hmac") is None:
-            data.pop("hmac", None)
-        return data
+    # Left out of the answer (not `null`) unless the endpoint is `hmac`.
+    hmac: Hmac | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Only when `auth` is `hmac`.",
+        exclude_if=lambda value: value is None,
+        json_schema_extra=_without_default,
+    )
 
 
 class EndpointListView(View):
