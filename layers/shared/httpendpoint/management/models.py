@@ -153,6 +153,10 @@ MAX_SECRETS = 32
 # RFC 9110's token characters: anything a sender can name as a header.
 HEADER_NAME_PATTERN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
 MAX_PREFIX_CHARS = 128
+# A prefix is header text: no control characters. Neither it nor a secret value may hold a lone surrogate
+# (half of a UTF-16 pair, which JSON can spell but no UTF-8 text, a header or an environment, can hold).
+PREFIX_PATTERN = re.compile(rf"[^\x00-\x1f\x7f-\x9f\ud800-\udfff]{{0,{MAX_PREFIX_CHARS}}}")
+SECRET_VALUE_PATTERN = re.compile(r"[^\ud800-\udfff]*")
 
 
 def check_secret_name(value: str) -> str:
@@ -172,8 +176,14 @@ def check_header_name(value: str) -> str:
 
 
 def check_prefix(value: str) -> str:
-    if len(value) > MAX_PREFIX_CHARS or not value.isprintable():
-        raise ValueError(f"must be at most {MAX_PREFIX_CHARS} printable characters")
+    if not PREFIX_PATTERN.fullmatch(value):
+        raise ValueError(f"must be at most {MAX_PREFIX_CHARS} characters, none of them a control character")
+    return value
+
+
+def check_secret_value(value: str) -> str:
+    if not SECRET_VALUE_PATTERN.fullmatch(value):
+        raise ValueError("must be text (it holds a lone surrogate)")
     return value
 
 
@@ -184,20 +194,36 @@ SECRET_NAME_SCHEMA: dict[str, Any] = {
     "not": {"pattern": "^(" + "|".join(RESERVED_SECRET_PREFIXES) + ")"},
     "example": "WEBHOOK_SECRET",
 }
-SECRET_VALUE_SCHEMA: dict[str, Any] = {"type": "string", "maxLength": MAX_SECRET_CHARS}
+SECRET_VALUE_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "maxLength": MAX_SECRET_CHARS,
+    "pattern": f"^{SECRET_VALUE_PATTERN.pattern}$",
+}
 HEADER_NAME_SCHEMA: dict[str, Any] = {
     "type": "string",
     "pattern": f"^{HEADER_NAME_PATTERN.pattern}$",
     "example": "X-Hub-Signature-256",
 }
-PREFIX_SCHEMA: dict[str, Any] = {"type": "string", "maxLength": MAX_PREFIX_CHARS, "example": "sha256="}
+PREFIX_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "maxLength": MAX_PREFIX_CHARS,
+    "pattern": f"^{PREFIX_PATTERN.pattern}$",
+    "example": "sha256=",
+}
 
 SecretName = TypeAliasType(
     "SecretName", Annotated[str, AfterValidator(check_secret_name), WithJsonSchema(SECRET_NAME_SCHEMA)]
 )
-SecretValue = Annotated[str, Field(max_length=MAX_SECRET_CHARS), WithJsonSchema(SECRET_VALUE_SCHEMA)]
+SecretValue = TypeAliasType(
+    "SecretValue",
+    Annotated[
+        str, Field(max_length=MAX_SECRET_CHARS), AfterValidator(check_secret_value), WithJsonSchema(SECRET_VALUE_SCHEMA)
+    ],
+)
 HeaderName = Annotated[str, AfterValidator(check_header_name), WithJsonSchema(HEADER_NAME_SCHEMA)]
-SignaturePrefix = Annotated[str, AfterValidator(check_prefix), WithJsonSchema(PREFIX_SCHEMA)]
+SignaturePrefix = TypeAliasType(
+    "SignaturePrefix", Annotated[str, AfterValidator(check_prefix), WithJsonSchema(PREFIX_SCHEMA)]
+)
 
 
 class Hmac(BaseModel):
