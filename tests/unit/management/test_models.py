@@ -316,6 +316,15 @@ def test_create_request_rejects_bad_access_settings(change: dict[str, Any], mess
     assert message in errors_of(CreateRequest, {**SIGNED, **change})
 
 
+def test_a_lone_surrogate_is_no_text() -> None:
+    # JSON can spell half of a UTF-16 pair; no header or environment variable can hold one.
+    assert "secrets.A: Input should be a valid string" in errors_of(
+        CreateRequest, {**SIGNED, "secrets": {"A": "\ud800"}}
+    )
+    prefix = {"header": "X", "secret": "S", "prefix": "\udc00"}
+    assert "hmac.prefix: must be text" in errors_of(CreateRequest, {**SIGNED, "hmac": prefix})
+
+
 def test_a_rejected_secret_value_is_not_echoed() -> None:
     assert "x" * 100 not in errors_of(CreateRequest, {**SIGNED, "secrets": {"A": "x" * 5000}})
 

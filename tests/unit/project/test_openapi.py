@@ -207,10 +207,9 @@ def accepts(check: Callable[[str], str], value: str) -> bool:
         for value in ["API_KEY", "_X", "A" * 64, "A" * 65, "lower", "1ABC", "AWS_REGION", "HTTPEP_X", "AWS", "A-B", ""]
     ]
     + [
-        ("SignaturePrefix", models.check_prefix, value)
-        for value in ["", "sha256=", "v1,", "p" * 128, "p" * 129, "a\nb", "\x7f", "\x85", "é", "\ud800"]
-    ]
-    + [("SecretValue", models.check_secret_value, value) for value in ["", "k", "a\nb", "é☕", "\udc00x"]],
+        ("Hmac/properties/prefix", models.check_prefix, value)
+        for value in ["", "sha256=", "v1,", "p" * 128, "p" * 129, "a\nb", "\x7f", "\x85", "é", "☕"]
+    ],
 )
 def test_each_field_schema_gives_the_services_answer(
     document: dict[str, Any], name: str, check: Callable[[str], str], value: str
