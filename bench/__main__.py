@@ -6,6 +6,7 @@
     4. end to end over HTTP on the local stack vs a plain Flask app
     5. the sandbox's fork-run-return vs the floor
     6. a save through the files API that re-pins 1 and 100 endpoints
+    7. webhooks: the HMAC check's cost, and what a rejected signature costs (no sandbox run)
 
 Progress goes to stderr, the table to stdout, every figure to bench/results.json.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 from bench.support import PARTIAL_RESULTS_PATH, RESULTS_PATH, SEED, load_average, progress, quiet_stdout
 
-PARTS = ("warm", "cold", "scale", "e2e", "sandbox", "save")
+PARTS = ("warm", "cold", "scale", "e2e", "sandbox", "save", "webhooks")
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -34,6 +35,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--e2e-seconds", type=float, default=10.0, help="seconds of load per server in part 4")
     parser.add_argument("--sandbox-calls", type=int, default=200, help="sandbox runs in part 5")
     parser.add_argument("--save-calls", type=int, default=10, help="saves per fan-out in part 6")
+    parser.add_argument("--webhook-calls", type=int, default=200, help="rejected and signed requests in part 7")
     parser.add_argument(
         "--only",
         choices=PARTS,
@@ -56,12 +58,14 @@ def set_powertools_environment() -> None:
 
 
 def in_process_parts(options: argparse.Namespace, parts: set[str]) -> dict[str, Any]:
-    """Parts 1, 5, 6 and 3, all against moto in this process (part 3 last: its big table stays in memory)."""
+    """Parts 1, 5, 6, 7 and 3, all against moto in this process (part 3 last: its big table stays in memory)."""
     from bench.inprocess import Trigger, create_endpoint, moto_aws, put_script, trigger_event
     from bench.save import measure_first_trigger_after_save, measure_save
     from bench.scale import measure_scale
     from bench.warm import measure_sandbox, measure_warm, router_instruments
+    from bench.webhooks import measure_webhooks
     from httpendpoint.sandbox import function
+    from httpendpoint.stores import token_store
     from httpendpoint.trigger import sandbox_client
     from httpep.local.template import LocalTemplate
     from tests.support.repo import TEMPLATE_PATH
@@ -76,8 +80,9 @@ def in_process_parts(options: argparse.Namespace, parts: set[str]) -> dict[str, 
             create_endpoint(SEED.endpoint_id, SEED.path, SEED.drive_path)
             for n in range(1, endpoints):
                 create_endpoint(f"other-{n}", f"other-{n}", SEED.drive_path)
+            token = token_store.create_token(SEED.account)
         meter, timed = router_instruments()
-        trigger = Trigger(meter, timed, trigger_event())
+        trigger = Trigger(meter, timed, trigger_event(token))
         try:
             warm = measure_warm(trigger, meter, timed, options.calls, options.warmup)
             results.update(warm.to_json())
@@ -86,6 +91,8 @@ def in_process_parts(options: argparse.Namespace, parts: set[str]) -> dict[str, 
                 results.update(measure_sandbox(timed.last_payload, options.sandbox_calls).to_json(warm.floor_us))
             if "save" in parts:
                 results.update(measure_save(options.save_calls).to_json())
+            if "webhooks" in parts:
+                results.update(measure_webhooks(meter, timed, options.webhook_calls).to_json())
             if "scale" in parts:
                 scale = measure_scale(template, trigger, meter, endpoints, options.scale_calls, options.list_calls)
                 results.update(scale.to_json())
@@ -118,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_average()
     progress(f"{os.cpu_count()} CPUs, load average {load_before:.2f}")
     results: dict[str, Any] = {}
-    if parts & {"warm", "scale", "sandbox", "save"}:
+    if parts & {"warm", "scale", "sandbox", "save", "webhooks"}:
         results.update(in_process_parts(options, parts))
     if parts & {"cold", "e2e"}:
         results.update(stack_parts(options, parts))

@@ -117,7 +117,8 @@ def measure_cold(seeded: SeededStack, runs: int) -> ColdResult:
     function = next(f for f in template.functions() if f.name == ROUTER_FUNCTION)
     env = function_environment(template, function, seeded.aws_endpoint, seeded.lambda_endpoint)
     cwd = Path(function.codeuri)
-    event = json.dumps(api_event("router", path_parameters={"path": SEED.path}, account=SEED.account))
+    headers = {"Authorization": [seeded.headers["Authorization"]]}  # the router checks the token itself
+    event = json.dumps(api_event("router", path_parameters={"path": SEED.path}, headers=headers, account=SEED.account))
     router: list[ChildRun] = []
     baseline: list[ChildRun] = []
     progress(f"part 2: cold starts, router vs boto3+Flask baseline (1 + {runs} runs each, alternating)")

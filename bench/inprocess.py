@@ -63,9 +63,11 @@ def create_endpoint(endpoint_id: str, path: str, drive_path: str, account: str =
         raise RuntimeError(f"creating {endpoint_id} failed: {response}")
 
 
-def trigger_event(path: str = SEED.path) -> dict[str, Any]:
-    """A real API Gateway (REST, v1) proxy event for GET API_ROOT/u/<path>, from events/router.json."""
-    return api_event("router", path_parameters={"path": path}, account=SEED.account)
+def trigger_event(token: str, path: str = SEED.path) -> dict[str, Any]:
+    """A real API Gateway (REST, v1) proxy event for GET API_ROOT/u/<path>, from events/router.json, with the
+    caller's token (the router checks it itself: one BatchGetItem with the path item)."""
+    headers = {"Authorization": [f"Bearer {token}"]}
+    return api_event("router", path_parameters={"path": path}, headers=headers, account=SEED.account)
 
 
 @dataclass

@@ -46,6 +46,13 @@ def figures(results: dict[str, Any]) -> str:
             target("aws_requests_per_warm_trigger"),
         ],
         [
+            "DynamoDB reads per warm trigger (the path item and the caller's token record, together)",
+            f"{r['dynamodb_reads_per_warm_trigger']:g}",
+            "",
+            "",
+            target("dynamodb_reads_per_warm_trigger"),
+        ],
+        [
             "S3 requests per warm trigger (pinned version, cached)",
             f"{r['s3_requests_per_warm_trigger']:g}",
             "",
@@ -132,6 +139,17 @@ def figures(results: dict[str, Any]) -> str:
         ],
         ["the whole of `make bench`", f"{number(r['bench_seconds'], 0)} s", "", "", target("bench_seconds")],
     ]
+    if "sandbox_invokes_per_rejected_request" in r:
+        rows.insert(
+            -1,
+            [
+                f"webhook: HMAC check of a {r['hmac_check_body_bytes']:,}-byte body; sandbox runs per forged delivery",
+                f"{number(r['hmac_check_us'], 1)} µs; {r['sandbox_invokes_per_rejected_request']:g}",
+                "",
+                "",
+                target("sandbox_invokes_per_rejected_request").replace("= ", "sandbox runs = "),
+            ],
+        )
     if "e2e_one_client_ms_median" in r:
         one_client = [
             "one client, ms per trigger, local stack vs plain Flask app",

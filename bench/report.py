@@ -25,6 +25,7 @@ class Target:
 
 TARGETS = (
     Target("aws_requests_per_warm_trigger", "<= 2", lambda v: v <= 2),
+    Target("dynamodb_reads_per_warm_trigger", "= 1", lambda v: v == 1),
     Target("s3_requests_per_warm_trigger", "= 0", lambda v: v == 0),
     Target("s3_get_objects_first_trigger_after_save", "= 1", lambda v: v == 1),
     Target("script_bytes_per_warm_trigger", "= 0", lambda v: v == 0),
@@ -37,6 +38,7 @@ TARGETS = (
     Target("sandbox_floor_ratio", "<= 1.1", lambda v: v <= 1.1),
     Target("e2e_rps", ">= 100", lambda v: v >= 100),
     Target("e2e_one_client_ms_median", "<= 12", lambda v: v <= 12),
+    Target("sandbox_invokes_per_rejected_request", "= 0", lambda v: v == 0),
     Target("bench_seconds", "< 300", lambda v: v < 300),
 )
 
@@ -59,6 +61,8 @@ How to read it:
   it too rises when other work contends for the CPUs, so compare runs made at a similar load average.
 - 5: sandbox.run back to back, with every cleanup; its floor is the same fork, handler run, result write and
   wait in a process of the zygote's size (its imports and warm-up), with nothing of the sandbox around it.
+- 7: the HMAC check is the router's own function on a GitHub-push-sized body; forged and genuine deliveries
+  go through the router's lambda_handler, counting sandbox invokes and DynamoDB requests.
 - Times are medians. Everything shares this machine's CPUs with whatever else runs (see the load average)."""
 
 
@@ -122,6 +126,11 @@ def table(results: dict[str, Any]) -> str:
         )
         for operation, n in r["aws_statuses_per_warm_trigger"].items():
             t.add(f"    {operation} (operation, HTTP status)", number(n))
+        t.add(
+            "  DynamoDB reads per trigger (path item + token record, together)",
+            number(r["dynamodb_reads_per_warm_trigger"]),
+            key="dynamodb_reads_per_warm_trigger",
+        )
         t.add(
             "  S3 requests per trigger (pinned version, cached)",
             number(r.get("s3_requests_per_warm_trigger")),
@@ -268,6 +277,17 @@ def table(results: dict[str, Any]) -> str:
             number(r["save_repins_1_ms_median"], 1),
             number(r["save_repins_100_ms_median"] / r["save_repins_1_ms_median"]),
         )
+    if "sandbox_invokes_per_rejected_request" in r:
+        t.part("7. webhooks (auth hmac)", f"{r['webhook_calls']} deliveries each")
+        t.add(f"  HMAC check of a {r['hmac_check_body_bytes']:,}-byte body, µs", number(r["hmac_check_us"], 1))
+        t.add(
+            "  forged delivery: sandbox invokes",
+            number(r["sandbox_invokes_per_rejected_request"]),
+            key="sandbox_invokes_per_rejected_request",
+        )
+        forged, genuine = r["dynamodb_requests_per_rejected_request"], r["dynamodb_requests_per_signed_request"]
+        t.add("  DynamoDB requests: forged / genuine delivery", f"{number(forged)} / {number(genuine)}")
+        t.add("  genuine delivery: sandbox invokes", number(r["sandbox_invokes_per_signed_request"]))
     t.add("whole benchmark, s", number(r.get("bench_seconds"), 0), key="bench_seconds")
     headers = ["measure", "ours", "baseline", "ratio", "target", ""]
     # Whitespace kept: the indentation shows which rows belong to which part.

@@ -61,6 +61,10 @@ def time_calls(call: Callable[[], object], count: int) -> list[float]:
     return samples
 
 
+# The invocation record is a write; what the trigger reads to decide and run is the rest.
+DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+
+
 @dataclass
 class WarmResult:
     calls: int
@@ -85,7 +89,11 @@ class WarmResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "aws_requests_per_warm_trigger": self.dynamodb_requests + self.s3_requests,
-            "dynamodb_requests_per_warm_trigger": self.dynamodb_requests,
+            "dynamodb_reads_per_warm_trigger": sum(
+                n
+                for key, n in self.operations.items()
+                if key.startswith("dynamodb.") and key.split(".", 1)[1] not in DYNAMODB_WRITES
+            ),
             "s3_requests_per_warm_trigger": self.s3_requests,
             "aws_operations_per_warm_trigger": self.operations,
             "aws_statuses_per_warm_trigger": self.statuses,

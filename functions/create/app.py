@@ -23,7 +23,9 @@ app = new_resolver(check_id=operations.checked_new_id)
     description="Creates the endpoint `id`, served at `API_ROOT/u/<path>`. An `id` in the body must equal the "
     "URL's. The handler script must be in the caller's drive (`/<account>/...`, else `403`), exist in the script "
     "store and compile with a top-level `def handler` (else `400`, naming the problem; a syntax error with its "
-    "line). It is never run at this point.",
+    "line). It is never run at this point. `auth` (default `bearer`) says who may call the trigger route; `hmac` "
+    "is required when `auth` is `hmac` and its `secret` must name one of `secrets`, which become the handler's "
+    "environment variables and are never shown again (reads list their names).",
     responses=contract.responses(
         201,
         "Created.",

@@ -1,4 +1,4 @@
-"""ANY /api/v1/http-endpoint/u/{path}: run the handler script of the caller's endpoint at that path."""
+"""ANY /api/v1/http-endpoint/u/{path}: run the handler script of the endpoint at that path (its `auth` says who may)."""
 
 import logging
 from collections.abc import Callable

@@ -19,10 +19,13 @@ app = new_resolver(check_id=operations.checked_id)
     "/<id>",
     operation_id="updateEndpoint",
     tags=[contract.TAG],
-    summary="Update an endpoint's path, handler script or state",
-    description="Any of `path`, `handler_script_path` and `enabled` (at least one of them); an `id` in the body "
-    "must equal the URL's (else `400`). Changing the path frees the old one and claims the new one atomically. A "
-    "new handler script is checked as at create time. The change is visible to the next request.",
+    summary="Update an endpoint's path, handler script, state, trigger auth or secrets",
+    description="Any of `path`, `handler_script_path`, `handler_script_version`, `enabled`, `auth`, `hmac` and "
+    "`secrets` (at least one of them); an `id` in the body must equal the URL's (else `400`). Changing the path "
+    "frees the old one and claims the new one atomically. A new handler script is checked as at create time. "
+    "`secrets` changes the named secrets only (`null` removes one); leaving `auth: hmac` drops the `hmac` "
+    "settings, and `hmac.secret` must name one of the endpoint's secrets after the update. The change is "
+    "visible to the next request.",
     responses=contract.responses(
         200,
         "Updated.",

@@ -91,8 +91,11 @@ class ApiClient:
 
     # ------------------------------------------------------------------------------------ management
 
-    def create_endpoint(self, endpoint_id: str, path: str, handler_script_path: str) -> dict[str, Any]:
-        body = {"path": path, "handler_script_path": handler_script_path}
+    def create_endpoint(
+        self, endpoint_id: str, path: str, handler_script_path: str, access: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """`access`: any of `auth`, `hmac` and `secrets`, as the API takes them."""
+        body = {"path": path, "handler_script_path": handler_script_path, **(access or {})}
         return self._json("PUT", self._endpoint_url(endpoint_id), body)
 
     def get_endpoint(self, endpoint_id: str) -> dict[str, Any]:
@@ -105,9 +108,10 @@ class ApiClient:
         path: str | None = None,
         handler_script_path: str | None = None,
         enabled: bool | None = None,
+        access: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         changes = {"path": path, "handler_script_path": handler_script_path, "enabled": enabled}
-        body = {key: value for key, value in changes.items() if value is not None}
+        body = {**{key: value for key, value in changes.items() if value is not None}, **(access or {})}
         return self._json("PATCH", self._endpoint_url(endpoint_id), body)
 
     def delete_endpoint(self, endpoint_id: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ body); everything else, errors included, goes to stderr as one line.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,95 @@ def _upload_option() -> Any:
     )
 
 
+AUTH_MODES = ("bearer", "none", "hmac")
+HMAC_OPTIONS = ("hmac_header", "hmac_secret", "hmac_encoding", "hmac_prefix")
+
+
+def _access_options(update: bool) -> Callable[[Any], Any]:
+    """--auth, the --hmac-* settings and the secrets, for `endpoint create` and `endpoint update`."""
+    decorators = [
+        click.option(
+            "--auth",
+            type=click.Choice(AUTH_MODES),
+            help="Who may call the endpoint: bearer (a token of the account; the default), none (anyone: the "
+            "handler decides) or hmac (a valid HMAC-SHA256 signature of the body; see --hmac-*).",
+        ),
+        click.option(
+            "--hmac-header",
+            metavar="HEADER",
+            callback=options.check_header_name,
+            help="With --auth hmac: the header holding the signature, e.g. X-Hub-Signature-256.",
+        ),
+        click.option(
+            "--hmac-secret",
+            metavar="NAME",
+            callback=lambda ctx, param, value: options.check_secret_names(ctx, param, (value,))[0] if value else None,
+            help="With --auth hmac: the name of the endpoint's secret that keys the HMAC.",
+        ),
+        click.option(
+            "--hmac-encoding", type=click.Choice(("hex", "base64")), help="How the signature is written [hex]."
+        ),
+        click.option("--hmac-prefix", metavar="TEXT", help="Text before the signature, e.g. sha256= [none]."),
+        click.option(
+            "--secret",
+            "secrets",
+            metavar="NAME=VALUE",
+            multiple=True,
+            callback=options.parse_secrets,
+            help="Set a secret: the handler's environment variable NAME (repeatable; VALUE - reads stdin). "
+            "Never shown again: get lists the names.",
+        ),
+    ]
+    if update:
+        decorators.append(
+            click.option(
+                "--remove-secret",
+                "removed_secrets",
+                metavar="NAME",
+                multiple=True,
+                callback=options.check_secret_names,
+                help="Remove a secret (repeatable).",
+            )
+        )
+
+    def decorate(function: Any) -> Any:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return decorate
+
+
+def _access_body(
+    ctx: click.Context, settings: dict[str, Any], current_hmac: Callable[[], dict[str, Any] | None] | None = None
+) -> dict[str, Any]:
+    """The API's `auth`, `hmac` and `secrets` from the access options given. On update, --hmac-* options
+    change the endpoint's current settings (`current_hmac`), as the API replaces `hmac` whole."""
+    body: dict[str, Any] = {}
+    if settings["auth"] is not None:
+        body["auth"] = settings["auth"]
+    given = {name.removeprefix("hmac_"): settings[name] for name in HMAC_OPTIONS if settings[name] is not None}
+    if given:
+        if settings["auth"] not in (None, "hmac"):
+            raise click.UsageError(f"--hmac-* options go with --auth hmac, not --auth {settings['auth']}", ctx=ctx)
+        current = (current_hmac() if current_hmac is not None else None) or {}
+        merged = {**current, **given}
+        missing = [f"--hmac-{name}" for name in ("header", "secret") if name not in merged]
+        if missing:
+            raise click.UsageError(f"--auth hmac needs {' and '.join(missing)}", ctx=ctx)
+        body["hmac"] = merged
+    elif settings["auth"] == "hmac" and current_hmac is None:
+        raise click.UsageError("--auth hmac needs --hmac-header and --hmac-secret", ctx=ctx)
+    secrets: dict[str, str | None] = dict(settings["secrets"])
+    for name in settings.get("removed_secrets") or ():
+        if name in secrets:
+            raise click.UsageError(f"{name} is both set with --secret and removed with --remove-secret", ctx=ctx)
+        secrets[name] = None
+    if secrets:
+        body["secrets"] = secrets
+    return body
+
+
 @click.group(cls=options.Group)
 def endpoint() -> None:
     """Create, get, update, delete and list endpoints (HTTP API)."""
@@ -136,12 +225,18 @@ def endpoint() -> None:
     help="The handler script: /<account>/<any folders>/<file>.py, e.g. /jaydoe/handlers/hello.py.",
 )
 @_upload_option()
+@_access_options(update=False)
 @click.pass_context
-def endpoint_create(ctx: click.Context, endpoint_id: str, path: str | None, handler: str, upload: Path | None) -> None:
+def endpoint_create(
+    ctx: click.Context, /, endpoint_id: str, path: str | None, handler: str, upload: Path | None, **access: Any
+) -> None:
     """Create endpoint ID at --path (default: ID) with the script at --handler.
 
     Prints the API's {"id": ...}; with --upload, LOCAL_FILE is checked and uploaded to DRIVE_PATH first.
+    A webhook receiver: --auth hmac --hmac-header X-Hub-Signature-256 --hmac-prefix sha256= --hmac-secret
+    GITHUB_SECRET --secret GITHUB_SECRET=- (the secret's value from stdin).
     """
+    access_body = _access_body(ctx, access)
     if path is None:
         try:
             options.check_endpoint_path(ctx, _param(ctx, "path"), endpoint_id)
@@ -154,7 +249,7 @@ def endpoint_create(ctx: click.Context, endpoint_id: str, path: str | None, hand
     if upload is not None:
         _upload(ctx, upload, handler)
     with api_errors(ctx):
-        created = api.create_endpoint(endpoint_id, path, handler)
+        created = api.create_endpoint(endpoint_id, path, handler, access_body)
     print_json(created)
     click.echo(f"serving {api.api_root}/u/{path}", err=True)
 
@@ -193,22 +288,37 @@ def endpoint_get(ctx: click.Context, endpoint_id: str, output: str) -> None:
 @click.option("--handler", metavar="DRIVE_PATH", callback=check_drive_path, help="A new handler script.")
 @click.option("--enable/--disable", "enabled", default=None, help="Enable, or disable (calls get 503).")
 @_upload_option()
+@_access_options(update=True)
 @click.pass_context
 def endpoint_update(
     ctx: click.Context,
+    /,
     endpoint_id: str,
     path: str | None,
     handler: str | None,
     enabled: bool | None,
     upload: Path | None,
+    **access: Any,
 ) -> None:
-    """Change the path, handler or state of endpoint ID, or upload a new version of its script.
+    """Change the path, handler, state, auth or secrets of endpoint ID, or upload a new version of its script.
 
-    With --upload and no --handler, LOCAL_FILE replaces the endpoint's current handler script.
+    With --upload and no --handler, LOCAL_FILE replaces the endpoint's current handler script. --secret and
+    --remove-secret change the named secrets only; leaving --auth hmac drops the endpoint's hmac settings.
     """
-    if path is None and handler is None and enabled is None and upload is None:
-        raise click.UsageError("give at least one of --path, --handler, --enable/--disable, --upload", ctx=ctx)
     api = client(ctx)
+
+    def current_hmac() -> dict[str, Any] | None:
+        with api_errors(ctx):
+            found = api.get_endpoint(endpoint_id).get("hmac")
+        return dict(found) if isinstance(found, dict) else None
+
+    access_body = _access_body(ctx, access, current_hmac)
+    if path is None and handler is None and enabled is None and upload is None and not access_body:
+        raise click.UsageError(
+            "give at least one of --path, --handler, --enable/--disable, --upload, --auth, --hmac-*, --secret, "
+            "--remove-secret",
+            ctx=ctx,
+        )
     if upload is not None:
         if handler is None:
             with api_errors(ctx):
@@ -219,7 +329,11 @@ def endpoint_update(
         else:
             _upload(ctx, upload, handler)
     with api_errors(ctx):
-        print_json(api.update_endpoint(endpoint_id, path=path, handler_script_path=handler, enabled=enabled))
+        print_json(
+            api.update_endpoint(
+                endpoint_id, path=path, handler_script_path=handler, enabled=enabled, access=access_body
+            )
+        )
 
 
 @endpoint.command("delete")

@@ -41,9 +41,10 @@ Register an endpoint (an id, a URL path and the drive path of a Python script de
 handler and returns its response.
 
 `API_ROOT` is the server URL below followed by `/api/v1/http-endpoint`. Every route needs
-`Authorization: Bearer <token>`; a token belongs to one account and everything is scoped to it: another
-account's endpoint behaves exactly as if it did not exist (`404`). Tokens are minted with
-`httpep token create --account ACCOUNT`.
+`Authorization: Bearer <token>`, except the trigger route, where the endpoint's `auth` decides (`bearer`, the
+default: a token; `none`: anyone; `hmac`: an HMAC-SHA256 signature of the body). A token belongs to one
+account and everything is scoped to it: another account's endpoint behaves exactly as if it did not exist
+(`404`). Tokens are minted with `httpep token create --account ACCOUNT`.
 
 Every error the service itself answers is a JSON object with an `error` key naming what is wrong.
 API Gateway's own answers carry a `message` key: the `401` (`{"message": "Unauthorized"}`; a deployed
@@ -90,6 +91,14 @@ headers, query string, body) and its return value becomes the response. A `str` 
 as it is (status, headers, body); an empty `flask.Response` is served as `text/plain` with its status
 and headers. Anything else is a `500`. Editing the script in the store changes behaviour on the next
 request.
+
+Who may call depends on the endpoint's `auth`. `bearer` (the default): a token of the endpoint's account (a
+`manage` token, or a `call` token covering the endpoint); the handler never sees the `Authorization` header.
+`none`: anyone. `hmac`: anyone whose request carries, in the endpoint's `hmac.header`, `hmac.prefix`
+followed by the HMAC-SHA256 of the raw body keyed with the endpoint's secret `hmac.secret` (hex or base64);
+a missing or wrong signature is a `401` and the handler does not run. For `none` and `hmac` endpoints the
+request reaches the handler as sent (except a token of this service, which never reaches any handler). The
+handler's environment variables (`os.environ`) are the endpoint's `secrets`.
 """
 
 
@@ -115,11 +124,12 @@ def _trigger_error(description: str, **extra: Any) -> dict[str, Any]:
 # Status -> (component name, response); the operations refer to the components.
 TRIGGER_RESPONSES: dict[str, tuple[str, dict[str, Any]]] = {
     "401": (
-        "Unauthorized",
-        {
-            "description": "Missing, malformed, unknown or revoked token (answered by API Gateway).",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayRefusal"}}},
-        },
+        "TriggerUnauthorized",
+        _trigger_error(
+            "A `bearer` endpoint called without a valid token of its account that may call it, a path without an "
+            "endpoint called without a valid token, or an `hmac` endpoint called without a valid signature "
+            "(answered by the service, JSON; the handler did not run). Or the handler's own 401."
+        ),
     ),
     "403": (
         "NoRoute",
@@ -213,6 +223,8 @@ def trigger_schema(path: str, methods: list[str]) -> dict[str, Any]:
             "summary": f"Run the endpoint's handler ({method})",
             "description": TRIGGER_DESCRIPTION,
             "operationId": f"trigger{method.title()}",
+            # A token for `bearer` endpoints; nothing (or a signature) for `none` and `hmac` ones.
+            "security": [{"bearerAuth": []}, {}],
             "responses": {
                 status: {"$ref": f"#/components/responses/{name}"} for status, (name, _) in TRIGGER_RESPONSES.items()
             },

@@ -349,6 +349,18 @@ def _label(value: str) -> None:
         raise ValueError(exc.message.removeprefix("label ")) from None
 
 
+def _secret_name(value: str) -> None:
+    from httpendpoint.management.models import check_secret_name
+
+    check_secret_name(value)
+
+
+def _header_name(value: str) -> None:
+    from httpendpoint.management.models import check_header_name
+
+    check_header_name(value)
+
+
 check_endpoint_id = _check(_endpoint_id, "id")
 check_endpoint_path = _check(_endpoint_path, "path")
 check_drive_path = _check(_drive_path, "drive path")
@@ -365,6 +377,40 @@ def check_endpoint_ids(ctx: click.Context, param: click.Parameter, values: tuple
 
 
 check_label = _check(_label, "label")
+check_header_name = _check(_header_name, "header")
+
+
+def check_secret_names(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        try:
+            _secret_name(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return values
+
+
+def parse_secrets(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """`NAME=VALUE` pairs; a VALUE of `-` is read from standard input (once: a secret need not be typed where
+    the shell keeps its history)."""
+    secrets: dict[str, str] = {}
+    stdin_used = False
+    for value in values:
+        name, equals, secret = value.partition("=")
+        if not equals:
+            raise click.BadParameter(f"{name[:80]!r} is not NAME=VALUE (VALUE - reads stdin)", ctx=ctx, param=param)
+        try:
+            _secret_name(name)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        if name in secrets:
+            raise click.BadParameter(f"{name} is given twice", ctx=ctx, param=param)
+        if secret == "-":
+            if stdin_used:
+                raise click.BadParameter("only one secret may be read from stdin", ctx=ctx, param=param)
+            stdin_used = True
+            secret = click.get_text_stream("stdin").read().removesuffix("\n")
+        secrets[name] = secret
+    return secrets
 
 
 def checked_script(local_file: Path, drive_path: str) -> bytes:

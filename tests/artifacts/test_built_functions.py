@@ -205,7 +205,11 @@ def test_every_built_function_serves_the_walkthrough(stack: BuiltStack) -> None:
     listed = stack.invoke("ListEndpointsFunction", api_event("list", query={}))
     assert [endpoint["id"] for endpoint in body(listed)["endpoints"]] == ["hello-id"]
 
-    triggered = stack.invoke("RouterFunction", api_event("router", path_parameters={"path": "greet"}))
+    # No authorizer on the trigger route: the router reads the token itself.
+    credentials = {"Authorization": [f"Bearer {token}"]}
+    triggered = stack.invoke(
+        "RouterFunction", api_event("router", path_parameters={"path": "greet"}, headers=credentials)
+    )
     assert triggered["result"]["statusCode"] == 200, triggered
     raw = triggered["result"]["body"]
     text = base64.b64decode(raw) if triggered["result"].get("isBase64Encoded") else raw.encode()

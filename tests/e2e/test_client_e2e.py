@@ -117,7 +117,14 @@ def test_an_endpoint_s_whole_life(account: Account) -> None:
     got = json.loads(ok(account.run("endpoint", "get", endpoint_id)))
     version = got.pop("handler_script_version")
     assert isinstance(version, str) and version  # the version the upload stored, pinned at create
-    assert got == {"id": endpoint_id, "path": path, "handler_script_path": drive_path, "state": "ENABLED"}
+    assert got == {
+        "id": endpoint_id,
+        "path": path,
+        "handler_script_path": drive_path,
+        "state": "ENABLED",
+        "auth": "bearer",
+        "secrets": [],
+    }
     assert ok(account.run("call", path)) == "Hello World"
 
     assert json.loads(ok(account.run("endpoint", "update", endpoint_id, "--disable"))) == {"id": endpoint_id}
@@ -221,6 +228,8 @@ def test_list_prints_all_of_250_endpoints(account: Account) -> None:
         "handler_script_path": drive_path,
         "handler_script_version": as_json[1]["handler_script_version"],  # all pinned to the one version
         "state": "DISABLED",
+        "auth": "bearer",
+        "secrets": [],
     }
     assert json.loads(ok(account.run("endpoint", "list", "--json", "--page-size", "100"))) == as_json
 

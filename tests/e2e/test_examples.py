@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.util
 import json
+import time
 import uuid
-from types import ModuleType
 
 import pytest
 import requests
@@ -23,7 +22,7 @@ EXAMPLES = REPO_ROOT / "examples"
 class Registered:
     """One example registered for a fresh account; `call` goes to its trigger URL with the account's token."""
 
-    def __init__(self, stack: RunningStack, http: requests.Session, example: str) -> None:
+    def __init__(self, stack: RunningStack, http: requests.Session, example: str, *options: str) -> None:
         self.http = http
         account = "examples-" + uuid.uuid4().hex[:10]
         self.token = stack.token(account)
@@ -31,10 +30,13 @@ class Registered:
         drive_path = f"/{account}/repo/fs/Instabase Drive/handlers/{example}.py"
         result = stack.httpep(
             *stack.target, "--token", self.token, "endpoint", "create", self.path, "--path", self.path,
-            "--handler", drive_path, "--upload", str(EXAMPLES / f"{example}.py"),
+            "--handler", drive_path, "--upload", str(EXAMPLES / f"{example}.py"), *options,
         )  # fmt: skip
         assert json.loads(result.stdout) == {"id": self.path}
         self.url = f"{stack.api_root}/u/{self.path}"
+        # A webhook sender has no token: endpoints registered with --auth none or hmac are called without one.
+        public = any(option in ("none", "hmac") for option in options)
+        self.credentials = {} if public else {"Authorization": f"Bearer {self.token}"}
 
     def call(
         self,
@@ -43,17 +45,8 @@ class Registered:
         json: object = None,
         headers: dict[str, str] | None = None,
     ) -> requests.Response:
-        all_headers = {"Authorization": f"Bearer {self.token}", **(headers or {})}
+        all_headers = {**self.credentials, **(headers or {})}
         return self.http.request(method, self.url, data=data, json=json, headers=all_headers, timeout=60)
-
-
-def load_example(name: str) -> ModuleType:
-    """The example as a module, to read its constants (the webhook's secret) rather than repeat them here."""
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # ---------------------------------------------------------------------------------------------- hello
@@ -78,13 +71,17 @@ def sign(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+SECRET = b"the-secret-you-gave-the-sender"
+
+
 @pytest.fixture(scope="module")
 def webhook(stack: RunningStack, http: requests.Session) -> Registered:
-    return Registered(stack, http, "webhook_hmac")
+    # The secret as a secret of the endpoint, which the handler reads from its environment.
+    return Registered(stack, http, "webhook_hmac", "--auth", "none", "--secret", f"WEBHOOK_SECRET={SECRET.decode()}")
 
 
 def test_webhook_accepts_a_correctly_signed_delivery(webhook: Registered) -> None:
-    secret = load_example("webhook_hmac").SECRET
+    secret = SECRET
     body = json.dumps({"type": "loan.updated", "id": 17}).encode()
     response = webhook.call(
         "POST", data=body, headers={"X-Signature": sign(secret, body), "Content-Type": "application/json"}
@@ -96,7 +93,7 @@ def test_webhook_accepts_a_correctly_signed_delivery(webhook: Registered) -> Non
 
 def test_webhook_verifies_the_raw_bytes_whatever_they_are(webhook: Registered) -> None:
     """Not JSON, not UTF-8, sent as a form: the signature still covers exactly the bytes sent."""
-    secret = load_example("webhook_hmac").SECRET
+    secret = SECRET
     body = bytes(range(256)) + b"&a=1"
     headers = {"X-Signature": sign(secret, body), "Content-Type": "application/x-www-form-urlencoded"}
     response = webhook.call("POST", data=body, headers=headers)
@@ -116,7 +113,7 @@ def test_webhook_verifies_the_raw_bytes_whatever_they_are(webhook: Registered) -
     ],
 )
 def test_webhook_refuses_a_missing_or_wrong_signature(webhook: Registered, signature: str | None) -> None:
-    secret = load_example("webhook_hmac").SECRET
+    secret = SECRET
     body = b'{"type": "loan.updated"}'
     if signature == "tampered":
         signature = sign(secret, b'{"type": "loan.deleted"}')
@@ -132,6 +129,89 @@ def test_webhook_answers_405_to_anything_but_post(webhook: Registered) -> None:
     response = webhook.call("GET")
     assert response.status_code == 405
     assert response.headers["Allow"] == "POST"
+
+
+def test_webhook_secret_is_in_no_script_and_no_answer(stack: RunningStack, webhook: Registered) -> None:
+    assert SECRET not in (EXAMPLES / "webhook_hmac.py").read_bytes()
+    answer = webhook.http.get(f"{stack.api_root}/{webhook.path}", headers=stack_headers(webhook), timeout=60)
+    assert answer.json()["secrets"] == ["WEBHOOK_SECRET"]
+    assert SECRET.decode() not in answer.text
+
+
+def stack_headers(registered: Registered) -> dict[str, str]:
+    return {"Authorization": f"Bearer {registered.token}"}
+
+
+# ---------------------------------------------------------------------------------------------- GitHub (auth hmac)
+
+GITHUB_SECRET = "gh-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def github(stack: RunningStack, http: requests.Session) -> Registered:
+    options = ("--auth", "hmac", "--hmac-header", "X-Hub-Signature-256", "--hmac-prefix", "sha256=")
+    secret = ("--hmac-secret", "GITHUB_SECRET", "--secret", f"GITHUB_SECRET={GITHUB_SECRET}")
+    return Registered(stack, http, "github_webhook", *options, *secret)
+
+
+def test_github_delivery_signed_by_the_service_s_check_reaches_the_handler(github: Registered) -> None:
+    body = json.dumps({"action": "opened", "repository": {"full_name": "octo/cat"}}).encode()
+    headers = {
+        "X-Hub-Signature-256": sign(GITHUB_SECRET.encode(), body),
+        "X-GitHub-Event": "pull_request",
+        "Content-Type": "application/json",
+    }
+    response = github.call("POST", data=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": "pull_request", "repository": "octo/cat", "action": "opened"}
+
+
+@pytest.mark.parametrize("signature", [None, "sha256=" + "0" * 64, "tampered"])
+def test_github_forged_delivery_is_401_from_the_service(github: Registered, signature: str | None) -> None:
+    body = b'{"action": "opened"}'
+    if signature == "tampered":
+        signature = sign(GITHUB_SECRET.encode(), b'{"action": "closed"}')
+    headers = {"X-GitHub-Event": "ping"} | ({} if signature is None else {"X-Hub-Signature-256": signature})
+    response = github.call("POST", data=body, headers=headers)
+    assert response.status_code == 401
+    assert "signature" in response.json()["error"]
+
+
+# ---------------------------------------------------------------------------------------------- Stripe (auth none)
+
+STRIPE_SECRET = "whsec_" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def stripe(stack: RunningStack, http: requests.Session) -> Registered:
+    secret = ("--secret", f"STRIPE_WEBHOOK_SECRET={STRIPE_SECRET}")
+    return Registered(stack, http, "stripe_webhook", "--auth", "none", *secret)
+
+
+def stripe_signature(body: bytes, timestamp: int, secret: str = STRIPE_SECRET) -> str:
+    signed = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={signed}"
+
+
+def test_stripe_delivery_checked_by_its_handler(stripe: Registered) -> None:
+    body = b'{"type": "invoice.paid"}'
+    response = stripe.call("POST", data=body, headers={"Stripe-Signature": stripe_signature(body, int(time.time()))})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": "invoice.paid"}
+
+
+@pytest.mark.parametrize("case", ["missing", "old", "wrong secret", "tampered"])
+def test_stripe_handler_refuses_what_stripe_did_not_sign_just_now(stripe: Registered, case: str) -> None:
+    body = b'{"type": "invoice.paid"}'
+    now = int(time.time())
+    header = {
+        "missing": "",
+        "old": stripe_signature(body, now - 3600),
+        "wrong secret": stripe_signature(body, now, "whsec_guess"),
+        "tampered": stripe_signature(b'{"type": "invoice.voided"}', now),
+    }[case]
+    response = stripe.call("POST", data=body, headers={"Stripe-Signature": header})
+    assert response.status_code == 401
 
 
 # ---------------------------------------------------------------------------------------------- JSON transform

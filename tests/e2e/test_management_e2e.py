@@ -96,6 +96,8 @@ def test_every_seed_management_snippet_verbatim(stack: RunningStack, tmp_path: P
         "handler_script_path": "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py",
         "handler_script_version": pinned,
         "state": "ENABLED",
+        "auth": "bearer",  # not in the seed: who may call its trigger
+        "secrets": [],  # not in the seed: the names of its secrets
     }
 
     # List.
@@ -114,6 +116,8 @@ def test_every_seed_management_snippet_verbatim(stack: RunningStack, tmp_path: P
                 "handler_script_path": "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py",
                 "handler_script_version": pinned,
                 "state": "ENABLED",
+                "auth": "bearer",
+                "secrets": [],
             }
         ],
         "next_offset": None,

@@ -26,7 +26,7 @@ from moto.core.models import botocore_stubber
 
 from httpendpoint.core.aws import client
 from httpendpoint.core.errors import Unavailable
-from httpendpoint.stores import endpoint_store, script_store
+from httpendpoint.stores import endpoint_store, script_store, token_store
 from httpendpoint.trigger import sandbox_client, script_cache
 from tests.support.events import api_event, files_request
 from tests.support.functions import FakeContext, load_function
@@ -116,6 +116,7 @@ FAULTS: dict[str, dict[str, Respond]] = {
 SERVICE_OF = {
     "PutObject": "s3",
     "GetItem": "dynamodb",
+    "BatchGetItem": "dynamodb",
     "Query": "dynamodb",
     "TransactWriteItems": "dynamodb",
     "GetObject": "s3",
@@ -207,8 +208,14 @@ def create(endpoint_id: str = "ep", path: str = "hello", script: str = SCRIPT) -
     return call("create", endpoint_id, body={"path": path, "handler_script_path": script})
 
 
-def trigger(path: str = "hello") -> dict[str, Any]:
-    event = api_event("router", method="GET", path_parameters={"path": path})
+CALLER: dict[str, str] = {}  # the `endpoint` fixture's token
+
+
+def trigger(path: str = "hello", path_parameter: str | None = None) -> dict[str, Any]:
+    headers = {"Authorization": [f"Bearer {CALLER['token']}"]}
+    event = api_event("router", method="GET", path_parameters={"path": path}, headers=headers)
+    if path_parameter is not None:
+        event["pathParameters"] = {"path": path_parameter}  # as API Gateway hands it over, not re-encoded here
     return dict(load_function("router").lambda_handler(event, FakeContext()))
 
 
@@ -346,6 +353,7 @@ def endpoint(faults: Faults) -> Iterator[Faults]:
     script_cache.clear()
     sandbox_client.use(InProcessSandbox())
     assert create() == (201, {"id": "ep"})
+    CALLER["token"] = token_store.create_token("jaydoe")
     faults.clear()
     yield faults
     sandbox_client.use(None)
@@ -359,11 +367,11 @@ def assert_unavailable(response: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("kind", RETRYABLE)
-@pytest.mark.parametrize("operation", ["GetItem", "GetObject"])
+@pytest.mark.parametrize("operation", ["BatchGetItem", "GetObject"])
 def test_the_trigger_route_is_503_with_retry_after_and_recovers(endpoint: Faults, operation: str, kind: str) -> None:
     endpoint.fail(operation, kind)
     error = assert_unavailable(trigger())
-    assert ("endpoint store" if operation == "GetItem" else "script store") in error
+    assert ("endpoint store" if operation == "BatchGetItem" else "script store") in error
     assert endpoint.attempts[operation] == allowed(operation)
     endpoint.clear()
     assert served(trigger()) == (200, b"Hello World")
@@ -393,28 +401,35 @@ def test_a_warm_trigger_needs_no_script_store_and_a_cold_one_is_503_when_it_fail
     assert trigger()["statusCode"] == 200
 
 
-@pytest.mark.parametrize("operation", ["GetItem", "GetObject"])
+@pytest.mark.parametrize("operation", ["BatchGetItem", "GetObject"])
 def test_a_transient_fault_on_the_trigger_route_is_retried_away(endpoint: Faults, operation: str) -> None:
     endpoint.fail(operation, "throttled", times=allowed(operation) - 1)
     assert served(trigger()) == (200, b"Hello World")
     assert endpoint.attempts[operation] == allowed(operation)
 
 
-def test_a_trigger_path_too_long_for_a_key_is_404_not_a_failed_read(endpoint: Faults) -> None:
-    """DynamoDB refuses a GetItem whose key is over 2048 bytes (a ValidationException, which moto does not
-    raise for reads); the URL's path can be that long, and it names no endpoint."""
-    endpoint.fail("GetItem", "key too large")
+def test_a_trigger_path_too_long_for_a_key_is_404_not_a_failed_read(
+    endpoint: Faults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DynamoDB refuses a read whose key is over 2048 bytes (a ValidationException, which moto does not raise
+    for reads); the URL's path can be that long, and it names no endpoint. Only the token is read then."""
+    dynamodb = client("dynamodb")
+    original = dynamodb.batch_get_item
+    asked: list[int] = []  # keys of the endpoints table per read
+
+    def batch_get_item(**arguments: Any) -> Any:
+        asked.append(len(arguments["RequestItems"].get(os.environ["ENDPOINTS_TABLE"], {}).get("Keys", [])))
+        return original(**arguments)
+
+    monkeypatch.setattr(dynamodb, "batch_get_item", batch_get_item)
     for path in ("x" * 2044, "x" * 8000, "\udcff"):
-        event = api_event("router", method="GET", path_parameters={"path": "placeholder"})
-        event["pathParameters"] = {"path": path}  # as API Gateway hands it over, not re-encoded here
-        response = load_function("router").lambda_handler(event, FakeContext())
+        response = trigger("placeholder", path_parameter=path)
         assert response["statusCode"] == 404, response
         assert error_of(response).startswith("no endpoint at path")
-    assert endpoint.attempts["GetItem"] == 0
+    assert asked == [0, 0, 0]
     # The longest key DynamoDB takes is still looked up.
-    endpoint.clear()
     assert trigger("x" * 2043)["statusCode"] == 404
-    assert endpoint.attempts["GetItem"] == 1
+    assert asked[-1] == 1
 
 
 class FailingExecutor:

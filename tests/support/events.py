@@ -52,7 +52,8 @@ def api_event(
         event["multiValueQueryStringParameters"] = query or None
         event["queryStringParameters"] = {k: v[-1] for k, v in query.items()} or None
     if headers is not None:
-        merged = {**event["multiValueHeaders"], **headers}
+        # A header given no values is removed.
+        merged = {k: v for k, v in {**event["multiValueHeaders"], **headers}.items() if v}
         event["multiValueHeaders"] = merged
         event["headers"] = {k: v[-1] for k, v in merged.items()}
     event["requestContext"]["authorizer"] = {"account": account, "principalId": account}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from httpendpoint.files import drive
-from httpendpoint.stores import endpoint_store, script_store
+from httpendpoint.stores import endpoint_store, script_store, token_store
 from httpendpoint.trigger import sandbox_client, script_cache
 from tests.support.aws import aws_client
 from tests.support.events import api_event, create_endpoint, files_request, load_event
@@ -80,7 +80,9 @@ def pinned(endpoint_id: str) -> str | None:
 
 
 def trigger(path: str) -> bytes:
-    event = api_event("router", path_parameters={"path": path})
+    # No authorizer on the trigger route: the router reads the token itself.
+    credentials = {"Authorization": [f"Bearer {token_store.create_token('jaydoe')}"]}
+    event = api_event("router", path_parameters={"path": path}, headers=credentials)
     response = load_function("router").lambda_handler(event, FakeContext())
     raw = response.get("body") or ""
     return base64.b64decode(raw) if response.get("isBase64Encoded") else str(raw).encode()

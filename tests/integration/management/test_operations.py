@@ -22,7 +22,7 @@ from httpendpoint.core.errors import BadRequest, NotFound, Unavailable
 from httpendpoint.core.observability import metrics
 from httpendpoint.management import operations
 from httpendpoint.management.models import CreateRequest, UpdateRequest, parse_list_query
-from httpendpoint.stores import endpoint_store, script_store
+from httpendpoint.stores import endpoint_store, script_store, token_store
 from httpendpoint.stores.endpoint_store import RouteRecord
 from tests.support.events import api_event, load_event
 from tests.support.functions import FakeContext, load_function
@@ -136,6 +136,7 @@ class TestCreate:
             "handler_script_path": SEED_DRIVE_PATH,
             "handler_script_version": current.version,
             "enabled": True,
+            "auth": "bearer",
         }
         assert stored["account#jaydoe"] == {"pk": "account#jaydoe", "endpoint_count": "1"}
         assert set(stored) == {"endpoint#my-endpoint-id", "path#helloworld", "account#jaydoe"}
@@ -461,6 +462,8 @@ class TestGet:
                 "handler_script_path": SEED_DRIVE_PATH,
                 "handler_script_version": current_version(),
                 "state": "ENABLED",
+                "auth": "bearer",
+                "secrets": [],
             },
         )
 
@@ -537,6 +540,8 @@ class TestUpdate:
             "handler_script_path": SEED_DRIVE_PATH,
             "handler_script_version": current_version(),
             "state": "DISABLED",
+            "auth": "bearer",
+            "secrets": [],
         }
         assert sorted(pk for pk in items() if pk.startswith("path#")) == ["path#helloworld", "path#moved"]
 
@@ -731,6 +736,8 @@ class TestList:
             "handler_script_path": SEED_DRIVE_PATH,
             "handler_script_version": None,  # written through the store without a version
             "state": "DISABLED",
+            "auth": "bearer",
+            "secrets": [],
         }
 
     def test_the_sample_event(self, catalogue: list[str]) -> None:
@@ -747,6 +754,8 @@ class TestList:
                         "handler_script_path": SEED_DRIVE_PATH,
                         "handler_script_version": current_version(),
                         "state": "ENABLED",
+                        "auth": "bearer",
+                        "secrets": [],
                     }
                 ],
                 "next_offset": None,
@@ -882,24 +891,72 @@ class TestGetRoute:
     def test_one_consistent_read_of_the_path_item(self, monkeypatch: pytest.MonkeyPatch) -> None:
         create()
         dynamodb = client("dynamodb")
-        original = dynamodb.get_item
+        original = dynamodb.batch_get_item
         calls: list[dict[str, Any]] = []
 
-        def get_item(**arguments: Any) -> Any:
+        def batch_get_item(**arguments: Any) -> Any:
             calls.append(arguments)
             return original(**arguments)
 
-        monkeypatch.setattr(dynamodb, "get_item", get_item)
+        monkeypatch.setattr(dynamodb, "batch_get_item", batch_get_item)
         route = endpoint_store.get_route("helloworld")
         assert route == RouteRecord("my-endpoint-id", "jaydoe", SEED_DRIVE_PATH, True, current_version())
-        assert [(c["Key"], c["ConsistentRead"]) for c in calls] == [({"pk": {"S": "path#helloworld"}}, True)]
+        table = os.environ["ENDPOINTS_TABLE"]
+        assert [c["RequestItems"] for c in calls] == [
+            {table: {"Keys": [{"pk": {"S": "path#helloworld"}}], "ConsistentRead": True}}
+        ]
+
+    def test_the_item_beside_it_comes_in_the_same_request(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        create()
+        token = token_store.create_token("jaydoe")
+        dynamodb = client("dynamodb")
+        original = dynamodb.batch_get_item
+        calls: list[dict[str, Any]] = []
+
+        def batch_get_item(**arguments: Any) -> Any:
+            calls.append(arguments)
+            return original(**arguments)
+
+        monkeypatch.setattr(dynamodb, "batch_get_item", batch_get_item)
+        found = endpoint_store.lookup_route("helloworld", (os.environ["TOKENS_TABLE"], token_store.key(token)))
+        assert found.route is not None and found.route.endpoint_id == "my-endpoint-id"
+        record = token_store.active_record(token, found.item)
+        assert record is not None and record.account == "jaydoe"
+        assert len(calls) == 1
+        missing = endpoint_store.lookup_route("nothing", (os.environ["TOKENS_TABLE"], token_store.key("hep_x")))
+        assert (missing.route, missing.item) == (None, None)
+
+    def test_unprocessed_keys_are_asked_for_again(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        create()
+        dynamodb = client("dynamodb")
+        original = dynamodb.batch_get_item
+        calls: list[dict[str, Any]] = []
+
+        def batch_get_item(**arguments: Any) -> Any:
+            calls.append(arguments)
+            if len(calls) == 1:  # the first answer processes nothing, as under throttling
+                return {"Responses": {}, "UnprocessedKeys": arguments["RequestItems"]}
+            return original(**arguments)
+
+        monkeypatch.setattr(dynamodb, "batch_get_item", batch_get_item)
+        route = endpoint_store.get_route("helloworld")
+        assert route is not None and route.endpoint_id == "my-endpoint-id"
+        assert len(calls) == 2
 
     def test_an_unknown_path_is_none(self) -> None:
         assert endpoint_store.get_route("nothing-here") is None
 
     def test_a_dynamodb_failure_is_unavailable(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        throttle("get_item", monkeypatch)
+        throttle("batch_get_item", monkeypatch)
         with pytest.raises(Unavailable):
+            endpoint_store.get_route("helloworld")
+
+    def test_keys_left_unprocessed_every_time_are_unavailable(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        def batch_get_item(**arguments: Any) -> Any:
+            return {"Responses": {}, "UnprocessedKeys": arguments["RequestItems"]}
+
+        monkeypatch.setattr(client("dynamodb"), "batch_get_item", batch_get_item)
+        with pytest.raises(Unavailable, match="unprocessed"):
             endpoint_store.get_route("helloworld")
 
 
@@ -985,6 +1042,8 @@ def test_the_operations_take_and_return_plain_values() -> None:
                 "handler_script_path": SEED_DRIVE_PATH,
                 "handler_script_version": created.handler_script_version,
                 "state": "DISABLED",
+                "auth": "bearer",
+                "secrets": [],
             }
         ],
         "next_offset": None,

@@ -77,7 +77,7 @@ class Model:
     handler_script_path: str
     enabled: bool
 
-    def view(self, endpoint_id: str) -> dict[str, str]:
+    def view(self, endpoint_id: str) -> dict[str, Any]:
         return {
             "id": endpoint_id,
             "path": self.path,
@@ -85,6 +85,8 @@ class Model:
             # Each script is stored once, so an endpoint is pinned to its only (current) version.
             "handler_script_version": script_store.fetch(self.handler_script_path).version,
             "state": "ENABLED" if self.enabled else "DISABLED",
+            "auth": "bearer",
+            "secrets": [],
         }
 
 

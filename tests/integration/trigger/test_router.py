@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from httpendpoint.stores import endpoint_store
+from httpendpoint.stores import endpoint_store, token_store
 from httpendpoint.trigger import sandbox_client, script_cache
 from tests.support.aws import aws_client
 from tests.support.events import api_event, create_endpoint, files_request
@@ -34,6 +34,16 @@ def create(endpoint_id: str, path: str, drive_path: str, account: str = "jaydoe"
     assert response["statusCode"] == 201, response
 
 
+# A manage token per account, minted on first use in a test (the tables are fresh for each test).
+TOKENS: dict[str, str] = {}
+
+
+def token_of(account: str) -> str:
+    if account not in TOKENS:
+        TOKENS[account] = token_store.create_token(account)
+    return TOKENS[account]
+
+
 def trigger(
     path: str,
     method: str = "GET",
@@ -43,13 +53,17 @@ def trigger(
     headers: dict[str, list[str]] | None = None,
     account: str = "jaydoe",
 ) -> dict[str, Any]:
+    """A trigger by a caller holding a token of `account` (unless `headers` bring their own Authorization)."""
+    given = {name.lower() for name in headers or {}}
+    # The sample event's own header goes when the caller brings one (in whatever spelling).
+    credentials = {"Authorization": [] if "authorization" in given else [f"Bearer {token_of(account)}"]}
     event = api_event(
         "router",
         method=method,
         path_parameters={"path": path},
         body=body,
         query=query,
-        headers=headers,
+        headers={**credentials, **(headers or {})},
         account=account,
     )
     return dict(load_function("router").lambda_handler(event, FakeContext()))
@@ -68,6 +82,7 @@ def content_type(response: dict[str, Any]) -> str:
 @pytest.fixture
 def endpoints(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("ENDPOINT_TIMEOUT", "2")
+    TOKENS.clear()
     script_cache.clear()
     sandbox_client.use(InProcessSandbox())
     for name in ("hello", "echo", "returns"):
@@ -146,11 +161,27 @@ def token_hunter() -> str:
     return "hunter"
 
 
-def test_the_callers_token_is_nowhere_in_the_handlers_memory(token_hunter: str) -> None:
-    # Every spelling of the header, in both header maps API Gateway sends.
-    headers = {name: [f"Bearer {TOKEN_MARKER}-{name}"] for name in ("Authorization", "authorization", "AUTHORIZATION")}
+def known_token(token: str, account: str = "jaydoe") -> str:
+    """Store a record for a token of our choosing (one the hunter recognises), as `token create` would."""
+    item = {
+        "token_hash": {"S": token_store.hash_token(token)},
+        "account": {"S": account},
+        "label": {"S": ""},
+        "created_at": {"S": "2026-01-01T00:00:00+00:00"},
+        "scope": {"S": "manage"},
+    }
+    aws_client("dynamodb").put_item(TableName=os.environ["TOKENS_TABLE"], Item=item)
+    return token
+
+
+@pytest.mark.parametrize("name", ["Authorization", "authorization", "AUTHORIZATION"])
+def test_the_callers_token_is_nowhere_in_the_handlers_memory(token_hunter: str, name: str) -> None:
+    # Every spelling of the header, in both header maps API Gateway sends; the token is valid, so the
+    # request reaches the handler.
+    headers = {name: [f"Bearer {known_token(f'{TOKEN_MARKER}-{name}')}"]}
     response = trigger(token_hunter, headers=headers)
-    event = api_event("router", headers=headers)
+    assert response["statusCode"] == 200, response
+    event = api_event("router", headers={"Authorization": [], **headers})
     assert {k for k in event["headers"] if k.lower() == "authorization"} == set(headers)
     assert json.loads(body_of(response)) == {"frames": [], "objects": []}
 
@@ -438,6 +469,7 @@ def count_calls() -> tuple[list[tuple[str, dict[str, Any]]], Callable[[], None]]
 
 
 def test_a_cold_trigger_makes_one_get_object_of_the_pinned_version() -> None:
+    token_of("jaydoe")
     script_cache.clear()
     calls, stop = count_calls()
     try:
@@ -446,7 +478,7 @@ def test_a_cold_trigger_makes_one_get_object_of_the_pinned_version() -> None:
         stop()
     route = endpoint_store.get_route("hello")
     assert route is not None
-    s3_calls = [(name, params) for name, params in calls if name not in ("GetItem", "PutItem")]
+    s3_calls = [(name, params) for name, params in calls if name not in ("BatchGetItem", "PutItem")]
     assert [(name, params.get("VersionId")) for name, params in s3_calls] == [
         ("GetObject", route.handler_script_version)
     ]
@@ -461,7 +493,13 @@ def test_the_warm_path_reads_one_item_writes_its_record_and_makes_no_s3_request(
         assert body_of(trigger("hello")) == b"Hello World"
     finally:
         stop()
-    assert [name for name, _ in calls] == ["GetItem", "PutItem"]
+    # One strongly consistent read of the path item and the caller's token record together, then the record.
+    assert [name for name, _ in calls] == ["BatchGetItem", "PutItem"]
+    params = calls[0][1]
+    assert {table: (len(read["Keys"]), read["ConsistentRead"]) for table, read in params["RequestItems"].items()} == {
+        os.environ["ENDPOINTS_TABLE"]: (1, True),
+        os.environ["TOKENS_TABLE"]: (1, True),
+    }
     assert calls[1][1]["TableName"] == os.environ["INVOCATIONS_TABLE"]
     assert script_cache.stats.bytes_downloaded == downloaded_before
     assert script_cache.stats.compiles == compiles_before

@@ -12,6 +12,7 @@ from httpendpoint.management.models import (
     CreateRequest,
     EndpointListView,
     EndpointView,
+    Hmac,
     ListQuery,
     UpdateRequest,
     check_endpoint_id,
@@ -227,7 +228,13 @@ def test_a_body_field_called_path_keeps_its_name() -> None:
 
 def test_response_models_have_the_documented_keys() -> None:
     view = EndpointView(
-        id="a", path="p", handler_script_path=SCRIPT, handler_script_version="v1", state=state_of(False)
+        id="a",
+        path="p",
+        handler_script_path=SCRIPT,
+        handler_script_version="v1",
+        state=state_of(False),
+        auth="bearer",
+        secrets=["A", "B"],
     )
     assert view.model_dump() == {
         "id": "a",
@@ -235,7 +242,95 @@ def test_response_models_have_the_documented_keys() -> None:
         "handler_script_path": SCRIPT,
         "handler_script_version": "v1",
         "state": "DISABLED",
+        "auth": "bearer",
+        "secrets": ["A", "B"],
     }
     page = EndpointListView(id=None, endpoints=[view], next_offset=None)
     assert list(page.model_dump()) == ["id", "endpoints", "next_offset"]
     assert state_of(True) == "ENABLED"
+
+
+def test_the_hmac_settings_are_shown_only_when_set() -> None:
+    hmac = Hmac(header="X-Hub-Signature-256", secret="GITHUB_SECRET", prefix="sha256=")
+    view = EndpointView(
+        id="a",
+        path="p",
+        handler_script_path=SCRIPT,
+        handler_script_version="v1",
+        state="ENABLED",
+        auth="hmac",
+        secrets=["GITHUB_SECRET"],
+        hmac=hmac,
+    )
+    assert view.model_dump(mode="json")["hmac"] == {
+        "header": "X-Hub-Signature-256",
+        "secret": "GITHUB_SECRET",
+        "encoding": "hex",
+        "prefix": "sha256=",
+    }
+
+
+SIGNED = {
+    "path": "hook",
+    "handler_script_path": SCRIPT,
+    "auth": "hmac",
+    "hmac": {"header": "X-Shopify-Hmac-Sha256", "secret": "SHOPIFY", "encoding": "base64"},
+    "secrets": {"SHOPIFY": "x"},
+}
+
+
+def test_create_request_takes_auth_hmac_and_secrets() -> None:
+    request = CreateRequest.model_validate(SIGNED)
+    assert request.auth == "hmac"
+    assert request.hmac == Hmac(header="X-Shopify-Hmac-Sha256", secret="SHOPIFY", encoding="base64", prefix="")
+    assert request.secrets == {"SHOPIFY": "x"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"auth": "basic"}, "auth: Input should be 'bearer', 'none' or 'hmac'"),
+        ({"auth": None}, "auth: may not be null"),
+        ({"hmac": {"header": "X Sig", "secret": "SHOPIFY"}}, "hmac.header: must be an HTTP header name"),
+        ({"hmac": {"header": "", "secret": "SHOPIFY"}}, "hmac.header: must be an HTTP header name"),
+        ({"hmac": {"secret": "SHOPIFY"}}, "hmac.header: is required"),
+        ({"hmac": {"header": "X", "secret": "lower"}}, "hmac.secret: 'lower' is not a secret name"),
+        ({"hmac": {"header": "X", "secret": "S", "encoding": "hexa"}}, "hmac.encoding: Input should be 'hex' or"),
+        ({"hmac": {"header": "X", "secret": "S", "prefix": "a\nb"}}, "hmac.prefix: must be at most 128"),
+        ({"hmac": {"header": "X", "secret": "S", "prefix": "p" * 129}}, "hmac.prefix: must be at most 128"),
+        ({"hmac": {"header": "X", "secret": "S", "extra": 1}}, "hmac.extra: is not a known field"),
+        ({"hmac": "X-Sig"}, "hmac: must be a JSON object"),
+        ({"secrets": {"lower": "x"}}, "secrets.lower.[key]: 'lower' is not a secret name"),
+        ({"secrets": {"1ABC": "x"}}, "secrets.1ABC.[key]: '1ABC' is not a secret name"),
+        ({"secrets": {"A" * 65: "x"}}, "is not a secret name"),
+        ({"secrets": {"AWS_REGION": "x"}}, "secrets.AWS_REGION.[key]: 'AWS_REGION': names starting with AWS_"),
+        ({"secrets": {"HTTPEP_X": "x"}}, "secrets.HTTPEP_X.[key]: 'HTTPEP_X': names starting with AWS_ or HTTPEP_"),
+        ({"secrets": {"A": "x" * 4097}}, "secrets.A: String should have at most 4096 characters"),
+        ({"secrets": {"A": 1}}, "secrets.A: must be a string"),
+        ({"secrets": {"A": None}}, "secrets.A: must be a string"),
+        ({"secrets": {f"S{i}": "x" for i in range(33)}}, "secrets: Dictionary should have at most 32 items"),
+        ({"secrets": ["A"]}, "secrets: must be a JSON object"),
+    ],
+)
+def test_create_request_rejects_bad_access_settings(change: dict[str, Any], message: str) -> None:
+    assert message in errors_of(CreateRequest, {**SIGNED, **change})
+
+
+def test_a_lone_surrogate_is_no_text() -> None:
+    # JSON can spell half of a UTF-16 pair; no header or environment variable can hold one.
+    assert "secrets.A: Input should be a valid string" in errors_of(
+        CreateRequest, {**SIGNED, "secrets": {"A": "\ud800"}}
+    )
+    prefix = {"header": "X", "secret": "S", "prefix": "\udc00"}
+    assert "hmac.prefix: must be text" in errors_of(CreateRequest, {**SIGNED, "hmac": prefix})
+
+
+def test_a_rejected_secret_value_is_not_echoed() -> None:
+    assert "x" * 100 not in errors_of(CreateRequest, {**SIGNED, "secrets": {"A": "x" * 5000}})
+
+
+def test_update_request_may_remove_secrets_with_null() -> None:
+    request = UpdateRequest.model_validate({"secrets": {"OLD": None, "NEW": "v"}})
+    assert request.secrets == {"OLD": None, "NEW": "v"}
+    assert UpdateRequest.model_validate({"auth": "none"}).auth == "none"
+    assert UpdateRequest.model_validate({"hmac": {"header": "X", "secret": "S"}}).hmac is not None

@@ -149,6 +149,9 @@ def needed(service: str, operation: str, params: dict[str, Any], template: Local
             for item in params["TransactItems"]
             for kind in item
         }
+    if service == "dynamodb" and operation == "BatchGetItem":
+        # A batch is authorised table by table.
+        return {("dynamodb:BatchGetItem", logical[table]) for table in params["RequestItems"]}
     if service == "dynamodb":
         table = logical[params["TableName"]]
         return {(f"dynamodb:{operation}", f"{table}/index/{params['IndexName']}" if "IndexName" in params else table)}
@@ -255,10 +258,14 @@ def router_scenarios(run: Callable[[Callable[[], Any]], Any]) -> None:
     create("one", "one", drive_path)
     create("gone", "gone", put_script("gone.py"))
     aws_client("s3").delete_object(Bucket=os.environ["SCRIPT_BUCKET"], Key=DRIVE_PATH.format("gone.py").lstrip("/"))
+    token = token_store.create_token("jaydoe")
     # moto has no sandbox to run: the invoke is recorded, then fails, and the router answers 5xx.
     for path in ("one", "gone", "nowhere"):
-        event = api_event("router", path_parameters={"path": path})
+        event = api_event("router", path_parameters={"path": path}, headers={"Authorization": [f"Bearer {token}"]})
         run(partial(handler, "router", event))
+    # Without a token: the path item alone.
+    event = api_event("router", path_parameters={"path": "one"}, headers={"Authorization": []})
+    assert run(partial(handler, "router", event))["statusCode"] == 401
 
 
 def invocations_scenarios(run: Callable[[Callable[[], Any]], Any]) -> None:

@@ -34,8 +34,11 @@ def test_template_routes_are_exactly_the_contract(template: LocalTemplate) -> No
     assert routes_of(template) == CONTRACT_ROUTES
 
 
-def test_every_route_uses_the_token_authorizer(template: LocalTemplate) -> None:
-    assert {route.authorizer_name for route in template.api.routes} == {"TokenAuthorizer"}
+def test_every_route_but_the_trigger_uses_the_token_authorizer(template: LocalTemplate) -> None:
+    """The router authenticates triggers itself (the endpoint's `auth` decides); the rest needs a token."""
+    authorizers = {(route.path, route.authorizer_name) for route in template.api.routes}
+    assert {name for path, name in authorizers if "/u/" not in path} == {"TokenAuthorizer"}
+    assert {name for path, name in authorizers if "/u/" in path} == {None}
 
 
 def test_every_function_has_code_and_a_sample_event(template: LocalTemplate) -> None:
@@ -58,7 +61,7 @@ def test_function_environment_is_the_templates_with_local_names(template: LocalT
     assert router["SCRIPT_BUCKET"] == template.local_names["ScriptBucket"]
     assert router["SANDBOX_FUNCTION"] == "SandboxFunction"
     assert router["AWS_ACCESS_KEY_ID"] == "testing"
-    assert "TOKENS_TABLE" not in router
+    assert router["TOKENS_TABLE"] == template.local_names["TokensTable"]
     sandbox = function_environment(template, functions["SandboxFunction"], "http://aws", "http://lambda")
     assert not {key for key in sandbox if key.startswith("AWS_") and ("KEY" in key or "TOKEN" in key)}
     assert "ENDPOINTS_TABLE" not in sandbox

@@ -25,6 +25,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from typing_extensions import TypeAliasType
 
 from httpendpoint.scripts import MAX_DRIVE_PATH_CHARS, check_drive_path
@@ -137,6 +138,93 @@ HandlerScriptPath = TypeAliasType(
     "HandlerScriptPath", Annotated[str, AfterValidator(check_drive_path), WithJsonSchema(DRIVE_PATH_SCHEMA)]
 )
 
+# ---------------------------------------------------------------------------------------------- trigger access
+
+Auth = Literal["bearer", "none", "hmac"]
+AUTH_DESCRIPTION = (
+    "Who may call the trigger route `u/<path>`: `bearer` (the default) a token of the endpoint's account (a "
+    "`manage` token, or a `call` token covering the endpoint); `none` anyone (the handler decides); `hmac` "
+    "anyone whose request carries a valid HMAC-SHA256 signature of its raw body (see `hmac`)."
+)
+SECRET_NAME_PATTERN = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
+RESERVED_SECRET_PREFIXES = ("AWS_", "HTTPEP_")
+MAX_SECRET_CHARS = 4096
+MAX_SECRETS = 32
+# RFC 9110's token characters: anything a sender can name as a header.
+HEADER_NAME_PATTERN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
+MAX_PREFIX_CHARS = 128
+# A prefix is header text: no control characters, and no lone surrogate (half of a UTF-16 pair: JSON can spell
+# one, no header can hold it; checked apart, as schema tools read a pattern spelling surrogates differently).
+PREFIX_PATTERN = re.compile(rf"[^\x00-\x1F\x7F-\x9F]{{0,{MAX_PREFIX_CHARS}}}")
+
+
+def check_secret_name(value: str) -> str:
+    if not SECRET_NAME_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{value[:80]!r} is not a secret name: 1-64 characters of A-Z, 0-9 and '_', not starting with a digit"
+        )
+    if value.startswith(RESERVED_SECRET_PREFIXES):
+        raise ValueError(f"{value!r}: names starting with {' or '.join(RESERVED_SECRET_PREFIXES)} are reserved")
+    return value
+
+
+def check_header_name(value: str) -> str:
+    if not HEADER_NAME_PATTERN.fullmatch(value):
+        raise ValueError("must be an HTTP header name: 1-128 letters, digits and !#$%&'*+.^_`|~-")
+    return value
+
+
+def check_prefix(value: str) -> str:
+    if not PREFIX_PATTERN.fullmatch(value):
+        raise ValueError(f"must be at most {MAX_PREFIX_CHARS} characters, none of them a control character")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be text (it holds a lone surrogate)") from None
+    return value
+
+
+SECRET_NAME_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "description": "An environment variable name; names starting with `AWS_` or `HTTPEP_` are reserved.",
+    "pattern": f"^{SECRET_NAME_PATTERN.pattern}$",
+    "not": {"pattern": "^(" + "|".join(RESERVED_SECRET_PREFIXES) + ")"},
+    "example": "WEBHOOK_SECRET",
+}
+SECRET_VALUE_SCHEMA: dict[str, Any] = {"type": "string", "maxLength": MAX_SECRET_CHARS}
+HEADER_NAME_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": f"^{HEADER_NAME_PATTERN.pattern}$",
+    "example": "X-Hub-Signature-256",
+}
+PREFIX_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "maxLength": MAX_PREFIX_CHARS,
+    "pattern": f"^{PREFIX_PATTERN.pattern}$",
+    "example": "sha256=",
+}
+
+SecretName = TypeAliasType(
+    "SecretName", Annotated[str, AfterValidator(check_secret_name), WithJsonSchema(SECRET_NAME_SCHEMA)]
+)
+SecretValue = Annotated[str, Field(max_length=MAX_SECRET_CHARS), WithJsonSchema(SECRET_VALUE_SCHEMA)]
+HeaderName = Annotated[str, AfterValidator(check_header_name), WithJsonSchema(HEADER_NAME_SCHEMA)]
+# Inline, not a named schema: a `$ref` beside the field's description and default is a shape some generators
+# read without the referenced pattern.
+SignaturePrefix = Annotated[str, AfterValidator(check_prefix), WithJsonSchema(PREFIX_SCHEMA)]
+
+
+class Hmac(BaseModel):
+    """How a signed request is checked: header `header` holds `prefix` followed by the HMAC-SHA256 of the raw
+    request body keyed with the endpoint's secret named `secret`, encoded `encoding`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    header: HeaderName = Field(description="The request header that carries the signature (any case).")
+    secret: SecretName = Field(description="The name of one of the endpoint's `secrets`: the HMAC key.")
+    encoding: Literal["hex", "base64"] = Field(default="hex", description="How the signature is written.")
+    prefix: SignaturePrefix = Field(default="", description="Text before the signature, e.g. `sha256=`.")
+
 
 def _request_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
     """A request model's schema: optional fields without their `null` (see RequestBody), plus the model's extras."""
@@ -186,11 +274,20 @@ class CreateRequest(RequestBody):
     handler_script_version: ScriptVersion | None = Field(
         default=None, description="Pin this version of the file rather than its current one."
     )
+    auth: Auth | None = Field(default=None, description=AUTH_DESCRIPTION + " Default `bearer`.")
+    hmac: Hmac | None = Field(default=None, description="Required when `auth` is `hmac`, refused otherwise.")
+    secrets: Annotated[dict[SecretName, SecretValue], Field(max_length=MAX_SECRETS)] | None = Field(
+        default=None,
+        description=(
+            f"Name -> value, at most {MAX_SECRETS}: the handler's process environment (`os.environ`). Write-only: "
+            "reads show the names alone."
+        ),
+    )
 
 
 class UpdateRequest(RequestBody):
-    """At least one of `path`, `handler_script_path`, `handler_script_version` (a rollback) and `enabled`; an `id`
-    in the body must equal the URL's."""
+    """At least one of `path`, `handler_script_path`, `handler_script_version` (a rollback), `enabled`, `auth`,
+    `hmac` and `secrets`; an `id` in the body must equal the URL's."""
 
     SCHEMA_EXTRA: ClassVar[dict[str, Any]] = {
         "anyOf": [
@@ -198,6 +295,9 @@ class UpdateRequest(RequestBody):
             {"required": ["handler_script_path"]},
             {"required": ["handler_script_version"]},
             {"required": ["enabled"]},
+            {"required": ["auth"]},
+            {"required": ["hmac"]},
+            {"required": ["secrets"]},
         ],
         "example": {
             "id": "my-endpoint-id",
@@ -214,12 +314,34 @@ class UpdateRequest(RequestBody):
     enabled: bool | None = Field(
         default=None, description="`false` disables the endpoint: its trigger answers `503` until it is enabled again."
     )
+    auth: Auth | None = Field(default=None, description=AUTH_DESCRIPTION + " Leaving `hmac` drops the `hmac` settings.")
+    hmac: Hmac | None = Field(
+        default=None, description="Replaces the hmac settings; only when `auth` is (or becomes) `hmac`."
+    )
+    # Removing and adding at once may name twice the limit; what is kept is checked against it.
+    secrets: Annotated[dict[SecretName, SecretValue | None], Field(max_length=2 * MAX_SECRETS)] | None = Field(
+        default=None,
+        description=(
+            f"Changes to the secrets: a name with a value sets it, a name with `null` removes it, names not "
+            f"given are kept; at most {MAX_SECRETS} remain."
+        ),
+    )
 
     @model_validator(mode="after")
     def _changes_something(self) -> UpdateRequest:
-        changes = (self.path, self.handler_script_path, self.handler_script_version, self.enabled)
+        changes = (
+            self.path,
+            self.handler_script_path,
+            self.handler_script_version,
+            self.enabled,
+            self.auth,
+            self.hmac,
+            self.secrets,
+        )
         if all(change is None for change in changes):
-            raise ValueError("give at least one of path, handler_script_path, handler_script_version, enabled")
+            raise ValueError(
+                "give at least one of path, handler_script_path, handler_script_version, enabled, auth, hmac, secrets"
+            )
         return self
 
 
@@ -310,12 +432,25 @@ class EndpointIdView(View):
     id: str
 
 
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class EndpointView(View):
     id: str
     path: str
     handler_script_path: str
     handler_script_version: str | None
     state: State
+    auth: Auth
+    secrets: list[str] = Field(description="The names of the endpoint's secrets, sorted; values are never shown.")
+    # Left out of the answer (not `null`) unless the endpoint is `hmac`.
+    hmac: Hmac | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Only when `auth` is `hmac`.",
+        exclude_if=lambda value: value is None,
+        json_schema_extra=_without_default,
+    )
 
 
 class EndpointListView(View):

@@ -7,7 +7,7 @@ results, so they read (and test) without any HTTP around them; the functions' ro
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -18,9 +18,11 @@ from httpendpoint.core.errors import BadRequest, NotFound, ServiceError
 from httpendpoint.core.limits import INVOKE_LIMIT_BYTES
 from httpendpoint.core.observability import logger, metrics
 from httpendpoint.management.models import (
+    MAX_SECRETS,
     CreateRequest,
     EndpointListView,
     EndpointView,
+    Hmac,
     InvocationListView,
     InvocationView,
     ListQuery,
@@ -29,7 +31,7 @@ from httpendpoint.management.models import (
     state_of,
 )
 from httpendpoint.stores import endpoint_store, invocation_store
-from httpendpoint.stores.endpoint_store import Endpoint
+from httpendpoint.stores.endpoint_store import HMAC, Endpoint, HmacSettings
 
 # The invocations route's answer, with room for the JSON around the records and the headers.
 INVOCATIONS_RESPONSE_BUDGET = INVOKE_LIMIT_BYTES - 256 * 1024
@@ -40,6 +42,10 @@ def create_endpoint(account: str, endpoint_id: str, request: CreateRequest) -> E
     checked_new_id(endpoint_id)
     _same_id(endpoint_id, request.id)
     # Pinned to the version that passed the check (the current one, or the one asked for).
+    auth = request.auth or endpoint_store.BEARER
+    hmac = _hmac_settings(request.hmac)
+    secrets = dict(request.secrets or {})
+    check_access(auth, hmac, secrets)
     version = scripts.check_handler_script(request.handler_script_path, account, request.handler_script_version)
     endpoint = endpoint_store.create(
         endpoint_id,
@@ -48,6 +54,9 @@ def create_endpoint(account: str, endpoint_id: str, request: CreateRequest) -> E
         request.handler_script_path,
         max_endpoints=settings.max_endpoints_per_account(),
         handler_script_version=version,
+        auth=auth,
+        hmac=hmac,
+        secrets=secrets,
     )
     logger.info("endpoint created", extra={"path": endpoint.path, "handler_script_path": endpoint.handler_script_path})
     metrics.add_metric(name="EndpointsCreated", unit=MetricUnit.Count, value=1)
@@ -80,8 +89,16 @@ def update_endpoint(account: str, endpoint_id: str, request: UpdateRequest) -> E
         handler_script_path=request.handler_script_path,
         handler_script_version=version,
         enabled=request.enabled,
+        auth=request.auth,
+        hmac=_hmac_settings(request.hmac),
+        secrets=request.secrets,
+        check=lambda changed: check_access(changed.auth, changed.hmac, changed.secrets),
     )
-    logger.info("endpoint updated", extra={"changes": request.model_dump(exclude_unset=True, exclude={"id"})})
+    # Secret values never reach a log line: the changed names only.
+    changes = request.model_dump(exclude_unset=True, exclude={"id", "secrets"})
+    if request.secrets is not None:
+        changes["secrets"] = sorted(request.secrets)
+    logger.info("endpoint updated", extra={"changes": changes})
     metrics.add_metric(name="EndpointsUpdated", unit=MetricUnit.Count, value=1)
     return endpoint
 
@@ -112,13 +129,37 @@ def list_endpoints(account: str, query: ListQuery) -> EndpointListView:
 
 
 def endpoint_view(endpoint: Endpoint) -> EndpointView:
+    hmac = endpoint.hmac
     return EndpointView(
         id=endpoint.id,
         path=endpoint.path,
         handler_script_path=endpoint.handler_script_path,
         handler_script_version=endpoint.handler_script_version,
         state=state_of(endpoint.enabled),
+        auth=endpoint.auth,  # type: ignore[arg-type]  # the store only holds the models' modes
+        secrets=sorted(endpoint.secrets),
+        hmac=None
+        if hmac is None or endpoint.auth != HMAC
+        else Hmac(header=hmac.header, secret=hmac.secret, encoding=hmac.encoding, prefix=hmac.prefix),  # type: ignore[arg-type]
     )
+
+
+def check_access(auth: str, hmac: HmacSettings | None, secrets: Mapping[str, str]) -> None:
+    """The rules that tie `auth`, `hmac` and `secrets` together, on the endpoint as it would be stored."""
+    if len(secrets) > MAX_SECRETS:
+        raise BadRequest(f"secrets: an endpoint has at most {MAX_SECRETS} secrets (this would leave {len(secrets)})")
+    if auth == HMAC and hmac is None:
+        raise BadRequest("hmac: required when auth is 'hmac' (header and secret name)")
+    if auth != HMAC and hmac is not None:
+        raise BadRequest(f"hmac: only allowed when auth is 'hmac' (auth is {auth!r})")
+    if hmac is not None and hmac.secret not in secrets:
+        raise BadRequest(f"hmac.secret: {hmac.secret!r} is not one of the endpoint's secrets")
+
+
+def _hmac_settings(hmac: Hmac | None) -> HmacSettings | None:
+    if hmac is None:
+        return None
+    return HmacSettings(header=hmac.header, secret=hmac.secret, encoding=hmac.encoding, prefix=hmac.prefix)
 
 
 def not_found(endpoint_id: str) -> NotFound:

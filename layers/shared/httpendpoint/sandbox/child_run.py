@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import linecache
 import marshal
+import os
 import sys
 import types
 from base64 import b64encode
@@ -52,11 +53,15 @@ class _ApigResponse(V1Response):
 def run(request: bytes) -> bytes:
     """The outcome of one request as JSON (without logs: the sandbox collects those itself)."""
     code, job = unpack_request(request)
+    # The endpoint's secrets: this process's environment alone (a fresh child per request, so they go with it).
+    os.environ.update(job.get("secrets") or {})
     return _encode(_run(marshal.loads(code), job["script"], job["script_path"], job["event"]))
 
 
 def _run(code: types.CodeType, script: str, script_path: str, event: dict[str, Any]) -> dict[str, Any]:
-    environ = get_environ_v1(_without_authorization(event), None, encode_query_params=True)
+    # The event as the router passed it: it already dropped the caller's bearer token (for a `bearer`
+    # endpoint); a `none` or `hmac` endpoint's handler sees the request exactly as sent.
+    environ = get_environ_v1(event, None, encode_query_params=True)
     # Tracebacks show the script's lines from memory; the drive path is no file on this machine.
     linecache.cache[script_path] = (len(script), None, script.splitlines(True), script_path)
     module = types.ModuleType(SCRIPT_MODULE)
@@ -74,21 +79,6 @@ def _run(code: types.CodeType, script: str, script_path: str, event: dict[str, A
             return _describe(handler(context.request), environ)
         except BaseException as exc:
             return _error(exc)
-
-
-def _without_authorization(event: dict[str, Any]) -> dict[str, Any]:
-    """The event minus the Authorization header.
-
-    That header is the caller's bearer token for this service: it authenticated the request to the router
-    and is none of the handler's business. It goes from the event itself, not only from the WSGI environ,
-    because the handler can reach the full event through `request.environ["apig_wsgi.full_event"]`.
-    """
-    event = dict(event)
-    for key in ("headers", "multiValueHeaders"):
-        headers = event.get(key)
-        if isinstance(headers, dict):
-            event[key] = {name: value for name, value in headers.items() if name.lower() != "authorization"}
-    return event
 
 
 def _describe(result: object, environ: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Input (the Lambda event, built by the router):
     {"script": str, "script_path": str, "script_etag": str (optional), "event": <API Gateway v1 proxy event>,
-     "timeout": seconds (optional; ENDPOINT_TIMEOUT by default)}
+     "timeout": seconds (optional; ENDPOINT_TIMEOUT by default), "secrets": {NAME: value} (optional; the
+     handler's environment variables, set in its own child only and never logged)}
 Output, with exactly one outcome and always the handler's stdout+stderr tail in "logs":
     {"outcome": "response", "response": {"statusCode", "multiValueHeaders", "body", "isBase64Encoded"}}
     {"outcome": "unsupported", "returned": "dict"}
@@ -28,7 +29,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -93,6 +94,7 @@ class Job:
     script_path: str
     event: dict[str, Any]
     timeout: float
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def run(payload: dict[str, Any], remaining_ms: Callable[[], int] | None = None) -> dict[str, Any]:
@@ -109,7 +111,7 @@ def run(payload: dict[str, Any], remaining_ms: Callable[[], int] | None = None) 
     compiled = code_cache.compiled(job.script, job.script_path)
     if compiled.error is not None:
         return {"outcome": "error", "error": compiled.error, "traceback": compiled.traceback, "logs": ""}
-    request = pack_request(compiled.code, job.script, job.script_path, job.event)
+    request = pack_request(compiled.code, job.script, job.script_path, job.event, job.secrets)
     timeout = clamped_timeout(job.timeout, remaining_ms)
     owner = child_identity()
     current = mode(owner)
@@ -292,7 +294,10 @@ def _job(payload: Any) -> Job:
         raise SandboxInputError("'timeout' must be a number of seconds")
     if not 0 < timeout <= MAX_TIMEOUT_SECONDS:
         raise SandboxInputError(f"'timeout' must be more than 0 and at most {MAX_TIMEOUT_SECONDS:g} seconds")
-    return Job(script, script_path, event, float(timeout))
+    secrets = payload.get("secrets") or {}
+    if not isinstance(secrets, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in secrets.items()):
+        raise SandboxInputError("'secrets' must map names to string values")
+    return Job(script, script_path, event, float(timeout), secrets)
 
 
 def _outcome(report: ChildReport, timeout: float) -> dict[str, Any]:

@@ -3,12 +3,15 @@
 One table, three kinds of item (the router reads path items; keep this layout in step with it):
 
     pk = endpoint#<id>       id, account, path, handler_script_path, handler_script_version, script, enabled,
-                             created_at, updated_at
-    pk = path#<path>         endpoint_id, account, handler_script_path, handler_script_version, enabled
+                             auth, hmac, secrets, revision, created_at, updated_at
+    pk = path#<path>         endpoint_id, account, handler_script_path, handler_script_version, enabled,
+                             auth, hmac, secrets
     pk = account#<account>   endpoint_count
 
 Only endpoint items carry `id` and `script`, so only they appear in the `by-account` index (account, id) and
 the `by-script` index (account, script): the endpoints of an account that run one file, found by one Query.
+The path item repeats the endpoint's auth settings and secrets, so that one read serves a warm trigger; the
+secrets live in this table alone (encrypted at rest) and leave it only towards the handler's own process.
 Ids and paths are unique because every write claims them with `attribute_not_exists(pk)` inside one transaction, and the
 per-account limit is a condition on the counter in that same transaction: no read-then-write anywhere.
 """
@@ -18,8 +21,8 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +48,23 @@ BACKOFF_SECONDS = 0.02
 MAX_PAGE_ITEMS = 1000
 # DynamoDB refuses a longer partition key with a ValidationException, on reads too: such a key names no item.
 MAX_KEY_BYTES = 2048
+# A BatchGetItem may leave keys unprocessed (throttling); they are asked for again, a few times.
+MAX_BATCH_ROUNDS = 5
+
+# An endpoint's trigger authentication (the management models publish the rules).
+BEARER = "bearer"
+NONE = "none"
+HMAC = "hmac"
+
+
+@dataclass(frozen=True)
+class HmacSettings:
+    """Where a signed request carries its signature and which of the endpoint's secrets signs it."""
+
+    header: str
+    secret: str
+    encoding: str = "hex"
+    prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,12 @@ class Endpoint:
     updated_at: str
     # The S3 version id the endpoint runs; None only for an item written before endpoints were pinned.
     handler_script_version: str | None = None
+    auth: str = BEARER
+    hmac: HmacSettings | None = None
+    # Name -> value; kept out of repr so that no log line or traceback of an Endpoint shows a value.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Counts the updates: the optimistic lock of an update (secrets change nothing else the lock could see).
+    revision: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,6 +95,17 @@ class RouteRecord:
     handler_script_path: str
     enabled: bool
     handler_script_version: str | None = None
+    auth: str = BEARER
+    hmac: HmacSettings | None = None
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class RouteLookup:
+    """The path item's record (None: no endpoint there) and the item read beside it (None: not found)."""
+
+    route: RouteRecord | None
+    item: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -92,22 +129,46 @@ def get(endpoint_id: str, account: str) -> Endpoint | None:
 
 
 def get_route(path: str) -> RouteRecord | None:
-    """The path item for `path` (one strongly consistent GetItem), whatever account owns it.
+    """The path item for `path` (one strongly consistent read), whatever account owns it."""
+    return lookup_route(path).route
+
+
+def lookup_route(path: str, beside: tuple[str, dict[str, Any]] | None = None) -> RouteLookup:
+    """The path item for `path` and, in the same strongly consistent BatchGetItem, the item of another table
+    at `beside` = (table, key): the router reads a path and its caller's token record in one request.
 
     The router passes the URL's path as it came; one too long to be a key is a miss, not a failed read.
     """
-    if not _fits_key(PATH_PREFIX + path):
-        return None
-    response = _call("get_item", TableName=_table(), Key=_key(PATH_PREFIX + path), ConsistentRead=True)
-    item = response.get("Item")
-    if item is None:
-        return None
+    wanted: dict[str, dict[str, Any]] = {}
+    path_key = _key(PATH_PREFIX + path)
+    if _fits_key(PATH_PREFIX + path):
+        wanted[_table()] = {"Keys": [path_key], "ConsistentRead": True}
+    if beside is not None:
+        table, key = beside
+        wanted.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
+    found: list[dict[str, Any]] = []
+    for _ in range(MAX_BATCH_ROUNDS):
+        if not wanted:
+            break
+        response = _call("batch_get_item", RequestItems=wanted)
+        for items in response.get("Responses", {}).values():
+            found += items
+        wanted = response.get("UnprocessedKeys") or {}
+    if wanted:
+        raise Unavailable("endpoint store unavailable: the read stayed unprocessed (throttled)")
+    route_item = next((item for item in found if item.get("pk") == path_key["pk"]), None)
+    other = next((item for item in found if item is not route_item), None)
+    return RouteLookup(None if route_item is None else _route(route_item), other)
+
+
+def _route(item: dict[str, Any]) -> RouteRecord:
     return RouteRecord(
         endpoint_id=item["endpoint_id"]["S"],
         account=item["account"]["S"],
         handler_script_path=item["handler_script_path"]["S"],
         enabled=item["enabled"]["BOOL"],
         handler_script_version=_version_of(item),
+        **_access_of(item),
     )
 
 
@@ -215,10 +276,26 @@ def create(
     handler_script_path: str,
     max_endpoints: int,
     handler_script_version: str | None = None,
+    *,
+    auth: str = BEARER,
+    hmac: HmacSettings | None = None,
+    secrets: Mapping[str, str] | None = None,
 ) -> Endpoint:
     """Claim the id and the path and count the endpoint against the account's limit, all or nothing."""
     now = _now()
-    endpoint = Endpoint(endpoint_id, account, path, handler_script_path, True, now, now, handler_script_version)
+    endpoint = Endpoint(
+        endpoint_id,
+        account,
+        path,
+        handler_script_path,
+        True,
+        now,
+        now,
+        handler_script_version,
+        auth=auth,
+        hmac=hmac,
+        secrets=dict(secrets or {}),
+    )
     transaction = {
         "id": _put(_endpoint_item(endpoint), "attribute_not_exists(pk)"),
         "path": _put(_path_item(endpoint), "attribute_not_exists(pk)"),
@@ -254,15 +331,31 @@ def update(
     handler_script_path: str | None = None,
     handler_script_version: str | None = None,
     enabled: bool | None = None,
+    auth: str | None = None,
+    hmac: HmacSettings | None = None,
+    secrets: Mapping[str, str | None] | None = None,
+    check: Callable[[Endpoint], None] | None = None,
 ) -> Endpoint:
     """Change the caller's endpoint and its path item together; a new path is claimed and the old one freed
     in the same transaction, so the old path is free the moment this returns.
 
+    `secrets` changes the named secrets (None removes one; names not given are kept). Leaving `hmac` auth
+    drops the hmac settings. `check` sees the endpoint as it would be written and may refuse it (by raising)
+    before anything is written.
+
     The write is conditional on the endpoint still being what was read (optimistic locking on the fields
-    the path item copies); if a concurrent write got there first, it is re-read and tried again.
+    the path item copies, and on the revision); if a concurrent write got there first, it is re-read and
+    tried again.
     """
     for _ in _attempts():
         current = _require(endpoint_id, account)
+        new_auth = current.auth if auth is None else auth
+        merged = dict(current.secrets)
+        for name, value in (secrets or {}).items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
         changed = replace(
             current,
             path=current.path if path is None else path,
@@ -271,8 +364,14 @@ def update(
                 current.handler_script_version if handler_script_version is None else handler_script_version
             ),
             enabled=current.enabled if enabled is None else enabled,
+            auth=new_auth,
+            hmac=hmac if hmac is not None else (current.hmac if new_auth == HMAC else None),
+            secrets=merged,
+            revision=current.revision + 1,
             updated_at=_now(),
         )
+        if check is not None:
+            check(changed)
         transaction = {"endpoint": _put(_endpoint_item(changed), *_unchanged(current))}
         if changed.path != current.path:
             transaction["old_path"] = _delete(PATH_PREFIX + current.path, *_claimed_by(endpoint_id))
@@ -388,7 +487,8 @@ def _require(endpoint_id: str, account: str) -> Endpoint:
 def _unchanged(current: Endpoint) -> tuple[str, dict[str, str], dict[str, Any]]:
     """A condition that the endpoint item still holds what was read (same owner, path, script, version, state).
 
-    The version is part of it so that an update never writes back a version a save re-pinned meanwhile.
+    The version is part of it so that an update never writes back a version a save re-pinned meanwhile, and
+    the revision so that two updates of other settings (secrets, auth) never lose one another's change.
     """
     values: dict[str, Any] = {
         ":account": {"S": current.account},
@@ -401,14 +501,21 @@ def _unchanged(current: Endpoint) -> tuple[str, dict[str, str], dict[str, Any]]:
     else:
         same_version = "#version = :version"
         values[":version"] = {"S": current.handler_script_version}
+    if current.revision == 0:
+        same_revision = "attribute_not_exists(#revision)"
+    else:
+        same_revision = "#revision = :revision"
+        values[":revision"] = {"N": str(current.revision)}
     return (
-        f"#account = :account AND #path = :path AND #handler = :handler AND #enabled = :enabled AND {same_version}",
+        f"#account = :account AND #path = :path AND #handler = :handler AND #enabled = :enabled AND {same_version}"
+        f" AND {same_revision}",
         {
             "#account": "account",
             "#path": "path",
             "#handler": "handler_script_path",
             "#enabled": "enabled",
             "#version": "handler_script_version",
+            "#revision": "revision",
         },
         values,
     )
@@ -517,6 +624,8 @@ def _endpoint_item(endpoint: Endpoint) -> dict[str, Any]:
         "created_at": {"S": endpoint.created_at},
         "updated_at": {"S": endpoint.updated_at},
         **_version_attribute(endpoint),
+        **_access_attributes(endpoint),
+        **({"revision": {"N": str(endpoint.revision)}} if endpoint.revision else {}),
     }
 
 
@@ -529,7 +638,42 @@ def _path_item(endpoint: Endpoint) -> dict[str, Any]:
         "handler_script_path": {"S": endpoint.handler_script_path},
         "enabled": {"BOOL": endpoint.enabled},
         **_version_attribute(endpoint),
+        **_access_attributes(endpoint),
     }
+
+
+def _access_attributes(endpoint: Endpoint) -> dict[str, Any]:
+    """auth, hmac and secrets as item attributes; an item without them is a bearer endpoint with no secrets."""
+    attributes: dict[str, Any] = {"auth": {"S": endpoint.auth}}
+    if endpoint.hmac is not None:
+        signed = endpoint.hmac
+        attributes["hmac"] = {
+            "M": {
+                "header": {"S": signed.header},
+                "secret": {"S": signed.secret},
+                "encoding": {"S": signed.encoding},
+                "prefix": {"S": signed.prefix},
+            }
+        }
+    if endpoint.secrets:
+        attributes["secrets"] = {"M": {name: {"S": value} for name, value in endpoint.secrets.items()}}
+    return attributes
+
+
+def _access_of(item: dict[str, Any]) -> dict[str, Any]:
+    hmac_item = item.get("hmac", {}).get("M")
+    hmac = (
+        None
+        if hmac_item is None
+        else HmacSettings(
+            header=hmac_item["header"]["S"],
+            secret=hmac_item["secret"]["S"],
+            encoding=hmac_item["encoding"]["S"],
+            prefix=hmac_item["prefix"]["S"],
+        )
+    )
+    secrets = {name: value["S"] for name, value in item.get("secrets", {}).get("M", {}).items()}
+    return {"auth": item.get("auth", {}).get("S", BEARER), "hmac": hmac, "secrets": secrets}
 
 
 def _version_attribute(endpoint: Endpoint) -> dict[str, Any]:
@@ -552,4 +696,6 @@ def _endpoint(item: dict[str, Any]) -> Endpoint:
         created_at=item["created_at"]["S"],
         updated_at=item["updated_at"]["S"],
         handler_script_version=_version_of(item),
+        revision=int(item.get("revision", {}).get("N", "0")),
+        **_access_of(item),
     )

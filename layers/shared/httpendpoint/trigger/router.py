@@ -1,8 +1,9 @@
 """The trigger route: resolve the path, load the script, run it in the sandbox, shape what comes back.
 
-Warm path cost: one strongly consistent GetItem (the path item, which names the pinned script version), then
-the sandbox invoke; the script comes from the cache by (path, version), with no S3 request. Then one PutItem,
-the invocation record (`history.py`).
+Warm path cost: one strongly consistent BatchGetItem (the path item, which names the pinned script version and
+the endpoint's auth settings, and the caller's token record: see access.py), then the sandbox invoke; the
+script comes from the cache by (path, version), with no S3 request. A refused request costs no sandbox run.
+Then one PutItem, the invocation record (`history.py`).
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from httpendpoint.core import settings
 from httpendpoint.core.errors import PayloadTooLarge, Unavailable
 from httpendpoint.core.limits import LOGGED_OUTPUT_LIMIT, SANDBOX_PAYLOAD_LIMIT_BYTES
+from httpendpoint.core.masking import mask_secrets
 from httpendpoint.core.observability import logger, metrics
-from httpendpoint.stores import endpoint_store
+from httpendpoint.stores.endpoint_store import BEARER
 from httpendpoint.stores.script_store import ScriptMissing
-from httpendpoint.trigger import history, responses, sandbox_client, script_cache
+from httpendpoint.trigger import access, history, responses, sandbox_client, script_cache
 
 # An endpoint's auth mode names the request headers that authenticated the caller to this service: those
-# belong to the service, never to the handler. Every endpoint is `bearer` today.
-BEARER = "bearer"
+# belong to the service, never to the handler. `none` and `hmac` endpoints get the request as it was sent.
 CREDENTIAL_HEADERS = {BEARER: frozenset({"authorization"})}
 
 
@@ -33,14 +34,16 @@ def trigger(event: dict[str, Any]) -> dict[str, Any]:
     request_id = str(context.get("requestId", ""))
     # What `inject_lambda_context(correlation_id_path=API_GATEWAY_REST)` would find, without a JMESPath search.
     logger.set_correlation_id(request_id)
-    account = (context.get("authorizer") or {}).get("account")
     path = str((event.get("pathParameters") or {}).get("path", ""))
     # The request's access record: what was asked, by whom, and how it ended. It rides on the metrics line
     # (one JSON line per request, not two) and is the context of any log line the request writes; one dict
     # handed over once costs less than appending keys to the logger and metadata to the metrics one by one.
     record: dict[str, Any] = {"request_id": request_id, "method": str(event.get("httpMethod")), "path": path}
+    # The endpoint's secret values, once it is known: masked out of its invocation record (never kept in
+    # `record`, which is logged as it is).
+    secrets: list[str] = []
     try:
-        response = _trigger(event, path, account, record)
+        response = _trigger(event, path, record, secrets)
     except Unavailable as exc:
         logger.warning("dependency unavailable", extra={**record, "detail": exc.message})
         response = responses.unavailable(exc.message)
@@ -52,8 +55,7 @@ def trigger(event: dict[str, Any]) -> dict[str, Any]:
         response = responses.error(500, "internal error", request_id)
     status = int(response["statusCode"])
     record["status"] = status
-    # The endpoint's secret values are masked out of its record; endpoints hold none yet.
-    history.record(record, response, started, secrets=())
+    history.record(record, response, started, secrets)
     metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
     if status >= 500:
         metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
@@ -62,29 +64,36 @@ def trigger(event: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-def _trigger(event: dict[str, Any], path: str, account: str | None, record: dict[str, Any]) -> dict[str, Any]:
-    route = endpoint_store.get_route(path)
-    if route is None or route.account != account:
-        # Another account's endpoint is indistinguishable from none at all.
-        return responses.error(404, f"no endpoint at path {path!r}")
-    record["endpoint_id"] = route.endpoint_id
-    record["account"] = route.account
+def _trigger(event: dict[str, Any], path: str, record: dict[str, Any], found: list[str]) -> dict[str, Any]:
+    allowed = access.check(event, path)
+    route = allowed.route
+    if route is not None:
+        record["endpoint_id"] = route.endpoint_id
+        record["account"] = route.account
+    if allowed.refusal is not None or route is None:
+        return allowed.refusal or responses.error(404, f"no endpoint at path {path!r}")
+    # Secret values are masked out of whatever is logged or answered of the handler's output and errors
+    # (never kept in `record`, which is logged as it is).
+    secrets = tuple(route.secrets.values())
+    found.extend(secrets)
     if not route.enabled:
         return responses.unavailable(f"endpoint {route.endpoint_id!r} is disabled")
     try:
         script = script_cache.load(route.handler_script_path, route.handler_script_version)
     except ScriptMissing as exc:
-        return _fault(f"FileNotFoundError: {exc.message}", record)
+        return _fault(f"FileNotFoundError: {exc.message}", record, secrets)
     if script.fault is not None:
-        return _fault(script.fault, record)
+        return _fault(script.fault, record, secrets)
     timeout = settings.endpoint_timeout()
     payload = {
         "script": script.source,
         "script_path": script.drive_path,
         "script_etag": script.version,  # a version id identifies the bytes as an ETag would
-        "event": handler_event(event, BEARER),
+        "event": handler_event(event, BEARER if allowed.carries_token else route.auth),
         "timeout": timeout,
     }
+    if route.secrets:
+        payload["secrets"] = dict(route.secrets)
     # Encoded once: the size check and the Invoke share the bytes (for a big webhook body, a second
     # encoding would cost milliseconds).
     encoded = json.dumps(payload).encode()
@@ -95,7 +104,7 @@ def _trigger(event: dict[str, Any], path: str, account: str | None, record: dict
         )
     # The account is the sandbox's tenant: its requests never share an execution environment with another's.
     outcome = sandbox_client.current().run(payload, encoded, route.account)
-    response = _shape(outcome, timeout, record)
+    response = _shape(outcome, timeout, record, secrets)
     # Set after _shape, whose log lines carry the output once each, not again under this key.
     record[history.OUTPUT] = history.output_of(outcome)
     return response
@@ -118,14 +127,15 @@ def handler_event(event: dict[str, Any], auth_mode: str) -> dict[str, Any]:
     return event
 
 
-def _fault(message: str, record: dict[str, Any]) -> dict[str, Any]:
+def _fault(message: str, record: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    message = mask_secrets(message, secrets)
     logger.warning("handler fault", extra={**record, "error": message})
     return responses.error(500, message, record["request_id"])
 
 
-def _shape(outcome: dict[str, Any], timeout: float, record: dict[str, Any]) -> dict[str, Any]:
+def _shape(outcome: dict[str, Any], timeout: float, record: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
     request_id = record["request_id"]
-    output = str(outcome.get("logs") or "")
+    output = mask_secrets(str(outcome.get("logs") or ""), secrets)
     if output:
         logger.info("handler output", extra={**record, "output": output[-LOGGED_OUTPUT_LIMIT:]})
     kind = outcome.get("outcome")
@@ -140,10 +150,11 @@ def _shape(outcome: dict[str, Any], timeout: float, record: dict[str, Any]) -> d
             f"TypeError: the handler returned {returned}; it must return a str or a flask.Response "
             "of mimetype application/json or text/plain",
             record,
+            secrets,
         )
     if kind in ("error", "crashed"):
         if outcome.get("traceback"):
-            traceback = str(outcome["traceback"])[-LOGGED_OUTPUT_LIMIT:]
+            traceback = mask_secrets(str(outcome["traceback"]), secrets)[-LOGGED_OUTPUT_LIMIT:]
             logger.info("handler traceback", extra={**record, "traceback": traceback})
-        return _fault(str(outcome.get("error") or "the handler failed"), record)
-    return _fault(f"the sandbox answered an unknown outcome {kind!r}", record)
+        return _fault(str(outcome.get("error") or "the handler failed"), record, secrets)
+    return _fault(f"the sandbox answered an unknown outcome {kind!r}", record, secrets)
