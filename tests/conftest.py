@@ -20,6 +20,7 @@ from httpendpoint.core.aws import reset_clients
 from httpep.local.resources import create_resources
 from httpep.local.template import LocalTemplate
 from tests.support.aws import aws_client, fake_aws_environment, template_environment
+from tests.support.events import TOKENS
 from tests.support.functions import FakeContext
 from tests.support.repo import TEMPLATE_PATH
 
@@ -88,10 +89,12 @@ def aws(template: LocalTemplate, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lo
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     reset_clients()
+    TOKENS.clear()
     with mock_aws():
         create_resources(template, aws_client)
         yield template
     reset_clients()
+    TOKENS.clear()
 
 
 @pytest.fixture

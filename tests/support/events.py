@@ -11,6 +11,18 @@ from urllib.parse import quote
 from tests.support.functions import FakeContext, load_function
 from tests.support.repo import EVENTS_DIR
 
+# A manage token per account, minted on first use (the `aws` fixture forgets them with its fresh tables).
+TOKENS: dict[str, str] = {}
+
+
+def token_of(account: str) -> str:
+    """A manage token of `account` on the current (moto) tokens table."""
+    from httpendpoint.stores import token_store
+
+    if account not in TOKENS:
+        TOKENS[account] = token_store.create_token(account)
+    return TOKENS[account]
+
 
 def load_event(name: str) -> dict[str, Any]:
     return dict(json.loads((EVENTS_DIR / f"{name}.json").read_text()))

@@ -11,7 +11,7 @@ import pytest
 
 from httpendpoint.trigger import sandbox_client, script_cache
 from tests.support.aws import aws_client
-from tests.support.events import api_event, create_endpoint
+from tests.support.events import api_event, create_endpoint, token_of
 from tests.support.functions import FakeContext, load_function
 from tests.support.sandbox import InProcessSandbox
 
@@ -36,7 +36,13 @@ def sandbox(aws: Any) -> Iterator[None]:
 
 
 def trigger(path: str, n: int, account: str = "jaydoe") -> None:
-    event = api_event("router", path_parameters={"path": path}, query={"n": [str(n)]}, account=account)
+    event = api_event(
+        "router",
+        path_parameters={"path": path},
+        query={"n": [str(n)]},
+        headers={"Authorization": [f"Bearer {token_of(account)}"]},
+        account=account,
+    )
     event["requestContext"]["requestId"] = f"request-{n}"
     load_function("router").lambda_handler(event, FakeContext())
 

@@ -368,3 +368,31 @@ def test_secret_values_are_masked_in_logs_and_error_bodies(
 def refused_body(response: dict[str, Any]) -> str:
     assert response["statusCode"] == 500, response
     return str(json.loads(body_of(response))["error"])
+
+
+def history_of(endpoint_id: str) -> list[dict[str, Any]]:
+    """The endpoint's invocation records, as the invocations route answers them (newest first)."""
+    event = api_event("invocations", path_parameters={"id": endpoint_id})
+    response = load_function("invocations").lambda_handler(event, FakeContext())
+    assert response["statusCode"] == 200, response
+    return list(json.loads(response["body"])["invocations"])
+
+
+def test_the_invocation_record_masks_the_endpoints_secret_values(with_secrets: CountingSandbox) -> None:
+    assert trigger("env", query={"leak": ["print"]})["statusCode"] == 200
+    assert trigger("env", query={"leak": ["raise"]})["statusCode"] == 500
+    failed, printed = history_of("env")
+    assert "the secret is ***" in printed["output"] and "and to stderr ***" in printed["output"]
+    assert failed["error"] == "RuntimeError: bad key ***"
+    assert "RuntimeError: bad key ***" in failed["output"]  # the traceback, after the output
+    assert API_KEY not in json.dumps([failed, printed])
+
+
+def test_a_rejected_signature_is_recorded_but_an_anonymous_bearer_call_is_not(sandbox: CountingSandbox) -> None:
+    assert "signature" in refused(trigger("github", body=PAYLOAD, headers={"X-Hub-Signature-256": ["sha256=00"]}))
+    (record,) = history_of("github")
+    assert (record["status"], record["method"]) == (401, "POST")
+    assert "signature" in record["error"]
+    refused(trigger("private", headers={"Authorization": []}))
+    refused(trigger("private", headers={"Authorization": ["Bearer hep_not-a-token"]}))
+    assert history_of("private") == []

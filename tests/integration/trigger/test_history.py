@@ -118,11 +118,10 @@ def test_a_path_nobody_owns_and_another_accounts_endpoint_are_not_recorded() -> 
 
 
 def test_a_request_without_a_token_is_not_recorded() -> None:
-    """No authorizer account: refused as if the path did not exist, and nothing is written for anyone."""
-    event = api_event("router", path_parameters={"path": "chatty"})
-    event["requestContext"]["authorizer"] = None
-    response = load_function("router").lambda_handler(event, FakeContext())
-    assert response["statusCode"] == 404
+    """No valid token for a bearer endpoint: refused, and nothing is written for anyone."""
+    for authorization in ([], ["Bearer hep_unknown"], ["Basic amF5ZG9lOng="]):
+        response = trigger("chatty", headers={"Authorization": authorization})
+        assert response["statusCode"] == 401
     assert aws_client("dynamodb").scan(TableName=os.environ["INVOCATIONS_TABLE"])["Items"] == []
 
 

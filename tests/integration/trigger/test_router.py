@@ -15,7 +15,7 @@ import pytest
 from httpendpoint.stores import endpoint_store, token_store
 from httpendpoint.trigger import sandbox_client, script_cache
 from tests.support.aws import aws_client
-from tests.support.events import api_event, create_endpoint, files_request
+from tests.support.events import api_event, create_endpoint, files_request, token_of
 from tests.support.functions import FakeContext, load_function
 from tests.support.repo import REPO_ROOT
 from tests.support.sandbox import InProcessSandbox
@@ -32,16 +32,6 @@ def put_script(name: str, source: bytes, account: str = "jaydoe") -> str:
 def create(endpoint_id: str, path: str, drive_path: str, account: str = "jaydoe") -> None:
     response = create_endpoint(endpoint_id, path, drive_path, account)
     assert response["statusCode"] == 201, response
-
-
-# A manage token per account, minted on first use in a test (the tables are fresh for each test).
-TOKENS: dict[str, str] = {}
-
-
-def token_of(account: str) -> str:
-    if account not in TOKENS:
-        TOKENS[account] = token_store.create_token(account)
-    return TOKENS[account]
 
 
 def trigger(
@@ -82,7 +72,6 @@ def content_type(response: dict[str, Any]) -> str:
 @pytest.fixture
 def endpoints(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("ENDPOINT_TIMEOUT", "2")
-    TOKENS.clear()
     script_cache.clear()
     sandbox_client.use(InProcessSandbox())
     for name in ("hello", "echo", "returns"):
