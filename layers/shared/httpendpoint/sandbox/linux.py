@@ -15,7 +15,16 @@ PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 
+SYS_KEYCTL = 250 if os.uname().machine == "x86_64" else 219  # x86_64, else the generic table (aarch64)
+KEYCTL_JOIN_SESSION_KEYRING = 1
+KEYCTL_CLEAR = 7
+KEYCTL_GET_PERSISTENT = 22
+KEY_SPEC_THREAD_KEYRING = -1
+KEY_SPEC_USER_KEYRING = -4
+KEY_SPEC_USER_SESSION_KEYRING = -5
+
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
@@ -72,6 +81,31 @@ def unshare_mounts() -> None:
         raise OSError("unshare needs Linux")
     _check(libc.unshare(CLONE_NEWNS), "unshare")
     mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def unshare_ipc() -> None:
+    """A System V IPC and POSIX message queue namespace of our own, gone with our last process (CAP_SYS_ADMIN)."""
+    libc = _libc()
+    if libc is None:
+        raise OSError("unshare needs Linux")
+    _check(libc.unshare(CLONE_NEWIPC), "unshare")
+
+
+def _keyctl(*arguments: int | None) -> int:
+    return int(_libc().syscall(SYS_KEYCTL, *(ctypes.c_long(a) if a is not None else None for a in arguments)))
+
+
+def fresh_keyrings() -> None:
+    """The kernel keeps a user's keys after its last process exits (its user and user-session keyrings, and
+    its persistent keyring for days), and a session keyring is shared by every process that inherits it:
+    a new session keyring of our own, and the user's other keyrings emptied. Nothing where the kernel has
+    no keys (or refuses them all)."""
+    if _libc() is None:
+        return
+    _keyctl(KEYCTL_JOIN_SESSION_KEYRING, None)
+    persistent = _keyctl(KEYCTL_GET_PERSISTENT, -1, KEY_SPEC_THREAD_KEYRING)
+    for keyring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING, *([persistent] if persistent > 0 else [])):
+        _keyctl(KEYCTL_CLEAR, keyring)
 
 
 def setns(namespace: int, kind: int = CLONE_NEWNS) -> None:

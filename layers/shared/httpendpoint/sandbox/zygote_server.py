@@ -396,9 +396,14 @@ def _child(
             header = dict(json.loads(message))
         _make_workdir(header)
         _enter_workdir(header["workdir"])
-        _limit_resources()
+        # POSIX message queues show in no directory anyone sweeps: under root they go with an IPC namespace
+        # of the child's own; elsewhere none can be made.
+        own_ipc = header["uid"] is not None and os.geteuid() == 0
+        _limit_resources(MESSAGE_QUEUE_LIMIT_BYTES if own_ipc else 0)
         if channel is None:  # a spare is put in them by the zygote
             _join_groups(header.get("cgroups") or [])
+        if own_ipc:
+            linux.unshare_ipc()
         _become(header["uid"], header["gid"])
         # Only now: a change of user clears the parent-death signal.
         linux.kill_me_with_parent()
@@ -494,14 +499,14 @@ def _enter_workdir(path: str) -> None:
     tempfile.tempdir = path
 
 
-def _limit_resources() -> None:
+def _limit_resources(message_queue_bytes: int) -> None:
     _set_limits(
         (resource.RLIMIT_CORE, 0, 0),
         (resource.RLIMIT_AS, MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES),
         (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT_BYTES, FILE_SIZE_LIMIT_BYTES),
         (resource.RLIMIT_NOFILE, OPEN_FILES_LIMIT, OPEN_FILES_LIMIT),
         (resource.RLIMIT_NPROC, PROCESS_LIMIT, PROCESS_LIMIT),
-        (resource.RLIMIT_MSGQUEUE, MESSAGE_QUEUE_LIMIT_BYTES, MESSAGE_QUEUE_LIMIT_BYTES),
+        (resource.RLIMIT_MSGQUEUE, message_queue_bytes, message_queue_bytes),
     )
 
 
@@ -533,6 +538,7 @@ def _become(uid: int | None, gid: int | None) -> None:
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
     linux.set_no_new_privs()  # no setuid binary can hand the privileges back
+    linux.fresh_keyrings()  # as the user: its keyrings, what an earlier request of that user left in them
     # Another request's leftover (same user on Lambda, the same account's user locally) must not ptrace this child.
     linux.set_dumpable(False)
 
