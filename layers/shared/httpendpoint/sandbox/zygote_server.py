@@ -385,6 +385,11 @@ def _child(
         from httpendpoint.sandbox import child_run
 
         warm = header is None
+        # POSIX message queues show in no directory anyone sweeps: under root they go with an IPC namespace
+        # of the child's own (made before the header for a spare: the call is slow); elsewhere none can be made.
+        own_ipc = os.geteuid() == 0 and (header is None or header["uid"] is not None)
+        if own_ipc:
+            linux.unshare_ipc()
         if header is None:
             assert channel is not None
             # What the request will touch is faulted in (copied from the zygote) before it comes: here, while
@@ -396,14 +401,9 @@ def _child(
             header = dict(json.loads(message))
         _make_workdir(header)
         _enter_workdir(header["workdir"])
-        # POSIX message queues show in no directory anyone sweeps: under root they go with an IPC namespace
-        # of the child's own; elsewhere none can be made.
-        own_ipc = header["uid"] is not None and os.geteuid() == 0
         _limit_resources(MESSAGE_QUEUE_LIMIT_BYTES if own_ipc else 0)
         if channel is None:  # a spare is put in them by the zygote
             _join_groups(header.get("cgroups") or [])
-        if own_ipc:
-            linux.unshare_ipc()
         _become(header["uid"], header["gid"])
         # Only now: a change of user clears the parent-death signal.
         linux.kill_me_with_parent()
