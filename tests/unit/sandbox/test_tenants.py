@@ -320,3 +320,31 @@ def test_keys_and_message_queues_do_not_outlive_their_request(service: LambdaLik
     plant, look = kernel_state_scripts(f"httpep-left-{secrets.token_hex(6)}")
     assert set(KEYRINGS) <= set(text(service.invoke(ATTACKER, plant)).split())
     assert text(service.invoke(victim_of(service), look)) == ""
+
+
+def test_files_hidden_by_resetting_their_directorys_modification_time_are_removed(service: LambdaLikeService) -> None:
+    # The cleanup reads only the directories whose modification time changed; /tmp and the sandbox root are
+    # the handler's own user's, so it can set that time back to what it was before it wrote there.
+    name = f"planted-{secrets.token_hex(4)}"
+    planter = f"""
+        import os, time
+
+        def handler(request):
+            for directory in ("/tmp", os.path.dirname(os.getcwd())):
+                before = os.stat(directory)
+                with open(os.path.join(directory, "{name}"), "w") as f:
+                    f.write("for the next request")
+                os.utime(directory, ns=(before.st_atime_ns, before.st_mtime_ns))
+            time.sleep(0.2)  # older than the cleanup's look at anything that changed a moment ago
+            return "planted"
+    """
+    finder = f"""
+        import os
+
+        def handler(request):
+            places = ("/tmp", os.path.dirname(os.getcwd()))
+            return " ".join(place for place in places if os.path.exists(os.path.join(place, "{name}")))
+    """
+    assert text(service.invoke(ATTACKER, HELLO)) == "Hello World"  # the next request's child is made in advance
+    assert text(service.invoke(ATTACKER, planter)) == "planted"
+    assert text(service.invoke(victim_of(service), finder)) == ""
