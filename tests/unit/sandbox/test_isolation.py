@@ -435,3 +435,41 @@ def test_process_listing_without_the_kernels_children_file_agrees() -> None:
 def test_limits_apply_to_the_child_only() -> None:
     assert_serves_hello()
     assert resource.getrlimit(resource.RLIMIT_AS)[0] != MEMORY_LIMIT_BYTES
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="children get a user of their own only under root")
+def test_a_request_can_neither_signal_nor_read_the_zygote_or_the_process_made_for_the_request_after_next() -> None:
+    # While a request runs, its zygote already holds the process of the request after next (root's until then,
+    # in the control group the last request left). Signal 0 asks only whether a signal would be allowed.
+    script = """
+        import json, os
+
+        def allowed(what, *arguments):
+            try:
+                what(*arguments)
+                return True
+            except OSError:
+                return False
+
+        def reach(pid):
+            tries = {
+                "signal": lambda: os.kill(pid, 0),
+                "mem": lambda: open(f"/proc/{pid}/mem", "rb").close(),
+                "fds": lambda: os.listdir(f"/proc/{pid}/fd"),
+                "root": lambda: os.listdir(f"/proc/{pid}/root/"),
+            }
+            return [name for name, attempt in tries.items() if allowed(attempt)]
+
+        def handler(request):
+            zygote = os.getppid()
+            with open(f"/proc/{zygote}/task/{zygote}/children") as listing:
+                others = [int(pid) for pid in listing.read().split() if int(pid) != os.getpid()]
+            return json.dumps({pid: reach(pid) for pid in [zygote, *others]})
+    """
+    assert_serves_hello()
+    assert_serves_hello()  # the next request runs in a child made in advance, with the one after it forked
+    reached = json.loads(text_of(run_script(script)))
+    spare, *_ = pool.spare_pids()  # the process that was forked in advance then, and took its user since
+    assert str(spare) in reached
+    assert reached == {pid: [] for pid in reached}
+    assert_serves_hello()
