@@ -65,6 +65,10 @@ MAX_READY_SCRATCH = 2
 IDLE_RECHECK_SECONDS = 0.001
 # How long a finished request's killed processes may take to exit before its namespace is given up.
 SETTLE_SECONDS = 1.0
+# Whether children are kept from passing descriptors to other requests (see linux.scope_abstract_sockets):
+# only then may a namespace a request left nothing in be reused, since a descriptor of its scratch space held
+# by another request (of another account, still running) would reach the next child born in it. Set in main.
+_scoped = False
 
 
 def _send(control: socket.socket, message: dict[str, Any]) -> None:
@@ -241,7 +245,7 @@ class _Server:
                 clean = _untouched(space)
             finally:
                 linux.setns(self.home)
-            if clean and len(self.ready) < MAX_READY_SCRATCH:
+            if clean and _scoped and len(self.ready) < MAX_READY_SCRATCH:
                 self.ready.append(space)
             elif not clean and born & self.children and time.monotonic() < deadline:
                 waiting.append((space, born, deadline))
@@ -309,6 +313,8 @@ def main() -> None:
     # Subreaper: orphans of a request, even after setsid, stay findable as our children.
     linux.set_dumpable(False)
     linux.set_child_subreaper()
+    global _scoped
+    _scoped = linux.can_scope_abstract_sockets()
     control = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     control.connect("\0" + sys.argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C of a test run reaches the whole process group
@@ -539,6 +545,8 @@ def _become(uid: int | None, gid: int | None) -> None:
         os.setresuid(uid, uid, uid)
     linux.set_no_new_privs()  # no setuid binary can hand the privileges back
     linux.fresh_keyrings()  # as the user: its keyrings, what an earlier request of that user left in them
+    if _scoped:
+        linux.scope_abstract_sockets()  # no descriptor of its scratch space (or anything else) leaves the request
     # Another request's leftover (same user on Lambda, the same account's user locally) must not ptrace this child.
     linux.set_dumpable(False)
 
