@@ -73,3 +73,54 @@ HELLO = """
 def assert_serves_hello() -> None:
     """The next request after something hostile is served normally."""
     assert text_of(run_script(HELLO)) == "Hello World"
+
+
+# The kernel's key store and POSIX message queues as a handler reaches them (Python binds neither; x86_64
+# system call numbers): keyrings by name, and the user's persistent keyring (KEYCTL_GET_PERSISTENT).
+KEYRINGS = ("session", "user", "user-session", "persistent")
+KERNEL_STATE = """
+    import ctypes, os
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ADD_KEY, KEYCTL, KEYCTL_SEARCH, KEYCTL_GET_PERSISTENT = 248, 250, 10, 22
+    RINGS = {"session": -3, "user": -4, "user-session": -5, "persistent": None}
+
+    def ring(name):
+        number = RINGS[name]
+        return libc.syscall(KEYCTL, KEYCTL_GET_PERSISTENT, -1, -1) if number is None else number
+
+    class Attr(ctypes.Structure):
+        _fields_ = [("flags", ctypes.c_long), ("maxmsg", ctypes.c_long), ("msgsize", ctypes.c_long),
+                    ("current", ctypes.c_long), ("reserved", ctypes.c_long * 4)]
+"""
+
+
+def kernel_state_scripts(name: str) -> tuple[str, str]:
+    """A handler that leaves a key `name` in every keyring it can reach and a message in a POSIX queue `name`
+    (its answer: where it managed to), and one that says which of them it finds."""
+    plant = (
+        KERNEL_STATE
+        + f"""
+    def handler(request):
+        planted = []
+        for ring_name in RINGS:
+            secret = f"{{ring_name}} for the next request".encode()
+            if libc.syscall(ADD_KEY, b"user", b"{name}", secret, len(secret), ring(ring_name)) > 0:
+                planted.append(ring_name)
+        queue = libc.mq_open(b"/{name}", os.O_CREAT | os.O_RDWR, 0o666, ctypes.byref(Attr(0, 4, 64, 0)))
+        if queue >= 0 and libc.mq_send(queue, b"for the next request", 20, 0) == 0:
+            planted.append("queue")
+        return " ".join(planted)
+    """
+    )
+    look = (
+        KERNEL_STATE
+        + f"""
+    def handler(request):
+        found = [name for name in RINGS if libc.syscall(KEYCTL, KEYCTL_SEARCH, ring(name), b"user", b"{name}", 0) > 0]
+        if libc.mq_open(b"/{name}", os.O_RDONLY | os.O_NONBLOCK) >= 0:
+            found.append("queue")
+        return " ".join(found)
+    """
+    )
+    return plant, look

@@ -6,6 +6,7 @@ environment that ends after answering."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import secrets
@@ -20,10 +21,20 @@ import pytest
 from httpendpoint.sandbox import function, scratch
 from httpendpoint.sandbox.limits import CHILD_UID_VARIABLE, SCRATCH_LIMIT_BYTES
 from tests.support.events import api_event
-from tests.support.sandbox import SCRIPT_PATH, assert_serves_hello, leftovers, run_script, text_of
+from tests.support.sandbox import (
+    KEYRINGS,
+    SCRIPT_PATH,
+    assert_serves_hello,
+    kernel_state_scripts,
+    leftovers,
+    run_script,
+    text_of,
+)
 
 pytestmark = pytest.mark.serial
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="children get a user of their own only under root")
+x86_64 = pytest.mark.skipif(os.uname().machine != "x86_64", reason="system call numbers of x86_64")
+KEYCTL, KEYCTL_JOIN_SESSION_KEYRING = 250, 1  # x86_64
 
 
 @pytest.fixture(autouse=True)
@@ -253,3 +264,18 @@ def test_an_ended_environment_answers_then_exits(monkeypatch: pytest.MonkeyPatch
         server.shutdown()
         server.server_close()
     assert RuntimeApi.posted == [("/2018-06-01/runtime/invocation/8f5e-request/response", outcome)]
+
+
+@as_root
+@x86_64
+def test_keys_and_message_queues_a_request_leaves_are_gone_for_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel keeps a user's keyrings (its persistent one for days) and POSIX message queues after its last
+    # process exits; a session keyring of the sandbox's (docker gives each container one) its children share.
+    # Nothing shows them in any directory the cleanup looks at (/dev/mqueue is often not even mounted).
+    assert ctypes.CDLL(None).syscall(KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, None) > 0, "this kernel has no keyrings"
+    function.shutdown()  # the next zygote starts in that session
+    plant, look = kernel_state_scripts(f"httpep-left-{secrets.token_hex(6)}")
+    assert text_of(run_script(plant)).split() == [*KEYRINGS, "queue"]
+    assert text_of(run_script(look)) == ""  # the same user's next request
+    monkeypatch.setenv(CHILD_UID_VARIABLE, "64051")  # another account's
+    assert text_of(run_script(look)) == ""

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -435,3 +436,106 @@ def test_process_listing_without_the_kernels_children_file_agrees() -> None:
 def test_limits_apply_to_the_child_only() -> None:
     assert_serves_hello()
     assert resource.getrlimit(resource.RLIMIT_AS)[0] != MEMORY_LIMIT_BYTES
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="children get a user of their own only under root")
+def test_a_request_can_neither_signal_nor_read_the_zygote_or_the_process_made_for_the_request_after_next() -> None:
+    # While a request runs, its zygote already holds the process of the request after next (root's until then,
+    # in the control group the last request left). Signal 0 asks only whether a signal would be allowed.
+    script = """
+        import json, os
+
+        def allowed(what, *arguments):
+            try:
+                what(*arguments)
+                return True
+            except OSError:
+                return False
+
+        def reach(pid):
+            tries = {
+                "signal": lambda: os.kill(pid, 0),
+                "mem": lambda: open(f"/proc/{pid}/mem", "rb").close(),
+                "fds": lambda: os.listdir(f"/proc/{pid}/fd"),
+                "root": lambda: os.listdir(f"/proc/{pid}/root/"),
+            }
+            return [name for name, attempt in tries.items() if allowed(attempt)]
+
+        def handler(request):
+            zygote = os.getppid()
+            with open(f"/proc/{zygote}/task/{zygote}/children") as listing:
+                others = [int(pid) for pid in listing.read().split() if int(pid) != os.getpid()]
+            return json.dumps({pid: reach(pid) for pid in [zygote, *others]})
+    """
+    assert_serves_hello()
+    assert_serves_hello()  # the next request runs in a child made in advance, with the one after it forked
+    reached = json.loads(text_of(run_script(script)))
+    spare, *_ = pool.spare_pids()  # the process that was forked in advance then, and took its user since
+    assert str(spare) in reached
+    assert reached == {pid: [] for pid in reached}
+    assert_serves_hello()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="children get a user of their own only under root")
+def test_a_descriptor_of_scratch_space_passed_to_another_request_reaches_no_later_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A request's scratch space is reused for a later child when the request left nothing in it. A request
+    # that hands a descriptor of its /tmp to another one (of another account, running longer) over an abstract
+    # unix socket leaves nothing there, but that other request would then see a later request's files.
+    socket_name = f"httpep-holder-{os.urandom(6).hex()}"
+    secret = f"secret-{os.urandom(6).hex()}"
+    holder = f"""
+        import os, socket, time
+
+        def handler(request):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+                listener.bind("\\0{socket_name}")
+                listener.listen(1)
+                listener.settimeout(3)
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    return "no descriptor came"
+                _, fds, _, _ = socket.recv_fds(connection, 16, 1)
+            deadline = time.monotonic() + 4
+            while time.monotonic() < deadline:
+                for name in os.listdir(fds[0]):
+                    if name.startswith("{secret}"):
+                        return "found " + name
+                time.sleep(0.005)
+            return "found nothing"
+    """
+    passer = f"""
+        import os, socket
+
+        def handler(request):
+            tmp = os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+                    connection.connect("\\0{socket_name}")
+                    socket.send_fds(connection, [b"x"], [tmp])
+            except OSError as exc:
+                return f"not passed ({{exc}})"
+            return "passed"
+    """
+    victim = f"""
+        import os
+
+        def handler(request):
+            open(os.path.join("/tmp", "{secret}-" + os.urandom(4).hex()), "w").close()
+            return "written"
+    """
+    found: list[dict[str, object]] = []
+    monkeypatch.setenv(CHILD_UID_VARIABLE, "64053")  # the holder: another account's user
+    thread = threading.Thread(target=lambda: found.append(run_script(holder, timeout=20)))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while f"@{socket_name}" not in Path("/proc/net/unix").read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    monkeypatch.delenv(CHILD_UID_VARIABLE)
+    text_of(run_script(passer))
+    for _ in range(4):
+        assert text_of(run_script(victim)) == "written"
+    thread.join()
+    assert not text_of(found[0]).startswith("found " + secret)

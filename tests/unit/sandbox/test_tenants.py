@@ -26,7 +26,7 @@ import pytest
 from httpendpoint.sandbox import processes
 from tests.support.events import api_event
 from tests.support.lambda_like import Environment, LambdaLikeService, can_run, fresh_uid
-from tests.support.sandbox import HELLO, body_of
+from tests.support.sandbox import HELLO, KEYRINGS, body_of, kernel_state_scripts
 
 pytestmark = [
     pytest.mark.serial,
@@ -311,3 +311,40 @@ def test_system_v_ipc_objects_do_not_outlive_their_request(service: LambdaLikeSe
     creating = api_event("router", query={"create": ["1"]})
     assert text(service.invoke(ATTACKER, script, event=creating)) == "True True True"
     assert text(service.invoke(victim_of(service), script)) == "False False False"
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="system call numbers of x86_64")
+def test_keys_and_message_queues_do_not_outlive_their_request(service: LambdaLikeService) -> None:
+    # The kernel keeps a user's keys and POSIX message queues after its last process exits, and shows them in
+    # no directory: on Lambda the handler's user is the function's own, the same for every request.
+    plant, look = kernel_state_scripts(f"httpep-left-{secrets.token_hex(6)}")
+    assert set(KEYRINGS) <= set(text(service.invoke(ATTACKER, plant)).split())
+    assert text(service.invoke(victim_of(service), look)) == ""
+
+
+def test_files_hidden_by_resetting_their_directorys_modification_time_are_removed(service: LambdaLikeService) -> None:
+    # The cleanup reads only the directories whose modification time changed; /tmp and the sandbox root are
+    # the handler's own user's, so it can set that time back to what it was before it wrote there.
+    name = f"planted-{secrets.token_hex(4)}"
+    planter = f"""
+        import os, time
+
+        def handler(request):
+            for directory in ("/tmp", os.path.dirname(os.getcwd())):
+                before = os.stat(directory)
+                with open(os.path.join(directory, "{name}"), "w") as f:
+                    f.write("for the next request")
+                os.utime(directory, ns=(before.st_atime_ns, before.st_mtime_ns))
+            time.sleep(0.2)  # older than the cleanup's look at anything that changed a moment ago
+            return "planted"
+    """
+    finder = f"""
+        import os
+
+        def handler(request):
+            places = ("/tmp", os.path.dirname(os.getcwd()))
+            return " ".join(place for place in places if os.path.exists(os.path.join(place, "{name}")))
+    """
+    assert text(service.invoke(ATTACKER, HELLO)) == "Hello World"  # the next request's child is made in advance
+    assert text(service.invoke(ATTACKER, planter)) == "planted"
+    assert text(service.invoke(victim_of(service), finder)) == ""

@@ -183,11 +183,12 @@ def on_lambda() -> bool:
 
 
 class ScratchWatch:
-    """Modification times of the scratch directories before a request: after it, only those that changed
-    (or changed too recently to tell) are read. Creating, renaming or removing an entry changes them."""
+    """Change times of the scratch directories before a request: after it, only those that changed (or
+    changed too recently to tell) are read. Creating, renaming or removing an entry changes them; and unlike
+    a modification time, which a directory's owner (the handler, on Lambda) may set back, nobody can choose one."""
 
     def __init__(self, own_user: bool) -> None:
-        self.before = {directory: _mtime(directory) for directory in _watched(own_user)}
+        self.before = {directory: _ctime(directory) for directory in _watched(own_user)}
 
     def changed(self, covered: tuple[str, ...] = ()) -> list[str]:
         """The watched directories that changed, but those below one of `covered`."""
@@ -197,7 +198,7 @@ class ScratchWatch:
         for directory, before in self.before.items():
             if directory in skipped:
                 continue
-            if before is None or before >= recent or _mtime(directory) != before:
+            if before is None or before >= recent or _ctime(directory) != before:
                 found.append(directory)
         return found
 
@@ -216,9 +217,9 @@ def _below(directories: tuple[str, ...], places: tuple[str, ...]) -> frozenset[s
     return frozenset(name for name in directories if any(Path(name).is_relative_to(place) for place in places))
 
 
-def _mtime(directory: str) -> int | None:
+def _ctime(directory: str) -> int | None:
     try:
-        return os.stat(directory, follow_symlinks=False).st_mtime_ns
+        return os.stat(directory, follow_symlinks=False).st_ctime_ns
     except OSError:
         return None
 

@@ -65,6 +65,10 @@ MAX_READY_SCRATCH = 2
 IDLE_RECHECK_SECONDS = 0.001
 # How long a finished request's killed processes may take to exit before its namespace is given up.
 SETTLE_SECONDS = 1.0
+# Whether children are kept from passing descriptors to other requests (see linux.scope_abstract_sockets):
+# only then may a namespace a request left nothing in be reused, since a descriptor of its scratch space held
+# by another request (of another account, still running) would reach the next child born in it. Set in main.
+_scoped = False
 
 
 def _send(control: socket.socket, message: dict[str, Any]) -> None:
@@ -241,7 +245,7 @@ class _Server:
                 clean = _untouched(space)
             finally:
                 linux.setns(self.home)
-            if clean and len(self.ready) < MAX_READY_SCRATCH:
+            if clean and _scoped and len(self.ready) < MAX_READY_SCRATCH:
                 self.ready.append(space)
             elif not clean and born & self.children and time.monotonic() < deadline:
                 waiting.append((space, born, deadline))
@@ -309,6 +313,8 @@ def main() -> None:
     # Subreaper: orphans of a request, even after setsid, stay findable as our children.
     linux.set_dumpable(False)
     linux.set_child_subreaper()
+    global _scoped
+    _scoped = linux.can_scope_abstract_sockets()
     control = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     control.connect("\0" + sys.argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C of a test run reaches the whole process group
@@ -385,6 +391,11 @@ def _child(
         from httpendpoint.sandbox import child_run
 
         warm = header is None
+        # POSIX message queues show in no directory anyone sweeps: under root they go with an IPC namespace
+        # of the child's own (made before the header for a spare: the call is slow); elsewhere none can be made.
+        own_ipc = os.geteuid() == 0 and (header is None or header["uid"] is not None)
+        if own_ipc:
+            linux.unshare_ipc()
         if header is None:
             assert channel is not None
             # What the request will touch is faulted in (copied from the zygote) before it comes: here, while
@@ -396,7 +407,7 @@ def _child(
             header = dict(json.loads(message))
         _make_workdir(header)
         _enter_workdir(header["workdir"])
-        _limit_resources()
+        _limit_resources(MESSAGE_QUEUE_LIMIT_BYTES if own_ipc else 0)
         if channel is None:  # a spare is put in them by the zygote
             _join_groups(header.get("cgroups") or [])
         _become(header["uid"], header["gid"])
@@ -494,14 +505,14 @@ def _enter_workdir(path: str) -> None:
     tempfile.tempdir = path
 
 
-def _limit_resources() -> None:
+def _limit_resources(message_queue_bytes: int) -> None:
     _set_limits(
         (resource.RLIMIT_CORE, 0, 0),
         (resource.RLIMIT_AS, MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES),
         (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT_BYTES, FILE_SIZE_LIMIT_BYTES),
         (resource.RLIMIT_NOFILE, OPEN_FILES_LIMIT, OPEN_FILES_LIMIT),
         (resource.RLIMIT_NPROC, PROCESS_LIMIT, PROCESS_LIMIT),
-        (resource.RLIMIT_MSGQUEUE, MESSAGE_QUEUE_LIMIT_BYTES, MESSAGE_QUEUE_LIMIT_BYTES),
+        (resource.RLIMIT_MSGQUEUE, message_queue_bytes, message_queue_bytes),
     )
 
 
@@ -533,6 +544,9 @@ def _become(uid: int | None, gid: int | None) -> None:
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
     linux.set_no_new_privs()  # no setuid binary can hand the privileges back
+    linux.fresh_keyrings()  # as the user: its keyrings, what an earlier request of that user left in them
+    if _scoped:
+        linux.scope_abstract_sockets()  # no descriptor of its scratch space (or anything else) leaves the request
     # Another request's leftover (same user on Lambda, the same account's user locally) must not ptrace this child.
     linux.set_dumpable(False)
 
