@@ -918,12 +918,16 @@ class TestGetRoute:
             return original(**arguments)
 
         monkeypatch.setattr(dynamodb, "batch_get_item", batch_get_item)
-        found = endpoint_store.lookup_route("helloworld", (os.environ["TOKENS_TABLE"], token_store.key(token)))
+        found = endpoint_store.lookup_route(
+            "helloworld", (os.environ["TOKENS_TABLE"], token_store.key(token_store.hash_token(token)))
+        )
         assert found.route is not None and found.route.endpoint_id == "my-endpoint-id"
-        record = token_store.active_record(token, found.item)
+        record = token_store.active_record(token_store.hash_token(token), found.item)
         assert record is not None and record.account == "jaydoe"
         assert len(calls) == 1
-        missing = endpoint_store.lookup_route("nothing", (os.environ["TOKENS_TABLE"], token_store.key("hep_x")))
+        missing = endpoint_store.lookup_route(
+            "nothing", (os.environ["TOKENS_TABLE"], token_store.key(token_store.hash_token("hep_x")))
+        )
         assert (missing.route, missing.item) == (None, None)
 
     def test_unprocessed_keys_are_asked_for_again(self, monkeypatch: pytest.MonkeyPatch) -> None:

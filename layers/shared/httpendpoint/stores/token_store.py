@@ -87,9 +87,10 @@ def _unavailable(exc: ClientError) -> Unavailable:
     return Unavailable(f"token store unavailable: {code}: {message}" if message else f"token store unavailable: {code}")
 
 
-def key(token: str) -> dict[str, Any]:
-    """The table key of `token`'s record (for a caller that batches the read with another table's)."""
-    return {"token_hash": {"S": hash_token(token)}}
+def key(token_hash: str) -> dict[str, Any]:
+    """The table key of the record of the token with this hash (for a caller that batches the read with
+    another table's; it hashes the token once, for the key and the check alike)."""
+    return {"token_hash": {"S": token_hash}}
 
 
 def _record(item: dict[str, Any]) -> TokenRecord:
@@ -104,13 +105,13 @@ def _record(item: dict[str, Any]) -> TokenRecord:
     )
 
 
-def active_record(token: str, item: dict[str, Any] | None) -> TokenRecord | None:
-    """The record in `item` (read by `key(token)`) if it is `token`'s and not revoked, else None."""
+def active_record(token_hash: str, item: dict[str, Any] | None) -> TokenRecord | None:
+    """The record in `item` (read by `key(token_hash)`) if it is that token's and not revoked, else None."""
     if item is None:
         return None
     record = _record(item)
     # The key lookup already matched; the constant-time compare keeps the check independent of timing.
-    if not hmac.compare_digest(record.token_hash, hash_token(token)) or not record.active:
+    if not hmac.compare_digest(record.token_hash, token_hash) or not record.active:
         return None
     return record
 
@@ -157,13 +158,14 @@ def create_token(
 
 def find_active(token: str, table: str | None = None, dynamodb: Any = None) -> TokenRecord | None:
     """The active record of `token`, or None for an unknown or revoked one (one GetItem)."""
+    token_hash = hash_token(token)
     try:
         response = (dynamodb or client("dynamodb")).get_item(
-            TableName=_table(table), Key=key(token), ConsistentRead=True
+            TableName=_table(table), Key=key(token_hash), ConsistentRead=True
         )
     except ClientError as exc:
         raise _unavailable(exc) from exc
-    return active_record(token, response.get("Item"))
+    return active_record(token_hash, response.get("Item"))
 
 
 def revoke_token(token: str, table: str | None = None, dynamodb: Any = None) -> TokenRecord:

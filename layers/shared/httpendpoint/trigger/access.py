@@ -48,9 +48,10 @@ class Access:
 
 def check(event: dict[str, Any], path: str) -> Access:
     token = _bearer_token(event)
-    beside = None if token is None else (settings.tokens_table(), token_store.key(token))
+    token_hash = None if token is None else token_store.hash_token(token)
+    beside = None if token_hash is None else (settings.tokens_table(), token_store.key(token_hash))
     lookup = endpoint_store.lookup_route(path, beside)
-    caller = None if token is None else token_store.active_record(token, lookup.item)
+    caller = None if token_hash is None else token_store.active_record(token_hash, lookup.item)
     route = lookup.route
     ours = caller is not None or (token is not None and token.startswith(token_store.TOKEN_PREFIX))
     if route is not None and route.auth == endpoint_store.NONE:
