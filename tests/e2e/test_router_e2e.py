@@ -129,3 +129,17 @@ def test_a_handler_finds_no_credentials_and_can_do_nothing(stack: RunningStack, 
     assert found["botocore_credentials"] == 0
     assert found["dynamodb"].startswith("failed")
     assert found["s3"].startswith("failed")
+
+
+def test_a_call_token_triggers_only_the_endpoints_it_names(stack: RunningStack, tmp_path: Path) -> None:
+    covered = register(stack, tmp_path, "def handler(request):\n    return 'covered'\n")
+    other = register(stack, tmp_path, "def handler(request):\n    return 'other'\n")
+    minted = stack.httpep(
+        *stack.target, "token", "create", "--account", "jaydoe", "--scope", "call", "--endpoint", f"ep-{covered}"
+    )
+    headers = {"Authorization": f"Bearer {minted.stdout.strip()}"}
+    assert requests.get(f"{stack.api_root}/u/{covered}", headers=headers, timeout=30).text == "covered"
+    refused = requests.get(f"{stack.api_root}/u/{other}", headers=headers, timeout=30)
+    assert refused.status_code == 401 and "error" in refused.json()
+    managing = requests.get(f"{stack.api_root}/ep-{covered}", headers=headers, timeout=30)
+    assert managing.status_code == 403 and "scope call" in managing.json()["error"]
