@@ -193,6 +193,10 @@ TRIGGER_SCHEMAS: dict[str, Any] = {
                 "description": "For a handler fault: `<exception type>: <message>`.",
             },
             "request_id": {"type": "string", "description": "The request's id, to find its logs."},
+            "message": {
+                "type": "string",
+                "description": "`Unauthorized` in the service's own 401, as in API Gateway's 401 on every other route.",
+            },
         },
     }
 }

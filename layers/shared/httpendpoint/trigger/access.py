@@ -58,16 +58,16 @@ def check(event: dict[str, Any], path: str) -> Access:
         return Access(route, carries_token=ours)
     if route is not None and route.auth == endpoint_store.HMAC:
         if route.hmac is None or not signature_matches(route.hmac, route.secrets, event):
-            refusal = responses.error(401, f"Unauthorized: missing or invalid signature in {_header(route)}")
+            refusal = responses.unauthorized(f"Unauthorized: missing or invalid signature in {_header(route)}")
             return Access(route, refusal)
         return Access(route, carries_token=ours)
     if caller is None:
-        return Access(None, responses.error(401, UNAUTHORIZED))
+        return Access(None, responses.unauthorized(UNAUTHORIZED))
     if route is None or route.account != caller.account:
         # Another account's endpoint is indistinguishable from none at all.
         return Access(None, responses.error(404, f"no endpoint at path {path!r}"))
     if not caller.may_call(route.endpoint_id):
-        return Access(None, responses.error(401, "Unauthorized: this token may not call this endpoint"))
+        return Access(None, responses.unauthorized("Unauthorized: this token may not call this endpoint"))
     return Access(route, carries_token=True)
 
 

@@ -71,6 +71,12 @@ def error(status: int, message: str, request_id: str | None = None, headers: Hea
     return json_response(status, body, headers)
 
 
+def unauthorized(message: str) -> dict[str, Any]:
+    """A 401 of the router's own, in the shape of API Gateway's 401 on every other route (`message`) with what
+    is wrong (`error`): a client tells a refusal from a handler's answer the same way on every route."""
+    return json_response(401, {"error": message, "message": "Unauthorized"})
+
+
 def unavailable(message: str) -> dict[str, Any]:
     """A 503 (a dependency failed, or the endpoint is disabled), with when to retry."""
     return error(503, message, headers={RETRY_AFTER_HEADER: [RETRY_AFTER_SECONDS]})
