@@ -426,11 +426,7 @@ def repin(endpoint: Endpoint, version: str) -> str | None:
         ":now": {"S": now},
         ":endpoint_id": {"S": endpoint.id},
     }
-    if endpoint.handler_script_version is None:
-        same_version = "attribute_not_exists(#version)"
-    else:
-        same_version = "#version = :old"
-        values[":old"] = {"S": endpoint.handler_script_version}
+    same_version = _still("#version", ":old", _string(endpoint.handler_script_version), values)
     condition = f"#handler = :handler AND {same_version}"
 
     def update(pk: str, set_clause: str, extra_condition: str, extra_names: dict[str, str]) -> dict[str, Any]:
@@ -496,16 +492,9 @@ def _unchanged(current: Endpoint) -> tuple[str, dict[str, str], dict[str, Any]]:
         ":handler": {"S": current.handler_script_path},
         ":enabled": {"BOOL": current.enabled},
     }
-    if current.handler_script_version is None:
-        same_version = "attribute_not_exists(#version)"
-    else:
-        same_version = "#version = :version"
-        values[":version"] = {"S": current.handler_script_version}
-    if current.revision == 0:
-        same_revision = "attribute_not_exists(#revision)"
-    else:
-        same_revision = "#revision = :revision"
-        values[":revision"] = {"N": str(current.revision)}
+    same_version = _still("#version", ":version", _string(current.handler_script_version), values)
+    revision = None if current.revision == 0 else {"N": str(current.revision)}
+    same_revision = _still("#revision", ":revision", revision, values)
     return (
         f"#account = :account AND #path = :path AND #handler = :handler AND #enabled = :enabled AND {same_version}"
         f" AND {same_revision}",
@@ -590,6 +579,15 @@ def _call(operation: str, **arguments: Any) -> dict[str, Any]:
         raise _unavailable(exc) from exc
     except BotoCoreError as exc:
         raise Unavailable(f"endpoint store unavailable: {type(exc).__name__}") from exc
+
+
+def _still(name: str, placeholder: str, value: Mapping[str, str] | None, values: dict[str, Any]) -> str:
+    """The condition that attribute `name` still holds `value` (is still absent, for None); the value goes into
+    `values` under `placeholder`."""
+    if value is None:
+        return f"attribute_not_exists({name})"
+    values[placeholder] = value
+    return f"{name} = {placeholder}"
 
 
 def _unavailable(exc: ClientError) -> Unavailable:
