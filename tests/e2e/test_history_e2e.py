@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from tests.e2e.test_router_e2e import register as register_script
 from tests.support.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
@@ -31,20 +30,9 @@ READABLE_WITHIN_SECONDS = 2.0
 
 
 def register(stack: RunningStack, tmp_path: Path, account: str = "jaydoe") -> tuple[str, str]:
-    name = uuid.uuid4().hex[:10]
-    local = tmp_path / f"{name}.py"
-    local.write_text(HANDLER)
-    drive_path = f"/{account}/my_repo/fs/Instabase Drive/handlers/{name}.py"
-    stack.httpep(*stack.target, "script", "put", str(local), drive_path)
-    endpoint_id = f"ep-{name}"
-    response = requests.put(
-        f"{stack.api_root}/{endpoint_id}",
-        data=json.dumps({"path": name, "handler_script_path": drive_path}),
-        headers=stack.headers(account),
-        timeout=30,
-    )
-    assert response.status_code == 201, response.text
-    return endpoint_id, name
+    """The chatty handler as an endpoint: its id and its path."""
+    path = register_script(stack, tmp_path, HANDLER, account)
+    return f"ep-{path}", path
 
 
 def invocations(stack: RunningStack, endpoint_id: str, account: str = "jaydoe", **query: str) -> requests.Response:
