@@ -38,7 +38,8 @@ def api_event(
     headers: dict[str, list[str]] | None = None,
     account: str = "jaydoe",
 ) -> dict[str, Any]:
-    """events/<name>.json with the given method, path parameters, body, query and caller account."""
+    """events/<name>.json with the given method, path parameters, body, query and (where the route has the
+    authorizer) caller account."""
     event = copy.deepcopy(load_event(name))
     if method is not None:
         event["httpMethod"] = method
@@ -68,7 +69,9 @@ def api_event(
         merged = {k: v for k, v in {**event["multiValueHeaders"], **headers}.items() if v}
         event["multiValueHeaders"] = merged
         event["headers"] = {k: v[-1] for k, v in merged.items()}
-    event["requestContext"]["authorizer"] = {"account": account, "principalId": account}
+    if "authorizer" in event["requestContext"]:
+        # A route behind the authorizer: the caller is whom it found (the trigger route has none).
+        event["requestContext"]["authorizer"] = {"account": account, "principalId": account}
     return event
 
 

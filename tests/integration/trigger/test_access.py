@@ -93,7 +93,6 @@ def trigger(
         query=query,
         headers={"Authorization": [], **(headers or {})},
     )
-    event["requestContext"].pop("authorizer")
     return dict(load_function("router").lambda_handler(event, FakeContext()))
 
 

@@ -192,9 +192,8 @@ def test_the_sandbox_is_invoked_with_the_account_as_tenant() -> None:
         from botocore.awsrequest import AWSResponse, HTTPHeaders
 
         payload = json.loads(request.body)
-        sent.append(
-            (payload["event"]["requestContext"]["authorizer"]["account"], request.headers.get("X-Amz-Tenant-Id"))
-        )
+        # The endpoint's account is its script's drive root.
+        sent.append((payload["script_path"].split("/")[1], request.headers.get("X-Amz-Tenant-Id")))
         outcome = json.dumps(InProcessSandbox().run(payload, request.body, "")).encode()
         headers = HTTPHeaders()
         headers["Content-Length"] = str(len(outcome))
