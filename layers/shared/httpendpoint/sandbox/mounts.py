@@ -44,21 +44,16 @@ def expose(exposures: Exposures) -> None:
     linux.unshare_mounts()
     for ancestor, entries in exposures.items():
         # Handles taken in the new namespace, before the tmpfs hides what they point to.
-        handles = {entry: os.open(os.path.join(ancestor, entry), os.O_PATH) for entry in entries}
+        handles = hold(ancestor, entries)
         try:
             linux.mount(
                 "tmpfs", ancestor, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, "mode=0755,size=64k"
             )
-            for entry, handle in handles.items():
-                target = os.path.join(ancestor, entry)
-                if stat.S_ISDIR(os.fstat(handle).st_mode):
-                    os.mkdir(target)
-                else:
-                    os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
-                linux.mount(f"/proc/self/fd/{handle}", target, None, linux.MS_BIND | linux.MS_REC)
-        finally:
+        except OSError:
             for handle in handles.values():
                 os.close(handle)
+            raise
+        bind_back(ancestor, handles)
 
 
 def scratch_places(writable: Iterable[str]) -> list[str]:
