@@ -27,7 +27,7 @@ from hypothesis.errors import Flaky
 from schemathesis.checks import CHECKS, not_a_server_error, unsupported_method
 
 from tests.support.repo import REPO_ROOT
-from tests.support.stack import RunningStack
+from tests.support.stack import RunningStack, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -289,20 +289,33 @@ def isolation_check(target: Target) -> Callable[..., bool | None]:
     return another_account_sees_nothing
 
 
-def trigger_server_errors_check(ctx: Any, response: Any, case: Any) -> bool | None:
+def trigger_server_errors_check(target: Target) -> Callable[..., bool | None]:
     """The trigger route's only 5xx here is the 503 of a disabled endpoint, which says when to retry.
 
     The contract's 500 and 504 report a failing handler; the one handler of this suite (hello.py) never fails,
-    so either would be the service's own fault. (`not_a_server_error` is off for this route: 503 is documented.)
+    so either would be the service's own fault: the failure then quotes what the sandbox wrote to the stack's
+    log. (`not_a_server_error` is off for this route: 503 is documented.)
     """
-    if case.path != TRIGGER_ROUTE or response.status_code < 500:
+
+    def only_a_disabled_endpoint_fails(ctx: Any, response: Any, case: Any) -> bool | None:
+        if case.path != TRIGGER_ROUTE or response.status_code < 500:
+            return None
+        assert response.status_code == 503, f"{response.status_code}: {response.text}{sandbox_log(target.stack)}"
+        content_type = (response.headers.get("content-type") or [""])[0]
+        assert content_type.startswith("application/json"), content_type
+        assert response.json().get("error"), response.text
+        assert response.headers.get("retry-after"), f"503 without Retry-After: {response.text}"
         return None
-    assert response.status_code == 503, f"{response.status_code}: {response.text}"
-    content_type = (response.headers.get("content-type") or [""])[0]
-    assert content_type.startswith("application/json"), content_type
-    assert response.json().get("error"), response.text
-    assert response.headers.get("retry-after"), f"503 without Retry-After: {response.text}"
-    return None
+
+    return only_a_disabled_endpoint_fails
+
+
+def sandbox_log(stack: Stack, lines: int = 60) -> str:
+    """The last lines the local stack's sandbox function wrote to its log (nothing for a deployed stack)."""
+    if not isinstance(stack, RunningStack):
+        return ""
+    written = [line for line in stack.logs().splitlines() if "SandboxFunction |" in line]
+    return "\nThe sandbox's log ends:\n" + "\n".join(written[-lines:])
 
 
 def use_the_uploaded_script(case: Any, target: Target) -> None:
@@ -351,7 +364,7 @@ def send(case: Any, target: Target) -> None:
         base_url=target.base_url,
         headers=credentials(case, target),
         timeout=REQUEST_TIMEOUT,
-        additional_checks=[isolation_check(target), trigger_server_errors_check],
+        additional_checks=[isolation_check(target), trigger_server_errors_check(target)],
         excluded_checks=excluded_checks(case),
     )
 
@@ -400,7 +413,7 @@ def test_stateful_sequences_follow_the_links(target: Target) -> None:
     """Create, then get / update / delete / trigger what was created (the document's links), in random order."""
     api = load_schema(MANAGEMENT_EXAMPLES)
     api.config.update(base_url=target.base_url)
-    checks = [isolation_check(target), trigger_server_errors_check]
+    checks = [isolation_check(target), trigger_server_errors_check(target)]
 
     class Workflow(api.as_state_machine()):  # type: ignore[misc]
         def before_call(self, case: Any) -> None:

@@ -3,6 +3,7 @@ is served normally. The handlers run for real, in the sandbox's children, with s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -15,10 +16,11 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from httpendpoint.sandbox import function, mounts, processes, scratch
+from httpendpoint.sandbox import function, mounts, processes, scratch, zygote_server
 from httpendpoint.sandbox.limits import (
     CHILD_UID_VARIABLE,
     FILE_SIZE_LIMIT_BYTES,
@@ -30,7 +32,7 @@ from httpendpoint.sandbox.limits import (
 )
 from httpendpoint.sandbox.zygote_client import pool, zygote_environment
 from tests.support.events import api_event
-from tests.support.sandbox import TIMEOUT, assert_serves_hello, is_dumpable, leftovers, run_script, text_of
+from tests.support.sandbox import HELLO, TIMEOUT, assert_serves_hello, is_dumpable, leftovers, run_script, text_of
 
 # The sandbox tests share machine-wide limits (the `nobody` process count), so they never run beside others.
 pytestmark = pytest.mark.serial
@@ -172,6 +174,46 @@ def test_exiting_the_process_is_a_crash() -> None:
     outcome = run_script("import os\n\ndef handler(request):\n    print('bye')\n    os._exit(3)\n")
     assert outcome == {"outcome": "crashed", "error": "the handler process exited with status 3", "logs": "bye\n"}
     assert_serves_hello()
+
+
+def counted_runs(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
+    """Records each child the sandbox runs a request in (its pid)."""
+    execute, runs = function._execute, list[int | None]()
+
+    def counting(*args: Any) -> tuple[Any, Any]:
+        report, problem = execute(*args)
+        runs.append(report.child)
+        return report, problem
+
+    monkeypatch.setattr(function, "_execute", counting)
+    return runs
+
+
+def test_a_child_whose_set_up_fails_before_it_reads_its_request_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A child that fails while it sets itself up (here: it cannot join its control groups) never read the
+    # request: it goes to a fresh child rather than to the caller as a crash of the handler.
+    function.shutdown()  # a fresh zygote, with no spare: the first request's child is forked with its header
+    placement, broken = function._placement, list[Any]()
+
+    def failing_once(*args: Any, **kwargs: Any) -> Any:
+        made = placement(*args, **kwargs)
+        if broken:
+            return made
+        broken.append(made)
+        return dataclasses.replace(made, header={**made.header, "cgroups": ["/nonexistent/cgroup.procs"]})
+
+    monkeypatch.setattr(function, "_placement", failing_once)
+    runs = counted_runs(monkeypatch)
+    assert text_of(run_script(HELLO)) == "Hello World"
+    assert len(runs) == 2 and runs[0] != runs[1]
+
+
+def test_a_handler_that_exits_as_a_failed_set_up_would_is_not_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = counted_runs(monkeypatch)
+    status = zygote_server.EXIT_SETUP_FAILED
+    outcome = run_script(f"import os\n\ndef handler(request):\n    os._exit({status})\n")
+    assert outcome["error"] == f"the handler process exited with status {status}"
+    assert len(runs) == 1
 
 
 def test_being_killed_by_a_signal_is_a_crash() -> None:

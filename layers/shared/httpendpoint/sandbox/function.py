@@ -116,14 +116,29 @@ def run(payload: dict[str, Any], remaining_ms: Callable[[], int] | None = None) 
     owner = child_identity()
     current = mode(owner)
     with _user_lock(owner[0] if owner else os.geteuid()):  # one request at a time per child user
-        for _ in range(2):  # once more only if the zygote died before it could fork anything
+        for _ in range(2):  # once more only if the handler cannot have run (see `_run_again`)
             report, problem = _execute(request, owner, timeout, current)
-            if current != "unconfined" or not (report.zygote_lost and report.child is None):
+            if problem is not None or not _run_again(report, current):
                 break
         answer = _fit({**_outcome(report, timeout), "logs": report.logs.text()})
         if problem is not None and current != "unconfined":
             _end(problem, answer, owner, current)
     return answer
+
+
+def _run_again(report: ChildReport, current: Mode) -> bool:
+    """Whether the request may go to a fresh child: the handler never ran, as the zygote died before it forked
+    one (unconfined only: elsewhere that ends the environment), or the child ended before it read its request
+    (its set-up failed, as the zygote's stderr says)."""
+    if report.zygote_lost:
+        return current == "unconfined" and report.child is None
+    if report.child is None or report.status is None or report.timed_out or report.request_read:
+        return False
+    logger.warning(
+        "a handler process ended before it read its request: running the request in a fresh one",
+        extra={"status": _describe_status(report.status)},
+    )
+    return True
 
 
 def child_identity() -> tuple[int, int] | None:

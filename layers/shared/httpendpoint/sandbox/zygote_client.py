@@ -93,6 +93,8 @@ class ChildReport:
     spoiled: str | None = None
     # The child had scratch space of its own (over the zygote's places): nothing to sweep there.
     private: bool = False
+    # The child read its request: if not, the handler never ran, and the request may be run again.
+    request_read: bool = False
 
     def take(self, name: str, chunk: bytes) -> None:
         if name == "log":
@@ -301,34 +303,39 @@ class Zygote:
         result_read, result_write = os.pipe()
         log_read, log_write = os.pipe()
         try:
-            view = memoryview(request)
-            while view:
-                view = view[os.write(request_fd, view) :]
-            deadline = time.monotonic() + timeout
-            fds = [request_fd, result_write, log_write]
-            if not (spare and self._hand_to_spare(report, header, fds, deadline)):
-                socket.send_fds(self.control, [json.dumps(header).encode()], fds)
-        except OSError:
-            self.broken = report.zygote_lost = True
-            os.close(result_read)
-            os.close(log_read)
-            return report
-        finally:
-            # The child holds its own copies; ours must go, or the pipes would never reach EOF.
-            for fd in (request_fd, result_write, log_write):
-                os.close(fd)
-        with selectors.DefaultSelector() as selector:
-            selector.register(result_read, selectors.EVENT_READ, "result")
-            selector.register(log_read, selectors.EVENT_READ, "log")
             try:
-                # With a control group to find every process of the request in, the child need not be
-                # waited for once it has answered and closed its pipes.
-                self._watch(selector, report, deadline, early=group is not None)
-                self._clean_up(report, group)
-                self._drain(selector, report)
-            finally:
+                view = memoryview(request)
+                while view:
+                    view = view[os.write(request_fd, view) :]
+                os.lseek(request_fd, 0, os.SEEK_SET)  # the child's read moves it (see zygote_server._read_request)
+                deadline = time.monotonic() + timeout
+                fds = [request_fd, result_write, log_write]
+                if not (spare and self._hand_to_spare(report, header, fds, deadline)):
+                    socket.send_fds(self.control, [json.dumps(header).encode()], fds)
+            except OSError:
+                self.broken = report.zygote_lost = True
                 os.close(result_read)
                 os.close(log_read)
+                return report
+            finally:
+                # The child holds its own copies; ours must go, or the pipes would never reach EOF.
+                for fd in (result_write, log_write):
+                    os.close(fd)
+            with selectors.DefaultSelector() as selector:
+                selector.register(result_read, selectors.EVENT_READ, "result")
+                selector.register(log_read, selectors.EVENT_READ, "log")
+                try:
+                    # With a control group to find every process of the request in, the child need not be
+                    # waited for once it has answered and closed its pipes.
+                    self._watch(selector, report, deadline, early=group is not None)
+                    self._clean_up(report, group)
+                    self._drain(selector, report)
+                finally:
+                    os.close(result_read)
+                    os.close(log_read)
+            report.request_read = os.lseek(request_fd, 0, os.SEEK_CUR) > 0
+        finally:
+            os.close(request_fd)
         return report
 
     def _watch(self, selector: selectors.BaseSelector, report: ChildReport, deadline: float, early: bool) -> None:

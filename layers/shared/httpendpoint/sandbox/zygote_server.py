@@ -56,7 +56,8 @@ from httpendpoint.sandbox.limits import (
 )
 
 RESULT_FD = 3
-# Exit statuses of a child that never got as far as running the handler, or could not report.
+# Exit statuses of a child that never got as far as running the handler (the sandbox tells a child that
+# never read its request from the offset of the request's file), or could not report.
 EXIT_SETUP_FAILED = 70
 EXIT_RESULT_UNWRITABLE = 71
 # Scratch namespaces kept ready for the next children, and how often, while a finished request's namespace
@@ -425,7 +426,7 @@ def _child(
             channel.close()
             header = {**header, **json.loads(message)}
         request_fd, result_fd, log_fd = fds
-        request = _read_all(request_fd)
+        request = _read_request(request_fd)
         os.close(request_fd)
         _arrange_descriptors(result_fd, log_fd)
         _limit_cpu(int(header["cpu_seconds"]))
@@ -455,16 +456,12 @@ def _close_all_but(keep: set[int]) -> None:
     os.closerange(low, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
 
 
-def _read_all(fd: int) -> bytes:
-    size = os.fstat(fd).st_size
+def _read_request(fd: int) -> bytes:
+    """The request, read so that the file offset (shared with the sandbox) moves: the sandbox then knows
+    that the request reached this child, and so whether running it again elsewhere is safe."""
     chunks = []
-    offset = 0
-    while offset < size:
-        chunk = os.pread(fd, size - offset, offset)
-        if not chunk:
-            break
+    while chunk := os.read(fd, 1 << 20):
         chunks.append(chunk)
-        offset += len(chunk)
     return b"".join(chunks)
 
 
