@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from httpendpoint.sandbox import processes
+from httpendpoint.sandbox.limits import SCRATCH_LIMIT_BYTES
 from tests.support.events import api_event
 from tests.support.lambda_like import Environment, LambdaLikeService, can_run, fresh_uid
 from tests.support.sandbox import HELLO, KEYRINGS, body_of, kernel_state_scripts
@@ -277,7 +278,9 @@ def test_filling_tmp_leaves_the_next_request_its_room(service: LambdaLikeService
                     return f"full after {n}: {exc.errno}"
             return "not full"
     """
-    assert text(service.invoke(ATTACKER, filler)).startswith("full after")
+    filled = service.invoke(ATTACKER, filler)
+    # Stopped once over its share of /tmp (if the file system did not fill up first).
+    assert filled["outcome"] == "crashed" or text(filled).startswith("full after"), filled
     writer = """
         def handler(request):
             chunk = b"y" * (1 << 20)
@@ -288,6 +291,31 @@ def test_filling_tmp_leaves_the_next_request_its_room(service: LambdaLikeService
             return "written"
     """
     assert text(service.invoke(victim_of(service), writer)) == "written"
+
+
+def test_a_request_that_writes_more_than_its_share_of_tmp_is_stopped(service: LambdaLikeService) -> None:
+    # Each file stays under the per-file limit; together they pass the request's share of /tmp.
+    limit_mib = SCRATCH_LIMIT_BYTES >> 20
+    hog = f"""
+        import time
+
+        def handler(request):
+            chunk = b"x" * (1 << 20)
+            for n in range({limit_mib // 8 + 2}):
+                with open(f"hog-{{n}}", "wb") as f:
+                    for _ in range(8):
+                        f.write(chunk)
+            time.sleep(2)
+            return "kept it all"
+    """
+    outcome = service.invoke(ATTACKER, hog)
+    assert outcome == {
+        "outcome": "crashed",
+        "error": f"the request wrote more than {limit_mib} MiB to /tmp and was stopped",
+        "logs": "",
+    }
+    assert not service.ended  # its files are removed as any request's are: the environment serves on
+    assert text(service.invoke(ATTACKER, HELLO)) == "Hello World"
 
 
 SYSV = """

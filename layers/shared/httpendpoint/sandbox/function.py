@@ -45,6 +45,7 @@ from httpendpoint.sandbox.limits import (
     REQUEST_MEMORY_LIMIT_BYTES,
     SANDBOX_GID,
     SANDBOX_UID,
+    SCRATCH_LIMIT_BYTES,
 )
 from httpendpoint.sandbox.protocol import pack_request, too_large
 from httpendpoint.sandbox.zygote_client import (
@@ -210,7 +211,9 @@ def _execute(
     private = False  # the child made its work dir on a file system of its own, where the zygote removes it
     try:
         try:
-            report = zygote.execute(request, header, timeout, placement.group, spare)
+            # On Lambda nothing caps /tmp for the request (under root it has a capped file system of its own).
+            scratch_use = scratch.ScratchUse(SCRATCH_LIMIT_BYTES) if current == "lambda" else None
+            report = zygote.execute(request, header, timeout, placement.group, spare, scratch_use)
             private = report.private
             if report.spoiled is not None:
                 problems.append(report.spoiled)
@@ -318,6 +321,9 @@ def _job(payload: Any) -> Job:
 def _outcome(report: ChildReport, timeout: float) -> dict[str, Any]:
     if report.timed_out:
         return {"outcome": "timeout", "timeout": timeout}
+    if report.scratch_exceeded:
+        limit = SCRATCH_LIMIT_BYTES // (1 << 20)
+        return {"outcome": "crashed", "error": f"the request wrote more than {limit} MiB to /tmp and was stopped"}
     if report.result_size > RESPONSE_LIMIT_BYTES:
         return too_large(report.result_size)
     checked = _checked_result(bytes(report.result))

@@ -14,7 +14,9 @@ OPEN_FILES_LIMIT = 64
 FILE_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
 # All the bytes a request may keep in scratch space at once (its working directory, /tmp, /var/tmp, /dev/shm
 # and every other world-writable directory together), and how many files and directories, where a private
-# file system can hold them (under root; see mounts.prepare_scratch). Beyond it, writes fail with ENOSPC.
+# file system can hold them (under root; see mounts.fresh_scratch). Beyond it, writes fail with ENOSPC. On
+# Lambda (no mounts) it caps what the request adds to /tmp's file system: checked while it runs, it is stopped
+# once over (see scratch.ScratchUse).
 SCRATCH_LIMIT_BYTES = 64 * 1024 * 1024
 SCRATCH_FILES_LIMIT = 4096
 # POSIX message queues' bytes, counted per real user (RLIMIT_MSGQUEUE): room for a few queues of the default size,

@@ -203,6 +203,24 @@ class ScratchWatch:
         return found
 
 
+class ScratchUse:
+    """What a request wrote to the file system of /tmp (net: what it removed again counts back), checked
+    while it runs. On Lambda /tmp is the environment's own and a request runs alone there, so the file
+    system's free space is the request's use; under root a capped file system of its own does this."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.start = _free_bytes()
+
+    def exceeded(self) -> bool:
+        return self.start - _free_bytes() > self.limit
+
+
+def _free_bytes() -> int:
+    usage = os.statvfs(tempfile.gettempdir())
+    return usage.f_bfree * usage.f_frsize
+
+
 def _watched(own_user: bool) -> tuple[str, ...]:
     """Where a child can write. The sandbox root only for a child of our own user: another may not write
     there (mode 0711), and other sandboxes' requests of its user have their directories there."""

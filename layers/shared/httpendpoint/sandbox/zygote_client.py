@@ -20,12 +20,14 @@ from typing import Any
 
 from httpendpoint.core.limits import LOG_LIMIT_BYTES, RESPONSE_LIMIT_BYTES
 from httpendpoint.core.observability import logger
-from httpendpoint.sandbox import cgroups, processes
+from httpendpoint.sandbox import cgroups, processes, scratch
 
 ZYGOTE_START_SECONDS = 60.0
 # After the child is gone, how long its pipes may take to deliver their last bytes.
 DRAIN_SECONDS = 1.0
 CLEANUP_SECONDS = 5.0
+# How often a request's use of /tmp is checked while it runs (where it has no capped file system of its own).
+SCRATCH_CHECK_SECONDS = 0.005
 MAX_IDLE_ZYGOTES = 4
 
 
@@ -95,6 +97,8 @@ class ChildReport:
     private: bool = False
     # The child read its request: if not, the handler never ran, and the request may be run again.
     request_read: bool = False
+    # The request wrote more to /tmp than its share, and was stopped.
+    scratch_exceeded: bool = False
 
     def take(self, name: str, chunk: bytes) -> None:
         if name == "log":
@@ -294,10 +298,12 @@ class Zygote:
         timeout: float,
         group: cgroups.RequestGroup | None = None,
         spare: bool = False,
+        scratch_use: scratch.ScratchUse | None = None,
     ) -> ChildReport:
         """Run `request` in the spare (if `spare`: `header` is the spare's, and it is alive) or in a child
-        forked for it, wait at most `timeout` seconds, kill everything it left (everything in `group`, the
-        request's control group, when there is one)."""
+        forked for it, wait at most `timeout` seconds (and, with `scratch_use`, while it stays within its
+        share of /tmp), kill everything it left (everything in `group`, the request's control group, when
+        there is one)."""
         report = ChildReport()
         request_fd = os.memfd_create("httpep-request", os.MFD_CLOEXEC)
         result_read, result_write = os.pipe()
@@ -327,7 +333,7 @@ class Zygote:
                 try:
                     # With a control group to find every process of the request in, the child need not be
                     # waited for once it has answered and closed its pipes.
-                    self._watch(selector, report, deadline, early=group is not None)
+                    self._watch(selector, report, deadline, group is not None, scratch_use)
                     self._clean_up(report, group)
                     self._drain(selector, report)
                 finally:
@@ -338,9 +344,16 @@ class Zygote:
             os.close(request_fd)
         return report
 
-    def _watch(self, selector: selectors.BaseSelector, report: ChildReport, deadline: float, early: bool) -> None:
+    def _watch(
+        self,
+        selector: selectors.BaseSelector,
+        report: ChildReport,
+        deadline: float,
+        early: bool,
+        scratch_use: scratch.ScratchUse | None,
+    ) -> None:
         """Until the child exits (or has written its result and closed both pipes: it is on its way out),
-        the zygote dies or the deadline passes."""
+        the zygote dies, the deadline passes or the request exceeds its share of /tmp."""
         selector.register(self.control, selectors.EVENT_READ, "control")
         try:
             while report.status is None and not (
@@ -350,6 +363,11 @@ class Zygote:
                 if remaining <= 0:
                     report.timed_out = True
                     return
+                if scratch_use is not None:
+                    if scratch_use.exceeded():
+                        report.scratch_exceeded = True
+                        return
+                    remaining = min(remaining, SCRATCH_CHECK_SECONDS)
                 for key, _ in selector.select(remaining):
                     if key.data != "control":
                         _read(selector, key.fd, key.data, report)
