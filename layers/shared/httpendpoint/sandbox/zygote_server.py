@@ -15,7 +15,7 @@ once, then serves its control socket (SOCK_SEQPACKET, one JSON message each way 
                        none) then {"blank": pid} (the one after it, if asked for); and for children and
                        spares {"exit": child, "status": s} once it is reaped
 
-A spare child is forked and put in its control groups (under root a request in advance: as root, out of
+A spare child is forked and joins its control groups (under root a request in advance: as root, out of
 that request's reach), then gets its header once the previous request's processes are gone, makes its
 work dir, is limited and given its user before its request exists, off any request's path; it then waits
 on its channel, whose other end the sandbox holds, for {"cpu_seconds"} + fds [request, result pipe, log
@@ -137,9 +137,6 @@ class _Server:
             blank = None
         if blank is None:
             blank = self.fork_blank(header, header.get("cgroups") or [])
-        if blank is None:
-            _send(self.control, {"spare": 0, "private": False})  # without a channel: no spare
-            return
         # The spare's channel goes to the sandbox, which hands it the request itself: the zygote stays off
         # the request's path. Its header first, from here: the request's processes are gone now.
         if blank.space is not None:
@@ -156,11 +153,11 @@ class _Server:
             # The next spare's process, in the control groups the request just left: as root it is out of
             # reach of the next request's processes, and it takes its header only after them.
             self.blank = self.fork_blank(header, order["following"])
-            _send(self.control, {"blank": self.blank.pid if self.blank is not None else 0})
+            _send(self.control, {"blank": self.blank.pid})
 
-    def fork_blank(self, header: dict[str, Any], cgroups: list[str]) -> _Blank | None:
-        """A process for a spare, in its control groups (joining is slow) and scratch namespace, waiting
-        for its header on its channel; None if it could not join them."""
+    def fork_blank(self, header: dict[str, Any], cgroups: list[str]) -> _Blank:
+        """A process for a spare, in its scratch namespace; it joins its control groups itself (joining is
+        slow: the zygote goes on meanwhile), then waits for its header on its channel."""
         space = self.scratch_for(header)
         sandbox_end, blank_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with blank_end:
@@ -169,18 +166,11 @@ class _Server:
             zygote = os.getpid()
             pid = os.fork()
             if pid == 0:
-                _child(self.control, zygote, None, [], blank_end)
+                _child(self.control, zygote, None, [], blank_end, cgroups)
             self.children.add(pid)
             if space is not None:
                 linux.setns(self.home)  # out of its namespace: the blank's now
-        blank = _Blank(pid, sandbox_end, list(cgroups), space)
-        try:
-            _join_groups(cgroups, pid)
-        except OSError as exc:
-            print(f"zygote: a spare could not join its control groups ({exc})", file=sys.stderr)
-            self.discard(blank)
-            return None
-        return blank
+        return _Blank(pid, sandbox_end, list(cgroups), space)
 
     def discard(self, blank: _Blank) -> None:
         """A blank not needed: it exits (its channel closes), and its namespace is recycled once it is gone."""
@@ -376,9 +366,10 @@ def _child(
     header: dict[str, Any] | None,
     fds: list[int],
     channel: socket.socket | None,
+    groups: list[str] | None = None,
 ) -> NoReturn:
-    """Set up as `header` says (a spare: as the header that comes first on `channel`, once the zygote has
-    put it in its control groups), then (a spare) wait on `channel` for the request's descriptors, and run it."""
+    """Set up as `header` says (a spare: first join `groups`, then take the header that comes first on
+    `channel`), then (a spare) wait on `channel` for the request's descriptors, and run it."""
     status = EXIT_SETUP_FAILED
     try:
         signal.set_wakeup_fd(-1)
@@ -389,6 +380,8 @@ def _child(
         control.detach()
         os.setsid()  # its own process group and session: one killpg takes the request's processes
         _close_all_but({*fds, *([channel.fileno()] if channel is not None else [])})
+        if groups:
+            _join_groups(groups)  # a spare, as root still: in its groups before it can take its header
         from httpendpoint.sandbox import child_run
 
         warm = header is None
@@ -527,12 +520,12 @@ def _set_limits(*limits: tuple[int, int, int]) -> None:
         resource.setrlimit(kind, (soft, hard))
 
 
-def _join_groups(procs_files: list[str], pid: int = 0) -> None:
-    """`pid` (0: this process, as root before the change of user) into the request's control groups:
-    nothing it starts leaves them."""
+def _join_groups(procs_files: list[str]) -> None:
+    """This process (as root, before the change of user) into the request's control groups: nothing it
+    starts leaves them."""
     for procs in procs_files:
         with open(procs, "w") as join:
-            join.write(str(pid))
+            join.write("0")
 
 
 def _become(uid: int | None, gid: int | None) -> None:
