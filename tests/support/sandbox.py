@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import ctypes
+import secrets
 import textwrap
 from typing import Any
 
@@ -124,3 +125,25 @@ def kernel_state_scripts(name: str) -> tuple[str, str]:
     """
     )
     return plant, look
+
+
+SYSV = """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    KEY = {key}
+
+    def handler(request):
+        if request.args.get("create"):
+            shm = libc.shmget(KEY, 4096, 0o1666)  # IPC_CREAT | 0666
+            msg = libc.msgget(KEY + 1, 0o1666)
+            sem = libc.semget(KEY + 2, 1, 0o1666)
+            return f"{{shm >= 0}} {{msg >= 0}} {{sem >= 0}}"
+        return f"{{libc.shmget(KEY, 0, 0) >= 0}} {{libc.msgget(KEY + 1, 0) >= 0}} {{libc.semget(KEY + 2, 0, 0) >= 0}}"
+"""
+
+
+def sysv_script() -> str:
+    """A handler that makes a System V shared memory segment, message queue and semaphore set (mode 0666) under
+    a random key when asked (`?create=1`), and otherwise says which of them it finds ("True True True")."""
+    return SYSV.format(key=0x4854_0000 + secrets.randbelow(0xFFFF) * 4)

@@ -27,7 +27,7 @@ from httpendpoint.sandbox import processes
 from httpendpoint.sandbox.limits import SCRATCH_LIMIT_BYTES
 from tests.support.events import api_event
 from tests.support.lambda_like import Environment, LambdaLikeService, can_run, fresh_uid
-from tests.support.sandbox import HELLO, KEYRINGS, body_of, kernel_state_scripts
+from tests.support.sandbox import HELLO, KEYRINGS, body_of, kernel_state_scripts, sysv_script
 
 pytestmark = [
     pytest.mark.serial,
@@ -318,24 +318,8 @@ def test_a_request_that_writes_more_than_its_share_of_tmp_is_stopped(service: La
     assert text(service.invoke(ATTACKER, HELLO)) == "Hello World"
 
 
-SYSV = """
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    KEY = {key}
-
-    def handler(request):
-        if request.args.get("create"):
-            shm = libc.shmget(KEY, 4096, 0o1666)  # IPC_CREAT | 0666
-            msg = libc.msgget(KEY + 1, 0o1666)
-            sem = libc.semget(KEY + 2, 1, 0o1666)
-            return f"{{shm >= 0}} {{msg >= 0}} {{sem >= 0}}"
-        return f"{{libc.shmget(KEY, 0, 0) >= 0}} {{libc.msgget(KEY + 1, 0) >= 0}} {{libc.semget(KEY + 2, 0, 0) >= 0}}"
-"""
-
-
 def test_system_v_ipc_objects_do_not_outlive_their_request(service: LambdaLikeService) -> None:
-    script = SYSV.format(key=0x4854_0000 + secrets.randbelow(0xFFFF) * 4)
+    script = sysv_script()
     creating = api_event("router", query={"create": ["1"]})
     assert text(service.invoke(ATTACKER, script, event=creating)) == "True True True"
     assert text(service.invoke(victim_of(service), script)) == "False False False"

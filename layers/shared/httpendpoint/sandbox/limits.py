@@ -19,9 +19,6 @@ FILE_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
 # once over (see scratch.ScratchUse).
 SCRATCH_LIMIT_BYTES = 64 * 1024 * 1024
 SCRATCH_FILES_LIMIT = 4096
-# POSIX message queues' bytes, counted per real user (RLIMIT_MSGQUEUE): room for a few queues of the default size,
-# where a child has an IPC namespace of its own (under root); none elsewhere (Lambda), where queues would outlive it.
-MESSAGE_QUEUE_LIMIT_BYTES = 256 * 1024
 # Counts every process and thread of the child's real user, so it bounds a fork bomb.
 PROCESS_LIMIT = 32
 

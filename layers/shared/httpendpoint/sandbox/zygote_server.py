@@ -44,11 +44,10 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from httpendpoint.sandbox import linux, mounts, processes, scratch
+from httpendpoint.sandbox import ipc, linux, mounts, processes, scratch
 from httpendpoint.sandbox.limits import (
     FILE_SIZE_LIMIT_BYTES,
     MEMORY_LIMIT_BYTES,
-    MESSAGE_QUEUE_LIMIT_BYTES,
     OPEN_FILES_LIMIT,
     PROCESS_LIMIT,
     SCRATCH_FILES_LIMIT,
@@ -78,12 +77,22 @@ def _send(control: socket.socket, message: dict[str, Any]) -> None:
 
 @dataclass
 class _Scratch:
-    """A private scratch namespace (see mounts.fresh_scratch) and what it held when it was made."""
+    """A private scratch namespace (see mounts.fresh_scratch), the IPC namespace made with it (System V
+    objects: POSIX message queues are refused to children, see _limit_resources), and what it held when made."""
 
     namespace: int  # a descriptor of it
+    ipc: int  # a descriptor of its IPC namespace
     root: str  # the sandbox root it was made for
     free: tuple[int, int]  # free inodes and blocks of its file system, when fresh
     workdir: str | None = None  # the work dir of the last child born in it
+
+    def enter(self) -> None:
+        linux.setns(self.namespace)
+        linux.setns(self.ipc, linux.CLONE_NEWIPC)
+
+    def close(self) -> None:
+        os.close(self.namespace)
+        os.close(self.ipc)
 
 
 @dataclass
@@ -105,9 +114,9 @@ class _Blank:
 
 
 class _Server:
-    def __init__(self, control: socket.socket, home: int, places: list[str] | None) -> None:
+    def __init__(self, control: socket.socket, home: tuple[int, int], places: list[str] | None) -> None:
         self.control = control
-        self.home = home  # the mount namespace the zygote started in, never one a child used
+        self.home, self.home_ipc = home  # the mount and IPC namespaces the zygote started in, never a child's
         self.places = places  # where a private scratch file system goes; None: not possible here
         self.root: str | None = None  # the sandbox root of the last private child
         # Private scratch namespaces: the last child's; those whose request is over, with the zygote's
@@ -162,14 +171,14 @@ class _Server:
         sandbox_end, blank_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with blank_end:
             if space is not None:
-                linux.setns(space.namespace)
+                space.enter()
             zygote = os.getpid()
             pid = os.fork()
             if pid == 0:
                 _child(self.control, zygote, None, [], blank_end, cgroups)
             self.children.add(pid)
             if space is not None:
-                linux.setns(self.home)  # out of its namespace: the blank's now
+                self.leave()  # out of its namespaces: the blank's now
         return _Blank(pid, sandbox_end, list(cgroups), space)
 
     def discard(self, blank: _Blank) -> None:
@@ -183,7 +192,7 @@ class _Server:
     def fork(self, header: dict[str, Any], fds: list[int], channel: socket.socket | None) -> tuple[int, bool]:
         space = self.scratch_for(header)
         if space is not None:
-            linux.setns(space.namespace)
+            space.enter()
             space.workdir = header["workdir"]
         zygote = os.getpid()
         pid = os.fork()
@@ -191,7 +200,7 @@ class _Server:
             _child(self.control, zygote, header, fds, channel)
         self.children.add(pid)
         if space is not None:
-            linux.setns(self.home)  # out of its namespace: the child's alone now
+            self.leave()  # out of its namespaces: the child's alone now
             self.current = space
         return pid, space is not None
 
@@ -207,7 +216,7 @@ class _Server:
             space = self.ready.pop()
             if space.root == self.root:
                 return space
-            os.close(space.namespace)
+            space.close()
         return self.fresh(self.root)
 
     def fresh(self, root: str) -> _Scratch | None:
@@ -218,30 +227,40 @@ class _Server:
             )
             usage = os.statvfs(root)
             namespace = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                linux.unshare_ipc()
+                ipc_namespace = os.open("/proc/self/ns/ipc", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                os.close(namespace)
+                raise
         except OSError as exc:
             print(f"zygote: no private scratch space per request ({exc})", file=sys.stderr)
             self.places = None
             return None
         finally:
-            linux.setns(self.home)  # never in a namespace half made, or one no child is born in yet
-        return _Scratch(namespace, root, (usage.f_ffree, usage.f_bfree))
+            self.leave()  # never in a namespace half made, or one no child is born in yet
+        return _Scratch(namespace, ipc_namespace, root, (usage.f_ffree, usage.f_bfree))
+
+    def leave(self) -> None:
+        linux.setns(self.home)
+        linux.setns(self.home_ipc, linux.CLONE_NEWIPC)
 
     def recycle(self) -> None:
         """Namespaces whose request is over back to ready if untouched; given up if touched once all the
         request's processes have been reaped (until then, one on its way out may hold the work dir)."""
         waiting = []
         for space, born, deadline in self.pending:
-            linux.setns(space.namespace)
+            space.enter()
             try:
                 clean = _untouched(space)
             finally:
-                linux.setns(self.home)
+                self.leave()
             if clean and _scoped and len(self.ready) < MAX_READY_SCRATCH:
                 self.ready.append(space)
             elif not clean and born & self.children and time.monotonic() < deadline:
                 waiting.append((space, born, deadline))
             else:
-                os.close(space.namespace)
+                space.close()
         self.pending = waiting
 
     def idle_timeout(self) -> float | None:
@@ -280,10 +299,12 @@ class _Server:
 
 
 def _untouched(space: _Scratch) -> bool:
-    """In `space`'s namespace: its last child's work dir removed if empty, and then nothing in its file
-    system that was not there when it was made. A child cannot remove or rename what the namespace was
-    made with (root's, in sticky or unwritable directories, or mount points), and everything it makes, a
-    hard link included, takes an inode: the same free inodes and blocks mean that nothing is left."""
+    """In `space`'s namespaces: no System V object, its last child's work dir removed if empty, and then
+    nothing in its file system that was not there when it was made. A child cannot remove or rename what the
+    namespace was made with (root's, in sticky or unwritable directories, or mount points), and everything it
+    makes, a hard link included, takes an inode: the same free inodes and blocks mean that nothing is left."""
+    if ipc.any_exist():
+        return False
     if space.workdir is not None:
         parent = os.open(space.root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
@@ -317,7 +338,8 @@ def main() -> None:
     if os.geteuid() == 0:
         _expose_interpreter()
         places = mounts.scratch_places(scratch.world_writable_dirs())
-    server = _Server(control, os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC), places)
+    home = tuple(os.open(f"/proc/self/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC) for kind in ("mnt", "ipc"))
+    server = _Server(control, (home[0], home[1]), places)
     gc.freeze()  # children never scan (and so never copy) the zygote's objects
 
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -385,11 +407,6 @@ def _child(
         from httpendpoint.sandbox import child_run
 
         warm = header is None
-        # POSIX message queues show in no directory anyone sweeps: under root they go with an IPC namespace
-        # of the child's own (made before the header for a spare: the call is slow); elsewhere none can be made.
-        own_ipc = os.geteuid() == 0 and (header is None or header["uid"] is not None)
-        if own_ipc:
-            linux.unshare_ipc()
         if header is None:
             assert channel is not None
             # What the request will touch is faulted in (copied from the zygote) before it comes: here, while
@@ -401,7 +418,7 @@ def _child(
             header = dict(json.loads(message))
         _make_workdir(header)
         _enter_workdir(header["workdir"])
-        _limit_resources(MESSAGE_QUEUE_LIMIT_BYTES if own_ipc else 0)
+        _limit_resources()
         if channel is None:  # a spare is put in them by the zygote
             _join_groups(header.get("cgroups") or [])
         _become(header["uid"], header["gid"])
@@ -495,14 +512,17 @@ def _enter_workdir(path: str) -> None:
     tempfile.tempdir = path
 
 
-def _limit_resources(message_queue_bytes: int) -> None:
+def _limit_resources() -> None:
+    # RLIMIT_MSGQUEUE 0: no POSIX message queue at all. Queues show in no directory anyone sweeps (/dev/mqueue
+    # is seldom mounted) and outlive their creator; System V objects, which can be found, are swept (or go
+    # with the child's IPC namespace, under root).
     _set_limits(
         (resource.RLIMIT_CORE, 0, 0),
         (resource.RLIMIT_AS, MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES),
         (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT_BYTES, FILE_SIZE_LIMIT_BYTES),
         (resource.RLIMIT_NOFILE, OPEN_FILES_LIMIT, OPEN_FILES_LIMIT),
         (resource.RLIMIT_NPROC, PROCESS_LIMIT, PROCESS_LIMIT),
-        (resource.RLIMIT_MSGQUEUE, message_queue_bytes, message_queue_bytes),
+        (resource.RLIMIT_MSGQUEUE, 0, 0),
     )
 
 
