@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import socket
@@ -20,6 +19,7 @@ from typing import Any
 from httpep.local import defaults
 from httpep.local.console import Console
 from httpep.local.guard import owner_only
+from httpep.local.moto_caches import cache_moto_lookups
 from httpep.local.resources import create_resources
 from httpep.local.runner import LocalLambdaRunner
 from httpep.local.state import LocalState
@@ -30,21 +30,6 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # as the runner lets run at once; moto's requests are short.
 SERVICE_THREADS = 16
 MOTO_THREADS = 8
-
-
-def _cache_moto_lookups() -> None:
-    """Two things moto's server works out again on every request, from what does not change while the stack
-    runs: the list of its package directory (`list_of_moto_modules`, to route a request: about 0.5 ms each,
-    three per trigger), and a response class's method names (`method_names_from_class`, through
-    `inspect.getmembers`, to find the action's method)."""
-    from moto import backends
-    from moto.core import responses, utils
-
-    modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: iter(modules)
-    method_names = functools.cache(utils.method_names_from_class)
-    # The name responses.py imported (a copy of the list each time: callers may change theirs).
-    vars(responses)["method_names_from_class"] = lambda clazz: list(method_names(clazz))
 
 
 class PortInUse(Exception):
@@ -227,7 +212,7 @@ class LocalStack:
 
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-        _cache_moto_lookups()
+        cache_moto_lookups()
         # Handlers are callers like any other of the API, but moto and the Lambda Invoke API are the stack's own.
         moto_app = owner_only(DomainDispatcherApplication(create_backend_app), log=self.console.function_log)
         self._serve(moto_app, self.aws_port, MOTO_THREADS)
