@@ -19,7 +19,7 @@ from typing import Any
 from httpep.local import defaults
 from httpep.local.console import Console
 from httpep.local.guard import owner_only
-from httpep.local.moto_caches import cache_moto_lookups
+from httpep.local.moto_caches import cache_moto_lookups, cache_serialized_results
 from httpep.local.resources import create_resources
 from httpep.local.runner import LocalLambdaRunner
 from httpep.local.state import LocalState
@@ -213,6 +213,7 @@ class LocalStack:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         cache_moto_lookups()
+        cache_serialized_results()
         # Handlers are callers like any other of the API, but moto and the Lambda Invoke API are the stack's own.
         moto_app = owner_only(DomainDispatcherApplication(create_backend_app), log=self.console.function_log)
         self._serve(moto_app, self.aws_port, MOTO_THREADS)
