@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import socket
 import threading
@@ -30,6 +31,17 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # as the runner lets run at once; moto's requests are short.
 SERVICE_THREADS = 16
 MOTO_THREADS = 8
+
+
+def _no_telemetry_events() -> None:
+    """SAM CLI's local API Gateway records a telemetry event on every request even with telemetry off (an event
+    object checked against lists of accepted values, a uuid4, a lock, a click context looked up and not found,
+    and every 50 requests a new thread to send them, which sends nothing). Where telemetry is off, as the local
+    stack runs SAM CLI unless told otherwise, nothing is recorded."""
+    if os.environ.get("SAM_CLI_TELEMETRY") == "0":
+        from samcli.lib.telemetry.event import EventTracker
+
+        EventTracker.track_event = staticmethod(lambda *_, **__: None)
 
 
 class PortInUse(Exception):
@@ -168,6 +180,7 @@ def _apigw_service(
             app.before_request(started)
             app.after_request(finished)
 
+    _no_telemetry_events()
     service = Service(api=api, lambda_runner=runner, port=port, host=host)
     service.create()
     return service
