@@ -11,8 +11,9 @@ import contextlib
 import functools
 import itertools
 import json
+import math
 import os
-import selectors
+import select
 import signal
 import subprocess
 import sys
@@ -75,6 +76,10 @@ class Worker:
             start_new_session=True,  # its own process group, so a kill takes any children with it
         )
         self._pending = b""
+        # One poll object for the worker's life: a selector per invoke cost an epoll descriptor each time.
+        assert self.process.stdout is not None
+        self._results = select.poll()
+        self._results.register(self.process.stdout.fileno(), select.POLLIN)
         threading.Thread(target=self._pump_logs, args=(log,), daemon=True).start()
 
     def _pump_logs(self, log: LogSink) -> None:
@@ -92,22 +97,20 @@ class Worker:
         except BrokenPipeError:
             raise WorkerGone("Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited") from None
         fd = self.process.stdout.fileno()
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self._pending:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    raise WorkerGone(
-                        "Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
-                    )
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    code = self.process.wait()
-                    raise WorkerGone(
-                        "Runtime.ExitError",
-                        f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}",
-                    )
-                self._pending += chunk
+        while b"\n" not in self._pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._results.poll(math.ceil(remaining * 1000)):
+                raise WorkerGone(
+                    "Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+                )
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                code = self.process.wait()
+                raise WorkerGone(
+                    "Runtime.ExitError",
+                    f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}",
+                )
+            self._pending += chunk
         line, _, self._pending = self._pending.partition(b"\n")
         return dict(json.loads(line))
 

@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from httpendpoint.sandbox.limits import CHILD_UID_VARIABLE
 from httpep.local.guard import connection_owner, owner_only
-from httpep.local.runner import CHILD_UID_BASE, LocalLambdaRunner, TenantPools, is_per_tenant
+from httpep.local.runner import CHILD_UID_BASE, LocalLambdaRunner, TenantPools, Worker, WorkerGone, is_per_tenant
 from httpep.local.template import LocalTemplate
 
 
@@ -145,3 +145,44 @@ def test_the_owner_of_a_loopback_connection_is_found() -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener, socket.create_connection(listener.getsockname()) as c:
         assert connection_owner(c.getsockname(), listener.getsockname()) == os.geteuid()
         assert connection_owner(c.getsockname(), ("127.0.0.1", 1)) is None
+
+
+HANDLERS = """
+import os, time
+
+def handler(event, context):
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("exit"):
+        os._exit(event["exit"])
+    return {"echo": event, "request_id": context.aws_request_id}
+"""
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[Worker]:
+    (tmp_path / "handlers.py").write_text(HANDLERS)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path)}
+    one = Worker("Echo", "handlers.handler", tmp_path, env, lambda *_: None)
+    yield one
+    one.kill()
+
+
+def test_a_worker_answers_invoke_after_invoke(worker: Worker) -> None:
+    for n in range(3):
+        answer = worker.invoke(json.dumps({"n": n}), 10, f"req-{n}")
+        assert json.loads(answer["result"]) == {"echo": {"n": n}, "request_id": f"req-{n}"}
+
+
+def test_a_worker_past_its_timeout_is_gone(worker: Worker) -> None:
+    with pytest.raises(WorkerGone) as gone:
+        worker.invoke(json.dumps({"sleep": 5}), 0.3, "slow")
+    assert gone.value.error["errorType"] == "Sandbox.Timedout"
+    assert "slow" in gone.value.error["errorMessage"]
+
+
+def test_a_worker_that_exits_is_gone_with_its_exit_status(worker: Worker) -> None:
+    with pytest.raises(WorkerGone) as gone:
+        worker.invoke(json.dumps({"exit": 3}), 10, "dies")
+    assert gone.value.error["errorType"] == "Runtime.ExitError"
+    assert "exit status 3" in gone.value.error["errorMessage"]
