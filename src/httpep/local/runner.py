@@ -303,6 +303,9 @@ def function_environment(
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_EC2_METADATA_DISABLED": "true",
+        # The layer ships no awscrt, so botocore on Lambda signs in Python; the venv has it (for SAM CLI), and
+        # botocore would sign every local request through it instead (slower, too, for requests this small).
+        "BOTO_DISABLE_CRT": "true",
     }
     if template.has_aws_permissions(function.name):
         env.update(LOCAL_CREDENTIALS)

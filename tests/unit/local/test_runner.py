@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,8 +20,17 @@ from werkzeug.serving import make_server
 
 from httpendpoint.sandbox.limits import CHILD_UID_VARIABLE
 from httpep.local.guard import connection_owner, owner_only
-from httpep.local.runner import CHILD_UID_BASE, LocalLambdaRunner, TenantPools, Worker, WorkerGone, is_per_tenant
+from httpep.local.runner import (
+    CHILD_UID_BASE,
+    LocalLambdaRunner,
+    TenantPools,
+    Worker,
+    WorkerGone,
+    function_environment,
+    is_per_tenant,
+)
 from httpep.local.template import LocalTemplate
+from tests.support.repo import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +196,12 @@ def test_a_worker_that_exits_is_gone_with_its_exit_status(worker: Worker) -> Non
         worker.invoke(json.dumps({"exit": 3}), 10, "dies")
     assert gone.value.error["errorType"] == "Runtime.ExitError"
     assert "exit status 3" in gone.value.error["errorMessage"]
+
+
+def test_functions_sign_without_awscrt_as_on_lambda_where_the_layer_has_none(template: LocalTemplate) -> None:
+    (router,) = [f for f in template.functions() if f.name == "RouterFunction"]
+    env = function_environment(template, router, "http://127.0.0.1:1", "http://127.0.0.1:2")
+    assert "awscrt" not in (REPO_ROOT / "layers" / "shared" / "requirements.txt").read_text()
+    probe = "import botocore.compat; print(botocore.compat.HAS_CRT)"
+    ran = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "False"
