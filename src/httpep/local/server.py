@@ -223,8 +223,12 @@ class LocalStack:
             ensure_port_free(self.host, port, what)
         logging.getLogger("waitress").setLevel(logging.ERROR)
 
+        from moto.moto_server import werkzeug_app
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+        # No CORS handling on moto's answers (flask-cors ran on each one): only the stack's own processes may
+        # call moto (the guard below), never a browser. What MOTO_DISABLE_GLOBAL_CORS sets, read at its import.
+        vars(werkzeug_app)["DISABLE_GLOBAL_CORS"] = True
         cache_moto_lookups()
         cache_serialized_results()
         # Handlers are callers like any other of the API, but moto and the Lambda Invoke API are the stack's own.
