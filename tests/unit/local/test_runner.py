@@ -205,3 +205,21 @@ def test_functions_sign_without_awscrt_as_on_lambda_where_the_layer_has_none(tem
     probe = "import botocore.compat; print(botocore.compat.HAS_CRT)"
     ran = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert ran.stdout.strip() == "False"
+
+
+def test_big_events_and_results_cross_whole_invoke_after_invoke(worker: Worker) -> None:
+    big = {"text": "line\n" * 100_000, "unicode": "é€😀"}  # far more than a pipe holds at once
+    for n in range(2):
+        answer = worker.invoke(json.dumps({**big, "n": n}), 10, f"big-{n}")
+        assert json.loads(answer["result"])["echo"] == {**big, "n": n}
+
+
+def test_a_handler_that_cannot_be_imported_fails_every_invoke_alike(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("raise ImportError('no such thing')\n")
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path)}
+    broken = Worker("Broken", "broken.handler", tmp_path, env, lambda *_: None)
+    try:
+        answers = [broken.invoke(json.dumps({"n": n, "pad": "x" * 5000}), 10, f"r{n}") for n in range(2)]
+    finally:
+        broken.kill()
+    assert [answer["error"]["errorType"] for answer in answers] == ["Runtime.ImportModuleError: ImportError"] * 2
