@@ -20,6 +20,8 @@ from typing import Any, TextIO
 # How long a finished request's block waits for its functions' last log lines (they travel through a pipe
 # and a reader thread, so they can arrive just after the response).
 LINGER_SECONDS = 0.05
+# The longest the writer sleeps while blocks wait (what arrives meanwhile is taken in one go when it wakes).
+NAP_SECONDS = 0.05
 # Lines tagged with a request the API never reports (a direct Lambda invoke) are printed after this; an
 # authorizer's verdict waits longer while requests are still running (a cold start or a slow handler), for the
 # request it belongs to, but never beyond the second figure.
@@ -165,15 +167,23 @@ class Console:
             now = time.monotonic()
             deadlines = [pending.deadline for pending in self._pending.values()]
             deadlines += [self._due(unclaimed) for unclaimed in self._unclaimed]
-            timeout = max(0.0, min(deadlines) - now) if deadlines else None
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = ()
-            if item is None:
-                self._flush(force=True)
-                return
-            if item:
+            if deadlines:
+                # A block waits for its deadline: sleep till then (a nap at most), and take whatever came meanwhile
+                # at once. Waiting on the queue instead woke this thread for every line of every request, a
+                # dozen thread switches per trigger on a busy stack.
+                time.sleep(min(max(0.0, min(deadlines) - now), NAP_SECONDS))
+                items = []
+            else:
+                items = [self._queue.get()]
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            for item in items:
+                if item is None:
+                    self._flush(force=True)
+                    return
                 self._handle(item)
             self._flush()
 

@@ -21,6 +21,7 @@ import os
 import socket
 import struct
 import sys
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -136,11 +137,25 @@ def connection_owner(client: tuple[str, int], server: tuple[str, int]) -> int | 
         return _table_owner(client, server)
 
 
+def _connection(environ: dict[str, Any]) -> object | None:
+    """The server's object for the request's connection, where the server (waitress) shows it; else None."""
+    return getattr(environ.get("waitress.client_disconnected"), "__self__", None)
+
+
 def owner_only(app: WsgiApp, uid: int | None = None, log: Callable[[str, str], None] | None = None) -> WsgiApp:
-    """`app`, refusing (403) any connection not opened by a process of user `uid` (ours by default)."""
+    """`app`, refusing (403) any connection not opened by a process of user `uid` (ours by default).
+
+    A connection found to be the user's is not looked up again for its next requests: the kernel names a
+    socket's owner once, when it is made, so each lookup on one connection gives the same answer while its
+    client end is held, and no request arrives on it once that end is closed. Only allowed connections are
+    remembered (by the server's object for the connection, never by address: ports are reused)."""
     allowed = os.geteuid() if uid is None else uid
+    known: weakref.WeakSet[object] = weakref.WeakSet()
 
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        connection = _connection(environ)
+        if connection is not None and connection in known:
+            return app(environ, start_response)
         client = (str(environ.get("REMOTE_ADDR")), int(environ.get("REMOTE_PORT") or 0))
         server = (str(environ.get("SERVER_NAME")), int(environ.get("SERVER_PORT") or 0))
         owner = connection_owner(client, server)
@@ -150,6 +165,8 @@ def owner_only(app: WsgiApp, uid: int | None = None, log: Callable[[str, str], N
             body = json.dumps({"error": REFUSED, "message": REFUSED}).encode()
             start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        if connection is not None:
+            known.add(connection)
         return app(environ, start_response)
 
     return guarded

@@ -11,8 +11,9 @@ import contextlib
 import functools
 import itertools
 import json
+import math
 import os
-import selectors
+import select
 import signal
 import subprocess
 import sys
@@ -75,6 +76,10 @@ class Worker:
             start_new_session=True,  # its own process group, so a kill takes any children with it
         )
         self._pending = b""
+        # One poll object for the worker's life: a selector per invoke cost an epoll descriptor each time.
+        assert self.process.stdout is not None
+        self._results = select.poll()
+        self._results.register(self.process.stdout.fileno(), select.POLLIN)
         threading.Thread(target=self._pump_logs, args=(log,), daemon=True).start()
 
     def _pump_logs(self, log: LogSink) -> None:
@@ -83,33 +88,44 @@ class Worker:
             log(self.name, raw.decode(errors="replace").rstrip("\n"))
 
     def invoke(self, event: str, timeout: float, request_id: str) -> dict[str, Any]:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        """The worker's answer: {"result": the result's JSON text} or {"error": {...}} (see worker.py)."""
+        assert self.process.stdin is not None
         deadline = time.monotonic() + timeout
-        message = {"event": event, "request_id": request_id, "deadline_ms": int((time.time() + timeout) * 1000)}
+        body = event.encode()
+        header = {"request_id": request_id, "deadline_ms": int((time.time() + timeout) * 1000), "size": len(body)}
         try:
-            self.process.stdin.write(json.dumps(message).encode() + b"\n")
+            self.process.stdin.write(json.dumps(header).encode() + b"\n" + body)
             self.process.stdin.flush()
         except BrokenPipeError:
             raise WorkerGone("Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited") from None
-        fd = self.process.stdout.fileno()
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self._pending:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not selector.select(remaining):
-                    raise WorkerGone(
-                        "Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
-                    )
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    code = self.process.wait()
-                    raise WorkerGone(
-                        "Runtime.ExitError",
-                        f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}",
-                    )
-                self._pending += chunk
+        while b"\n" not in self._pending:
+            self._read(deadline, timeout, request_id)
         line, _, self._pending = self._pending.partition(b"\n")
-        return dict(json.loads(line))
+        answer = dict(json.loads(line))
+        size = answer.pop("size", None)
+        if size is not None:
+            while len(self._pending) < size:
+                self._read(deadline, timeout, request_id)
+            answer["result"] = self._pending[:size].decode()
+            self._pending = self._pending[size:]
+        return answer
+
+    def _read(self, deadline: float, timeout: float, request_id: str) -> None:
+        """What the worker wrote next, once it wrote something, into `_pending`; WorkerGone if it times out or
+        exits first."""
+        assert self.process.stdout is not None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not self._results.poll(math.ceil(remaining * 1000)):
+            raise WorkerGone(
+                "Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+            )
+        chunk = os.read(self.process.stdout.fileno(), 1 << 20)
+        if not chunk:
+            code = self.process.wait()
+            raise WorkerGone(
+                "Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"
+            )
+        self._pending += chunk
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -300,6 +316,9 @@ def function_environment(
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_EC2_METADATA_DISABLED": "true",
+        # The layer ships no awscrt, so botocore on Lambda signs in Python; the venv has it (for SAM CLI), and
+        # botocore would sign every local request through it instead (slower, too, for requests this small).
+        "BOTO_DISABLE_CRT": "true",
     }
     if template.has_aws_permissions(function.name):
         env.update(LOCAL_CREDENTIALS)

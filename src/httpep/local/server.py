@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-import functools
 import logging
+import os
 import re
 import socket
 import threading
@@ -20,6 +20,7 @@ from typing import Any
 from httpep.local import defaults
 from httpep.local.console import Console
 from httpep.local.guard import owner_only
+from httpep.local.moto_caches import cache_moto_lookups, cache_serialized_results
 from httpep.local.resources import create_resources
 from httpep.local.runner import LocalLambdaRunner
 from httpep.local.state import LocalState
@@ -32,19 +33,15 @@ SERVICE_THREADS = 16
 MOTO_THREADS = 8
 
 
-def _cache_moto_lookups() -> None:
-    """Two things moto's server works out again on every request, from what does not change while the stack
-    runs: the list of its package directory (`list_of_moto_modules`, to route a request: about 0.5 ms each,
-    three per trigger), and a response class's method names (`method_names_from_class`, through
-    `inspect.getmembers`, to find the action's method)."""
-    from moto import backends
-    from moto.core import responses, utils
+def _no_telemetry_events() -> None:
+    """SAM CLI's local API Gateway records a telemetry event on every request even with telemetry off (an event
+    object checked against lists of accepted values, a uuid4, a lock, a click context looked up and not found,
+    and every 50 requests a new thread to send them, which sends nothing). Where telemetry is off, as the local
+    stack runs SAM CLI unless told otherwise, nothing is recorded."""
+    if os.environ.get("SAM_CLI_TELEMETRY") == "0":
+        from samcli.lib.telemetry.event import EventTracker
 
-    modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: iter(modules)
-    method_names = functools.cache(utils.method_names_from_class)
-    # The name responses.py imported (a copy of the list each time: callers may change theirs).
-    vars(responses)["method_names_from_class"] = lambda clazz: list(method_names(clazz))
+        EventTracker.track_event = staticmethod(lambda *_, **__: None)
 
 
 class PortInUse(Exception):
@@ -183,6 +180,7 @@ def _apigw_service(
             app.before_request(started)
             app.after_request(finished)
 
+    _no_telemetry_events()
     service = Service(api=api, lambda_runner=runner, port=port, host=host)
     service.create()
     return service
@@ -225,9 +223,14 @@ class LocalStack:
             ensure_port_free(self.host, port, what)
         logging.getLogger("waitress").setLevel(logging.ERROR)
 
+        from moto.moto_server import werkzeug_app
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-        _cache_moto_lookups()
+        # No CORS handling on moto's answers (flask-cors ran on each one): only the stack's own processes may
+        # call moto (the guard below), never a browser. What MOTO_DISABLE_GLOBAL_CORS sets, read at its import.
+        vars(werkzeug_app)["DISABLE_GLOBAL_CORS"] = True
+        cache_moto_lookups()
+        cache_serialized_results()
         # Handlers are callers like any other of the API, but moto and the Lambda Invoke API are the stack's own.
         moto_app = owner_only(DomainDispatcherApplication(create_backend_app), log=self.console.function_log)
         self._serve(moto_app, self.aws_port, MOTO_THREADS)

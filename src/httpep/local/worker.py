@@ -1,8 +1,11 @@
 """One warm "container" of a Lambda function: a process that imports the handler once and serves invokes.
 
-Started by the local runner with only the environment the template gives the function. Invokes arrive as
-JSON lines on stdin; results leave as JSON lines on a private copy of stdout. The function's own stdout is
-joined to stderr, which the runner shows on the console, as Lambda sends both to the function's log.
+Started by the local runner with only the environment the template gives the function. Each invoke arrives on
+stdin as a JSON line (its request id, deadline and the event's size) followed by the event's JSON text; its
+result leaves on a private copy of stdout as a JSON line, `{"size": n}` followed by the result's JSON text or
+`{"error": {...}}`. The JSON texts travel as they are, never escaped into a string of another JSON document.
+The function's own stdout is joined to stderr, which the runner shows on the console, as Lambda sends both to
+the function's log.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ def _error(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def _report(out: BinaryIO, message: dict[str, Any]) -> None:
-    out.write(json.dumps(message).encode() + b"\n")
+def _report(out: BinaryIO, message: dict[str, Any], body: bytes = b"") -> None:
+    out.write(json.dumps(message).encode() + b"\n" + body)
     out.flush()
 
 
@@ -70,19 +73,20 @@ def main() -> None:
 
     for line in protocol_in:
         request = json.loads(line)
+        event = protocol_in.read(request["size"])
         if init_error is not None:
             _report(protocol_out, {"error": init_error})
             continue
         context = LambdaContext(request.get("request_id") or str(uuid.uuid4()), request["deadline_ms"])
         try:
-            result = handler(json.loads(request["event"]), context)
-            payload = json.dumps(result)
+            result = handler(json.loads(event), context)
+            payload = json.dumps(result).encode()
         except Exception as exc:
             print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
             traceback.print_exc()
             _report(protocol_out, {"error": _error(exc)})
             continue
-        _report(protocol_out, {"result": payload})
+        _report(protocol_out, {"size": len(payload)}, payload)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
-from httpep.local.server import AuthorizerCache, LocalStack
+from httpep.local.server import AuthorizerCache, LocalStack, _no_telemetry_events
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/api/v1/http-endpoint/u/hook"
 
@@ -61,3 +62,21 @@ def test_the_servers_keep_connections_open_and_name_the_address_they_serve() -> 
     assert all("close" not in answer.headers.get("Connection", "") for answer in answers)
     assert seen[0][:2] == ("127.0.0.1", str(port))
     assert seen[0][2] == seen[1][2]  # the same client port: one connection for both calls
+
+
+def test_with_telemetry_off_the_local_api_records_no_telemetry_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    from samcli.lib.telemetry.event import EventName, EventTracker, UsedFeature
+
+    def track() -> None:  # what the local API Gateway records on every request
+        EventTracker.track_event(EventName.USED_FEATURE.value, UsedFeature.INVOKED_CUSTOM_LAMBDA_AUTHORIZERS.value)
+
+    monkeypatch.setattr(EventTracker, "track_event", EventTracker.track_event)  # put back after the test
+    monkeypatch.setattr(EventTracker, "_events", [])
+    monkeypatch.setenv("SAM_CLI_TELEMETRY", "1")
+    _no_telemetry_events()
+    track()
+    assert len(EventTracker.get_tracked_events()) == 1  # telemetry on: SAM CLI's as it was
+    monkeypatch.setenv("SAM_CLI_TELEMETRY", "0")
+    _no_telemetry_events()
+    track()
+    assert len(EventTracker.get_tracked_events()) == 1

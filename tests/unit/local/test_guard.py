@@ -7,9 +7,12 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
+from waitress import create_server
 from werkzeug.serving import make_server
 
 from httpep.local import guard
@@ -90,3 +93,73 @@ def test_the_owner_of_a_connection_is_found_on_either_family(host: str) -> None:
     with listener, socket.create_connection(listener.getsockname()[:2]) as client:
         assert connection_owner(client.getsockname()[:2], listener.getsockname()[:2]) == os.geteuid()
         assert connection_owner(client.getsockname()[:2], (host, 1)) is None
+
+
+def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"ok"]
+
+
+@pytest.fixture
+def waitress_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, list[tuple[str, int]]]]:
+    """The guard behind waitress (the local stack's server), and the connections it looked up."""
+    looked_up: list[tuple[str, int]] = []
+    find = guard.connection_owner
+
+    def counted(client: tuple[str, int], server: tuple[str, int]) -> int | None:
+        looked_up.append(client)
+        return find(client, server)
+
+    monkeypatch.setattr(guard, "connection_owner", counted)
+    # SERVER_NAME is the address served, as the local stack serves it.
+    server = create_server(owner_only(hello), host="127.0.0.1", port=0, threads=2, server_name="127.0.0.1")
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        yield server.effective_port, looked_up
+    finally:
+        server.close()
+
+
+def test_a_connection_is_looked_up_once_however_many_requests_it_carries(
+    waitress_port: tuple[int, list[tuple[str, int]]],
+) -> None:
+    port, looked_up = waitress_port
+    with requests.Session() as session:
+        assert [session.get(f"http://127.0.0.1:{port}/", timeout=10).text for _ in range(3)] == ["ok"] * 3
+    with requests.Session() as session:
+        assert session.get(f"http://127.0.0.1:{port}/", timeout=10).text == "ok"
+    assert len(looked_up) == 2 and looked_up[0] != looked_up[1]  # one lookup per connection
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handlers are told apart from the stack by their uid, as root")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_every_request_of_another_user_s_connection_is_refused(
+    waitress_port: tuple[int, list[tuple[str, int]]],
+) -> None:
+    """A handler's process keeps its connection open and sends request after request: none is served."""
+    port, _ = waitress_port
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(reader)
+            os.setgid(CHILD_UID_BASE + 999)
+            os.setuid(CHILD_UID_BASE + 999)
+            with socket.create_connection(("127.0.0.1", port)) as s, s.makefile("rb") as answers:
+                statuses = []
+                for _ in range(3):
+                    s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                    statuses.append(answers.readline().split()[1])
+                    length = 0
+                    while (line := answers.readline()) not in (b"\r\n", b""):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":")[1])
+                    answers.read(length)
+                os.write(writer, b" ".join(statuses))
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        statuses = pipe.read().split()
+    os.waitpid(pid, 0)
+    assert statuses == [b"403"] * 3

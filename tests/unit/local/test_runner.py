@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,8 +20,17 @@ from werkzeug.serving import make_server
 
 from httpendpoint.sandbox.limits import CHILD_UID_VARIABLE
 from httpep.local.guard import connection_owner, owner_only
-from httpep.local.runner import CHILD_UID_BASE, LocalLambdaRunner, TenantPools, is_per_tenant
+from httpep.local.runner import (
+    CHILD_UID_BASE,
+    LocalLambdaRunner,
+    TenantPools,
+    Worker,
+    WorkerGone,
+    function_environment,
+    is_per_tenant,
+)
 from httpep.local.template import LocalTemplate
+from tests.support.repo import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +155,71 @@ def test_the_owner_of_a_loopback_connection_is_found() -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener, socket.create_connection(listener.getsockname()) as c:
         assert connection_owner(c.getsockname(), listener.getsockname()) == os.geteuid()
         assert connection_owner(c.getsockname(), ("127.0.0.1", 1)) is None
+
+
+HANDLERS = """
+import os, time
+
+def handler(event, context):
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("exit"):
+        os._exit(event["exit"])
+    return {"echo": event, "request_id": context.aws_request_id}
+"""
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[Worker]:
+    (tmp_path / "handlers.py").write_text(HANDLERS)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path)}
+    one = Worker("Echo", "handlers.handler", tmp_path, env, lambda *_: None)
+    yield one
+    one.kill()
+
+
+def test_a_worker_answers_invoke_after_invoke(worker: Worker) -> None:
+    for n in range(3):
+        answer = worker.invoke(json.dumps({"n": n}), 10, f"req-{n}")
+        assert json.loads(answer["result"]) == {"echo": {"n": n}, "request_id": f"req-{n}"}
+
+
+def test_a_worker_past_its_timeout_is_gone(worker: Worker) -> None:
+    with pytest.raises(WorkerGone) as gone:
+        worker.invoke(json.dumps({"sleep": 5}), 0.3, "slow")
+    assert gone.value.error["errorType"] == "Sandbox.Timedout"
+    assert "slow" in gone.value.error["errorMessage"]
+
+
+def test_a_worker_that_exits_is_gone_with_its_exit_status(worker: Worker) -> None:
+    with pytest.raises(WorkerGone) as gone:
+        worker.invoke(json.dumps({"exit": 3}), 10, "dies")
+    assert gone.value.error["errorType"] == "Runtime.ExitError"
+    assert "exit status 3" in gone.value.error["errorMessage"]
+
+
+def test_functions_sign_without_awscrt_as_on_lambda_where_the_layer_has_none(template: LocalTemplate) -> None:
+    (router,) = [f for f in template.functions() if f.name == "RouterFunction"]
+    env = function_environment(template, router, "http://127.0.0.1:1", "http://127.0.0.1:2")
+    assert "awscrt" not in (REPO_ROOT / "layers" / "shared" / "requirements.txt").read_text()
+    probe = "import botocore.compat; print(botocore.compat.HAS_CRT)"
+    ran = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "False"
+
+
+def test_big_events_and_results_cross_whole_invoke_after_invoke(worker: Worker) -> None:
+    big = {"text": "line\n" * 100_000, "unicode": "é€😀"}  # far more than a pipe holds at once
+    for n in range(2):
+        answer = worker.invoke(json.dumps({**big, "n": n}), 10, f"big-{n}")
+        assert json.loads(answer["result"])["echo"] == {**big, "n": n}
+
+
+def test_a_handler_that_cannot_be_imported_fails_every_invoke_alike(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("raise ImportError('no such thing')\n")
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path)}
+    broken = Worker("Broken", "broken.handler", tmp_path, env, lambda *_: None)
+    try:
+        answers = [broken.invoke(json.dumps({"n": n, "pad": "x" * 5000}), 10, f"r{n}") for n in range(2)]
+    finally:
+        broken.kill()
+    assert [answer["error"]["errorType"] for answer in answers] == ["Runtime.ImportModuleError: ImportError"] * 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from botocore.config import Config
@@ -24,7 +24,19 @@ def _session() -> Any:
     # One session for every client: each new session re-reads configuration and the endpoint data.
     import boto3
 
+    _remember_user_agent_components()
     return boto3.session.Session()
+
+
+def _remember_user_agent_components() -> None:
+    """botocore builds the User-Agent header twice per request, cleaning each of its 30-odd components character
+    by character: a sixth of the CPU a warm DynamoDB call costs the router. The cleaning is a function of the
+    component alone, and the components are a few dozen strings (versions, feature ids, settings)."""
+    from botocore import useragent
+
+    clean = useragent.sanitize_user_agent_string_component
+    if not hasattr(clean, "cache_info"):
+        useragent.sanitize_user_agent_string_component = lru_cache(maxsize=512)(clean)
 
 
 @cache
