@@ -519,6 +519,7 @@ def test_a_request_can_neither_signal_nor_read_the_zygote_or_the_process_made_fo
     """
     assert_serves_hello()
     assert_serves_hello()  # the next request runs in a child made in advance, with the one after it forked
+    assert len(pool.spare_pids()) == 2  # that one forked by now (the zygote says so once it is): both exist
     reached = json.loads(text_of(run_script(script)))
     spare, *_ = pool.spare_pids()  # the process that was forked in advance then, and took its user since
     assert str(spare) in reached
