@@ -397,4 +397,7 @@ def config_get(key: str | None, output: str) -> None:
 
 def run() -> None:
     """The console script: `main` with one-line errors (see OneLineErrors)."""
+    # Ctrl-C stops `serve`, `dev` and `logs --follow` even when started in the background of a script, whose
+    # shell hands its background commands SIGINT ignored (Python then never raises KeyboardInterrupt).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     main()

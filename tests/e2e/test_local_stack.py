@@ -67,10 +67,11 @@ def test_a_port_in_use_is_one_line(stack: RunningStack) -> None:
 
 
 @pytest.mark.local_only
-def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["in-a-terminal", "in-a-scripts-background"])
+def test_ctrl_c_stops_everything(tmp_path: Path, sigint_ignored: bool) -> None:
     from tests.support.stack import start_stack
 
-    running = start_stack(tmp_path, {})
+    running = start_stack(tmp_path, {}, sigint_ignored=sigint_ignored)
     state = json.loads(running.state_path.read_text())
     assert (state["pid"], state["api_root"]) == (running.process.pid, running.api_root)
     running.process.send_signal(signal.SIGINT)

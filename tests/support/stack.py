@@ -7,6 +7,7 @@ and a token per account (minted as an operator does, with `httpep token create`)
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -79,7 +80,9 @@ class RunningStack(Stack):
         self.process.wait(timeout=60)
 
 
-def start_stack(tmp_path: Path, parameters: dict[str, str]) -> RunningStack:
+def start_stack(tmp_path: Path, parameters: dict[str, str], sigint_ignored: bool = False) -> RunningStack:
+    """`httpep serve` on free ports, once it says it is ready; `sigint_ignored`: started as a script's background
+    command is (with SIGINT ignored)."""
     port, aws_port, lambda_port = free_port(), free_port(), free_port()
     log_path = tmp_path / "stack.log"
     state_path = tmp_path / "local.json"
@@ -89,7 +92,10 @@ def start_stack(tmp_path: Path, parameters: dict[str, str]) -> RunningStack:
         args += ["--parameter", f"{key}={value}"]
     with log_path.open("wb") as log:
         env = {**os.environ, "HTTPEP_LOCAL_STATE": str(state_path)}
-        process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+        ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+        process = subprocess.Popen(
+            args, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=ignore
+        )
     api_root = f"http://127.0.0.1:{port}/api/v1/http-endpoint"
     stack = RunningStack(api_root, ("--local",), port, aws_port, lambda_port, process, log_path, state_path)
     deadline = time.monotonic() + 60
