@@ -293,8 +293,8 @@ def trigger_server_errors_check(target: Target) -> Callable[..., bool | None]:
     """The trigger route's only 5xx here is the 503 of a disabled endpoint, which says when to retry.
 
     The contract's 500 and 504 report a failing handler; the one handler of this suite (hello.py) never fails,
-    so either would be the service's own fault: the failure then quotes what the sandbox wrote to the stack's
-    log. (`not_a_server_error` is off for this route: 503 is documented.)
+    so either would be the service's own fault: the failure then quotes the end of the stack's log.
+    (`not_a_server_error` is off for this route: 503 is documented.)
     """
 
     def only_a_disabled_endpoint_fails(ctx: Any, response: Any, case: Any) -> bool | None:
@@ -311,11 +311,11 @@ def trigger_server_errors_check(target: Target) -> Callable[..., bool | None]:
 
 
 def sandbox_log(stack: Stack, lines: int = 60) -> str:
-    """The last lines the local stack's sandbox function wrote to its log (nothing for a deployed stack)."""
+    """The end of the local stack's log, where the failing request's handler output and the sandbox's own
+    traceback follow its line (nothing for a deployed stack)."""
     if not isinstance(stack, RunningStack):
         return ""
-    written = [line for line in stack.logs().splitlines() if "SandboxFunction |" in line]
-    return "\nThe sandbox's log ends:\n" + "\n".join(written[-lines:])
+    return "\nThe stack's log ends:\n" + "\n".join(stack.logs().splitlines()[-lines:])
 
 
 def use_the_uploaded_script(case: Any, target: Target) -> None:

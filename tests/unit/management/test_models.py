@@ -306,6 +306,7 @@ def test_create_request_takes_auth_hmac_and_secrets() -> None:
         ({"secrets": {"AWS_REGION": "x"}}, "secrets.AWS_REGION.[key]: 'AWS_REGION': names starting with AWS_"),
         ({"secrets": {"HTTPEP_X": "x"}}, "secrets.HTTPEP_X.[key]: 'HTTPEP_X': names starting with AWS_ or HTTPEP_"),
         ({"secrets": {"A": "x" * 4097}}, "secrets.A: String should have at most 4096 characters"),
+        ({"secrets": {"A": "a\x00b"}}, "secrets.A: must not hold a NUL character"),
         ({"secrets": {"A": 1}}, "secrets.A: must be a string"),
         ({"secrets": {"A": None}}, "secrets.A: must be a string"),
         ({"secrets": {f"S{i}": "x" for i in range(33)}}, "secrets: Dictionary should have at most 32 items"),

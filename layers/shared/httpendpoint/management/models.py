@@ -168,6 +168,12 @@ def check_secret_name(value: str) -> str:
     return value
 
 
+def check_secret_value(value: str) -> str:
+    if "\x00" in value:  # the value is not echoed: it is a secret
+        raise ValueError("must not hold a NUL character: no environment variable can")
+    return value
+
+
 def check_header_name(value: str) -> str:
     if not HEADER_NAME_PATTERN.fullmatch(value):
         raise ValueError("must be an HTTP header name: 1-128 letters, digits and !#$%&'*+.^_`|~-")
@@ -191,7 +197,7 @@ SECRET_NAME_SCHEMA: dict[str, Any] = {
     "not": {"pattern": "^(" + "|".join(RESERVED_SECRET_PREFIXES) + ")"},
     "example": "WEBHOOK_SECRET",
 }
-SECRET_VALUE_SCHEMA: dict[str, Any] = {"type": "string", "maxLength": MAX_SECRET_CHARS}
+SECRET_VALUE_SCHEMA: dict[str, Any] = {"type": "string", "maxLength": MAX_SECRET_CHARS, "pattern": r"^[^\x00]*$"}
 HEADER_NAME_SCHEMA: dict[str, Any] = {
     "type": "string",
     "pattern": f"^{HEADER_NAME_PATTERN.pattern}$",
@@ -207,7 +213,9 @@ PREFIX_SCHEMA: dict[str, Any] = {
 SecretName = TypeAliasType(
     "SecretName", Annotated[str, AfterValidator(check_secret_name), WithJsonSchema(SECRET_NAME_SCHEMA)]
 )
-SecretValue = Annotated[str, Field(max_length=MAX_SECRET_CHARS), WithJsonSchema(SECRET_VALUE_SCHEMA)]
+SecretValue = Annotated[
+    str, Field(max_length=MAX_SECRET_CHARS), AfterValidator(check_secret_value), WithJsonSchema(SECRET_VALUE_SCHEMA)
+]
 HeaderName = Annotated[str, AfterValidator(check_header_name), WithJsonSchema(HEADER_NAME_SCHEMA)]
 # Inline, not a named schema: a `$ref` beside the field's description and default is a shape some generators
 # read without the referenced pattern.
