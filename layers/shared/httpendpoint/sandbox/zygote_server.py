@@ -134,7 +134,7 @@ class _Server:
             self.current = None
         order = json.loads(message)
         if "spare" not in order:
-            pid, private = self.fork(order, fds, None)
+            pid, private = self.fork(order, fds)
             for fd in fds:
                 os.close(fd)
             _send(self.control, {"pid": pid, "private": private})
@@ -189,7 +189,7 @@ class _Server:
         if blank.space is not None:
             self.pending.append((blank.space, {blank.pid}, time.monotonic() + SETTLE_SECONDS))
 
-    def fork(self, header: dict[str, Any], fds: list[int], channel: socket.socket | None) -> tuple[int, bool]:
+    def fork(self, header: dict[str, Any], fds: list[int]) -> tuple[int, bool]:
         space = self.scratch_for(header)
         if space is not None:
             space.enter()
@@ -197,7 +197,7 @@ class _Server:
         zygote = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _child(self.control, zygote, header, fds, channel)
+            _child(self.control, zygote, header, fds, None, header.get("cgroups") or [])
         self.children.add(pid)
         if space is not None:
             self.leave()  # out of its namespaces: the child's alone now
@@ -226,10 +226,10 @@ class _Server:
                 self.home, root, self.places, SCRATCH_LIMIT_BYTES, SCRATCH_FILES_LIMIT, keep=_interpreter_paths()
             )
             usage = os.statvfs(root)
-            namespace = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+            namespace = _own_namespace("mnt")
             try:
                 linux.unshare_ipc()
-                ipc_namespace = os.open("/proc/self/ns/ipc", os.O_RDONLY | os.O_CLOEXEC)
+                ipc_namespace = _own_namespace("ipc")
             except OSError:
                 os.close(namespace)
                 raise
@@ -298,6 +298,11 @@ class _Server:
         processes.kill_children(os.getpid(), timeout=2.0, reap=True)
 
 
+def _own_namespace(kind: str) -> int:
+    """A descriptor of this process's namespace of `kind` ("mnt", "ipc"), to come back to or send a child into."""
+    return os.open(f"/proc/self/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+
+
 def _untouched(space: _Scratch) -> bool:
     """In `space`'s namespaces: no System V object, its last child's work dir removed if empty, and then
     nothing in its file system that was not there when it was made. A child cannot remove or rename what the
@@ -338,8 +343,7 @@ def main() -> None:
     if os.geteuid() == 0:
         _expose_interpreter()
         places = mounts.scratch_places(scratch.world_writable_dirs())
-    home = tuple(os.open(f"/proc/self/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC) for kind in ("mnt", "ipc"))
-    server = _Server(control, (home[0], home[1]), places)
+    server = _Server(control, (_own_namespace("mnt"), _own_namespace("ipc")), places)
     gc.freeze()  # children never scan (and so never copy) the zygote's objects
 
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -388,10 +392,10 @@ def _child(
     header: dict[str, Any] | None,
     fds: list[int],
     channel: socket.socket | None,
-    groups: list[str] | None = None,
+    groups: list[str],
 ) -> NoReturn:
-    """Set up as `header` says (a spare: first join `groups`, then take the header that comes first on
-    `channel`), then (a spare) wait on `channel` for the request's descriptors, and run it."""
+    """Join the request's control groups `groups`, set up as `header` says (a spare: as the header that comes
+    first on `channel`), then (a spare) wait on `channel` for the request's descriptors, and run it."""
     status = EXIT_SETUP_FAILED
     try:
         signal.set_wakeup_fd(-1)
@@ -402,8 +406,8 @@ def _child(
         control.detach()
         os.setsid()  # its own process group and session: one killpg takes the request's processes
         _close_all_but({*fds, *([channel.fileno()] if channel is not None else [])})
-        if groups:
-            _join_groups(groups)  # a spare, as root still: in its groups before it can take its header
+        # As root still, and for a spare before it can take its header: nothing the request starts leaves them.
+        _join_groups(groups)
         from httpendpoint.sandbox import child_run
 
         warm = header is None
@@ -419,8 +423,6 @@ def _child(
         _make_workdir(header)
         _enter_workdir(header["workdir"])
         _limit_resources()
-        if channel is None:  # a spare is put in them by the zygote
-            _join_groups(header.get("cgroups") or [])
         _become(header["uid"], header["gid"])
         # Only now: a change of user clears the parent-death signal.
         linux.kill_me_with_parent()
