@@ -1,13 +1,13 @@
-"""The floor of part 5, in a process of the zygote's size: the zygote's own imports and warm-up, then per
-call fork a child that runs the handler for the request and writes its result to a pipe, read it, and wait
-for the child. Everything the sandbox adds (deadline, cleanup, checks) is left out.
+"""The floor of part 5, in a process of the zygote's size: the zygote's own imports and warm-up, its objects
+shared as the zygote shares them (see shared_objects), then per call fork a child that runs the handler for
+the request and writes its result to a pipe, read it, and wait for the child. Everything the sandbox adds
+(deadline, cleanup, checks) is left out.
 
 `python -m bench.sandbox_floor <request file> <calls>` prints {"sandbox_floor_us_median": ...}.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sys
@@ -38,10 +38,12 @@ def one_call(request: bytes) -> float:
 
 
 def main() -> None:
-    from httpendpoint.sandbox import child_run
+    from httpendpoint.sandbox import shared_objects
 
-    child_run.warm_up()
-    gc.freeze()
+    with shared_objects.built_for_children():
+        from httpendpoint.sandbox import child_run
+
+        child_run.warm_up()
     with open(sys.argv[1], "rb") as source:
         request = source.read()
     calls = int(sys.argv[2])

@@ -29,7 +29,6 @@ readable by the next account's handler. The child reads the request from its own
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import json
 import os
@@ -44,7 +43,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from httpendpoint.sandbox import ipc, linux, mounts, processes, scratch
+from httpendpoint.sandbox import ipc, linux, mounts, processes, scratch, shared_objects
 from httpendpoint.sandbox.limits import (
     FILE_SIZE_LIMIT_BYTES,
     MEMORY_LIMIT_BYTES,
@@ -336,15 +335,15 @@ def main() -> None:
     control.connect("\0" + sys.argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C of a test run reaches the whole process group
 
-    from httpendpoint.sandbox import child_run
+    with shared_objects.built_for_children():  # children copy as few of the zygote's pages as they can
+        from httpendpoint.sandbox import child_run
 
-    child_run.warm_up()
-    places: list[str] | None = None
-    if os.geteuid() == 0:
-        _expose_interpreter()
-        places = mounts.scratch_places(scratch.world_writable_dirs())
-    server = _Server(control, (_own_namespace("mnt"), _own_namespace("ipc")), places)
-    gc.freeze()  # children never scan (and so never copy) the zygote's objects
+        child_run.warm_up()
+        places: list[str] | None = None
+        if os.geteuid() == 0:
+            _expose_interpreter()
+            places = mounts.scratch_places(scratch.world_writable_dirs())
+        server = _Server(control, (_own_namespace("mnt"), _own_namespace("ipc")), places)
 
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
