@@ -186,6 +186,35 @@ def _apigw_service(
     return service
 
 
+class ThreadedServer:
+    """A WSGI app served on a thread: waitress keeps HTTP/1.1 connections open (werkzeug's dev server closes
+    each one, so every hop paid a new connection and a new thread) and runs requests on a thread pool."""
+
+    # How long `stop` waits for the serving thread to see its sockets closed.
+    STOP_SECONDS = 5.0
+
+    def __init__(self, app: Any, host: str, port: int, threads: int) -> None:
+        from waitress import create_server
+
+        # SERVER_NAME is the address served (waitress's default is a placeholder name), as werkzeug's was.
+        self.server: Any = create_server(
+            app, host=host, port=port, threads=threads, ident="httpep-local", server_name=host
+        )
+        self.port = int(self.server.effective_port)
+        self._thread = threading.Thread(target=self.server.run, name=f"serve-{self.port}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Free the port at once. The sockets are closed by the serving thread itself, between two polls (closed
+        from here, they could vanish under the poll it is in); worker threads are daemons, asked to stop without
+        waiting for requests still running."""
+        from waitress import wasyncore
+
+        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
+        self._thread.join(self.STOP_SECONDS)
+        self.server.task_dispatcher.shutdown(timeout=0)
+
+
 @dataclass
 class LocalStack:
     host: str = defaults.HOST
@@ -199,7 +228,7 @@ class LocalStack:
 
     def __post_init__(self) -> None:
         self.template = LocalTemplate(path=self.template_path, parameter_overrides=self.parameter_overrides)
-        self._servers: list[Any] = []
+        self._servers: list[ThreadedServer] = []
         self.runner: LocalLambdaRunner | None = None
 
     @property
@@ -259,16 +288,7 @@ class LocalStack:
         self.runner.prewarm()
 
     def _serve(self, app: Any, port: int, threads: int) -> None:
-        """Serve a WSGI app on a thread: waitress keeps HTTP/1.1 connections open (werkzeug's dev server closes
-        each one, so every hop paid a new connection and a new thread) and runs requests on a thread pool."""
-        from waitress import create_server
-
-        # SERVER_NAME is the address served (waitress's default is a placeholder name), as werkzeug's was.
-        server = create_server(
-            app, host=self.host, port=port, threads=threads, ident="httpep-local", server_name=self.host
-        )
-        self._servers.append(server)
-        threading.Thread(target=server.run, name=f"serve-{port}", daemon=True).start()
+        self._servers.append(ThreadedServer(app, self.host, port, threads))
 
     def aws_client(self, service: str) -> Any:
         import boto3
@@ -294,9 +314,7 @@ class LocalStack:
 
     def stop(self) -> None:
         for server in self._servers:
-            server.close()  # the listening socket: the port is free at once
-            # Its worker threads are daemons: ask them to stop, without waiting for requests still running.
-            server.task_dispatcher.shutdown(timeout=0)
+            server.stop()
         self._servers.clear()
         if self.runner is not None:
             self.runner.stop()

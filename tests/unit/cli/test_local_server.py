@@ -1,8 +1,10 @@
-"""The local stack's opt-in authorizer cache: the same token on the same method ARN, for a while, and nothing else."""
+"""The local stack's servers (kept-alive connections, a clean stop) and its opt-in authorizer cache: the same token
+on the same method ARN, for a while, and nothing else."""
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from httpep.local.server import AuthorizerCache, LocalStack, _no_telemetry_events
+from httpep.local.server import AuthorizerCache, LocalStack, ThreadedServer, _no_telemetry_events
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/api/v1/http-endpoint/u/hook"
 
@@ -62,6 +64,31 @@ def test_the_servers_keep_connections_open_and_name_the_address_they_serve() -> 
     assert all("close" not in answer.headers.get("Connection", "") for answer in answers)
     assert seen[0][:2] == ("127.0.0.1", str(port))
     assert seen[0][2] == seen[1][2]  # the same client port: one connection for both calls
+
+
+def test_a_server_stops_with_a_connection_open_its_thread_ends_and_its_port_is_free() -> None:
+    """Its sockets are closed by its own thread: closed under a poll in progress, they made that thread die
+    of EBADF, which pytest reports as an unhandled thread exception."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    server = ThreadedServer(app, "127.0.0.1", 0, threads=2)
+    failures: list[threading.ExceptHookArgs] = []
+    original, threading.excepthook = threading.excepthook, failures.append
+    try:
+        with requests.Session() as session:  # keeps its connection open through the stop
+            assert session.get(f"http://127.0.0.1:{server.port}/", timeout=10).text == "ok"
+            server.stop()
+            assert f"serve-{server.port}" not in {thread.name for thread in threading.enumerate()}
+    finally:
+        threading.excepthook = original
+    assert failures == []
+    with socket.socket() as again:  # as a restarted stack's server would bind it
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", server.port))
+        again.listen()
 
 
 def test_with_telemetry_off_the_local_api_records_no_telemetry_events(monkeypatch: pytest.MonkeyPatch) -> None:

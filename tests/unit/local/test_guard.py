@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 import requests
-from waitress import create_server
 from werkzeug.serving import make_server
 
 from httpep.local import guard
 from httpep.local.guard import connection_owner, owner_only
 from httpep.local.runner import CHILD_UID_BASE
+from httpep.local.server import ThreadedServer
 
 
 @pytest.fixture(autouse=True, params=["socket diagnostics", "socket table"])
@@ -111,13 +111,11 @@ def waitress_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, list[t
         return find(client, server)
 
     monkeypatch.setattr(guard, "connection_owner", counted)
-    # SERVER_NAME is the address served, as the local stack serves it.
-    server = create_server(owner_only(hello), host="127.0.0.1", port=0, threads=2, server_name="127.0.0.1")
-    threading.Thread(target=server.run, daemon=True).start()
+    server = ThreadedServer(owner_only(hello), "127.0.0.1", 0, threads=2)  # as the local stack serves it
     try:
-        yield server.effective_port, looked_up
+        yield server.port, looked_up
     finally:
-        server.close()
+        server.stop()
 
 
 def test_a_connection_is_looked_up_once_however_many_requests_it_carries(
