@@ -269,6 +269,8 @@ def table(results: dict[str, Any]) -> str:
                 number(r["sandbox_floor_ratio"], 2),
                 key="sandbox_floor_ratio",
             )
+        if "sandbox_page_faults_per_run" in r:
+            t.add("  page faults per run, the zygote and its children", number(r["sandbox_page_faults_per_run"], 0))
     if "save_repins_100_ms_median" in r:
         t.part("6. save through the files API", f"{r['save_calls_each']} saves each")
         t.add(

@@ -26,7 +26,7 @@ from bench.inprocess import AwsMeter, TimedExecutor, Trigger, TriggerSample
 from bench.support import SEED, micros, progress, quiet_stdout, ratio
 from httpendpoint.sandbox import code_cache, function
 from httpendpoint.sandbox.protocol import pack_request
-from httpendpoint.sandbox.zygote_client import zygote_environment
+from httpendpoint.sandbox.zygote_client import pool, zygote_environment
 from httpendpoint.trigger import history, sandbox_client, script_cache
 from tests.support.sandbox import InProcessSandbox
 
@@ -213,6 +213,7 @@ class SandboxResult:
     calls: int
     run_us: float
     floor_us: float  # fork + run the handler + write the result + wait, in a process of the zygote's size
+    page_faults: float  # per run, of the zygote and its children: each one a page copied or newly mapped
 
     def to_json(self, floor_us: float) -> dict[str, Any]:
         return {
@@ -221,6 +222,7 @@ class SandboxResult:
             "sandbox_overhead_ratio": ratio(self.run_us, floor_us),
             "sandbox_floor_us_median": self.floor_us,
             "sandbox_floor_ratio": ratio(self.run_us, self.floor_us),
+            "sandbox_page_faults_per_run": round(self.page_faults, 1),
         }
 
 
@@ -232,9 +234,19 @@ def measure_sandbox(payload: dict[str, Any], calls: int) -> SandboxResult:
         outcome = function.run(payload)
     if outcome.get("outcome") != "response":
         raise RuntimeError(f"the sandbox did not answer with a response: {outcome}")
+    (zygote,) = pool.idle_pids()
+    faults_before = page_faults(zygote)
     samples = time_calls(lambda: function.run(payload), calls)
+    faults = (page_faults(zygote) - faults_before) / calls
     progress(f"part 5: {calls} runs of the floor (fork, run the handler, write the result, wait)")
-    return SandboxResult(calls, micros(samples), sandbox_floor(payload, calls))
+    return SandboxResult(calls, micros(samples), sandbox_floor(payload, calls), faults)
+
+
+def page_faults(pid: int) -> int:
+    """Minor page faults of `pid` and of its children it has reaped (proc(5): minflt and cminflt)."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        fields = stat.read().rsplit(b")", 1)[1].split()
+    return int(fields[7]) + int(fields[8])
 
 
 def sandbox_floor(payload: dict[str, Any], calls: int) -> float:

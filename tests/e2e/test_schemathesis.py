@@ -138,6 +138,16 @@ def documented_script_paths() -> list[str]:
     return sorted(paths)
 
 
+def endpoint_auth(target: Target, path: str) -> str | None:
+    """How the caller's endpoint at trigger path `path` authenticates its callers (None: no such endpoint)."""
+    response = requests.get(
+        target.stack.api_root + "/list", params={"path": path}, headers=target.headers, timeout=REQUEST_TIMEOUT
+    )
+    assert response.status_code == 200, response.text
+    found = [endpoint for endpoint in response.json()["endpoints"] if endpoint["path"] == path]
+    return str(found[0]["auth"]) if found else None
+
+
 def endpoint_ids(stack: RunningStack, headers: dict[str, str]) -> set[str]:
     ids: set[str] = set()
     offset: int | None = 0
@@ -274,10 +284,13 @@ def no_guessed_version(case: Any) -> None:
 
 
 def isolation_check(target: Target) -> Callable[..., bool | None]:
-    """What the caller's GET finds, another account's identical GET does not (404, never 403 or the data)."""
+    """What the caller's GET finds, another account's identical GET does not (404, never 403 or the data). A
+    trigger of a public endpoint (`auth: none`) answers anyone, as documented: it is left out."""
 
     def another_account_sees_nothing(ctx: Any, response: Any, case: Any) -> bool | None:
         if case.method.upper() != "GET" or case.path not in (ID_ROUTE, TRIGGER_ROUTE) or response.status_code != 200:
+            return None
+        if case.path == TRIGGER_ROUTE and endpoint_auth(target, case.path_parameters["path"]) != "bearer":
             return None
         url = response.request.url
         TALLY.isolation_probes += 1
