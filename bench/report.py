@@ -60,7 +60,9 @@ How to read it:
   per request (user + system of its process and every worker, zygote and child) is what the stack itself spent;
   it too rises when other work contends for the CPUs, so compare runs made at a similar load average.
 - 5: sandbox.run back to back, with every cleanup; its floor is the same fork, handler run, result write and
-  wait in a process of the zygote's size (its imports and warm-up), with nothing of the sandbox around it.
+  wait in a process of the zygote's size (its imports and warm-up, its objects shared as the zygote shares
+  them), with nothing of the sandbox around it. The two run in alternate blocks of 20, so that a machine
+  slower for a while slows both. Page faults are the zygote's and its children's: pages copied or mapped.
 - 7: the HMAC check is the router's own function on a GitHub-push-sized body; forged and genuine deliveries
   go through the router's lambda_handler, counting sandbox invokes and DynamoDB requests.
 - Times are medians. Everything shares this machine's CPUs with whatever else runs (see the load average)."""

@@ -3,7 +3,9 @@ shared as the zygote shares them (see shared_objects), then per call fork a chil
 the request and writes its result to a pipe, read it, and wait for the child. Everything the sandbox adds
 (deadline, cleanup, checks) is left out.
 
-`python -m bench.sandbox_floor <request file> <calls>` prints {"sandbox_floor_us_median": ...}.
+`python -m bench.sandbox_floor <request file>` warms up, prints "ready", then for each line N on stdin makes
+N calls and prints their times in seconds as one JSON list (part 5 interleaves these blocks with the
+sandbox's own, so that both see the machine alike).
 """
 
 from __future__ import annotations
@@ -12,18 +14,17 @@ import json
 import os
 import sys
 import time
-from statistics import median
 
 WARMUP = 10
 
 
 def one_call(request: bytes) -> float:
+    from httpendpoint.sandbox import child_run
+
     started = time.perf_counter()
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
-        from httpendpoint.sandbox import child_run
-
         os.close(read)
         view = memoryview(child_run.run(request))
         while view:
@@ -46,9 +47,11 @@ def main() -> None:
         child_run.warm_up()
     with open(sys.argv[1], "rb") as source:
         request = source.read()
-    calls = int(sys.argv[2])
-    samples = [one_call(request) for _ in range(WARMUP + calls)][WARMUP:]
-    print(json.dumps({"sandbox_floor_us_median": median(samples) * 1e6}))
+    for _ in range(WARMUP):
+        one_call(request)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        print(json.dumps([one_call(request) for _ in range(int(line))]), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -226,20 +227,35 @@ class SandboxResult:
         }
 
 
+# Part 5 alternates blocks of this many sandbox runs and floor calls: a machine slower for a while (the cost
+# of a fork and of a page fault here varies through the day) then slows both alike.
+SANDBOX_BLOCK = 20
+
+
 def measure_sandbox(payload: dict[str, Any], calls: int) -> SandboxResult:
     """`function.run` with exactly the payload the router sent, back to back: zygote fork, handler run,
-    checked result, every cleanup; and the floor of the same work in a process of the zygote's size."""
-    progress(f"part 5: {calls} sandbox runs of the router's own payload, back to back")
+    checked result, every cleanup; and, in blocks between them, the floor of the same work in a process of
+    the zygote's size."""
     for _ in range(5):
         outcome = function.run(payload)
     if outcome.get("outcome") != "response":
         raise RuntimeError(f"the sandbox did not answer with a response: {outcome}")
     (zygote,) = pool.idle_pids()
-    faults_before = page_faults(zygote)
-    samples = time_calls(lambda: function.run(payload), calls)
-    faults = (page_faults(zygote) - faults_before) / calls
-    progress(f"part 5: {calls} runs of the floor (fork, run the handler, write the result, wait)")
-    return SandboxResult(calls, micros(samples), sandbox_floor(payload, calls), faults)
+    with sandbox_floor(payload) as floor_calls:
+        progress(
+            f"part 5: {calls} sandbox runs of the router's own payload, back to back, and as many runs of the "
+            f"floor (fork, run the handler, write the result, wait), in alternate blocks of {SANDBOX_BLOCK}"
+        )
+        samples: list[float] = []
+        floor_samples: list[float] = []
+        faults = 0
+        while len(samples) < calls:
+            block = min(SANDBOX_BLOCK, calls - len(samples))
+            faults_before = page_faults(zygote)
+            samples += time_calls(lambda: function.run(payload), block)
+            faults += page_faults(zygote) - faults_before
+            floor_samples += floor_calls(block)
+    return SandboxResult(calls, micros(samples), micros(floor_samples), faults / calls)
 
 
 def page_faults(pid: int) -> int:
@@ -249,21 +265,40 @@ def page_faults(pid: int) -> int:
     return int(fields[7]) + int(fields[8])
 
 
-def sandbox_floor(payload: dict[str, Any], calls: int) -> float:
+@contextmanager
+def sandbox_floor(payload: dict[str, Any]) -> Iterator[Callable[[int], list[float]]]:
+    """bench/sandbox_floor.py in a process of its own, warm: a function that times a block of its calls."""
     compiled = code_cache.compiled(payload["script"], payload["script_path"])
     request = pack_request(compiled.code, payload["script"], payload["script_path"], payload["event"])
     with tempfile.NamedTemporaryFile(prefix="httpep-floor-") as file:
         file.write(request)
         file.flush()
-        done = subprocess.run(
-            [sys.executable, "-s", "-m", "bench.sandbox_floor", file.name, str(calls)],
+        with subprocess.Popen(
+            [sys.executable, "-s", "-m", "bench.sandbox_floor", file.name],
             env=zygote_environment() | {"PYTHONPATH": os.pathsep.join(sys.path)},
             cwd=Path(__file__).parents[1],
-            capture_output=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             text=True,
-            check=True,
-        )
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["sandbox_floor_us_median"])
+        ) as process:
+            assert process.stdin is not None and process.stdout is not None
+            commands, answers = process.stdin, process.stdout
+
+            def answer() -> str:
+                line = answers.readline()
+                if not line:
+                    raise RuntimeError(f"the floor's process ended (status {process.wait()})")
+                return line.strip()
+
+            def calls(count: int) -> list[float]:
+                commands.write(f"{count}\n")
+                commands.flush()
+                return [float(seconds) for seconds in json.loads(answer())]
+
+            if answer() != "ready":
+                raise RuntimeError("the floor's process did not start")
+            yield calls
+            commands.close()
 
 
 def router_instruments() -> tuple[AwsMeter, TimedExecutor]:
