@@ -32,3 +32,7 @@ def boto3_credentials() -> dict[str, str]:
         "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         "aws_session_token": CREDENTIALS["AWS_SESSION_TOKEN"],
     }
+
+
+# The variable through which the runner tells a function's workers where the stack's invoke socket is.
+INVOKE_CHANNEL_VARIABLE = "HTTPEP_LOCAL_INVOKE_SOCKET"

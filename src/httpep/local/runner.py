@@ -340,10 +340,15 @@ class LocalLambdaRunner:
     """The runner interface SAM CLI's local services expect (`invoke`, `get_function`, `is_debugging`)."""
 
     def __init__(self, template: LocalTemplate, aws_endpoint: str, lambda_endpoint: str, log: LogSink) -> None:
+        from httpep.local.invoke_channel import InvokeChannel
+
         self.template = template
         self.pools: dict[str, FunctionPool | TenantPools] = {}
+        self.channel = InvokeChannel(self)
         for function in template.functions():
             env = function_environment(template, function, aws_endpoint, lambda_endpoint)
+            if template.has_aws_permissions(function.name):  # one that may invoke another (the router)
+                env[defaults.INVOKE_CHANNEL_VARIABLE] = self.channel.path
             pools = TenantPools if is_per_tenant(function) else FunctionPool
             self.pools[function.name] = pools(function, env, log)
 
@@ -375,13 +380,7 @@ class LocalLambdaRunner:
         tenant_id: str | None = None,
         **kwargs: Any,
     ) -> None:
-        function = self.get_function(function_identifier, tenant_id)
-        pool = self.pools[function.name]
-        if isinstance(pool, TenantPools):
-            assert tenant_id  # checked by get_function
-            message = pool.invoke(event, tenant_id)
-        else:
-            message = pool.invoke(event)
+        message = self.call(function_identifier, event, tenant_id)
         if "error" in message:
             error = message["error"]
             if error.get("errorMessage") == "Unauthorized" and is_authorizer_event(event):
@@ -392,6 +391,15 @@ class LocalLambdaRunner:
         if stdout is not None:
             stdout.write_str(payload)
 
+    def call(self, function_identifier: str, event: str, tenant_id: str | None = None) -> dict[str, Any]:
+        """The function's answer to `event`: {"result": its JSON text} or {"error": {...}} (see worker.py)."""
+        function = self.get_function(function_identifier, tenant_id)
+        pool = self.pools[function.name]
+        if isinstance(pool, TenantPools):
+            assert tenant_id  # checked by get_function
+            return pool.invoke(event, tenant_id)
+        return pool.invoke(event)
+
     def prewarm(self) -> None:
         # A tenant's worker starts on its first invoke, as a tenant's first environment does on Lambda.
         for pool in self.pools.values():
@@ -399,5 +407,6 @@ class LocalLambdaRunner:
                 threading.Thread(target=pool.prewarm, daemon=True).start()
 
     def stop(self) -> None:
+        self.channel.stop()
         for pool in self.pools.values():
             pool.stop()

@@ -20,6 +20,8 @@ import traceback
 import uuid
 from typing import Any, BinaryIO
 
+from httpep.local.defaults import INVOKE_CHANNEL_VARIABLE
+
 
 class LambdaContext:
     """The attributes of Lambda's Python context object that handlers and Powertools read."""
@@ -52,6 +54,15 @@ def _report(out: BinaryIO, message: dict[str, Any], body: bytes = b"") -> None:
     out.flush()
 
 
+def _invoke_through(channel: str) -> None:
+    """The router's sandbox invokes go through the stack's socket (see invoke_channel), not botocore."""
+    from httpendpoint.core import settings
+    from httpendpoint.trigger import sandbox_client
+    from httpep.local.invoke_channel import ChannelSandbox
+
+    sandbox_client.use(ChannelSandbox(settings.sandbox_function(), channel))
+
+
 def main() -> None:
     handler_spec = sys.argv[1]
     protocol_out = os.fdopen(os.dup(1), "wb")
@@ -61,11 +72,14 @@ def main() -> None:
     os.dup2(devnull, 0)
     sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False), line_buffering=True)
 
+    channel = os.environ.pop(INVOKE_CHANNEL_VARIABLE, None)  # not the function's: Lambda has no such variable
     init_error: dict[str, Any] | None = None
     handler: Any = None
     try:
         module_name, function_name = handler_spec.rsplit(".", 1)
         handler = getattr(importlib.import_module(module_name), function_name)
+        if channel is not None and "httpendpoint.trigger.sandbox_client" in sys.modules:
+            _invoke_through(channel)
     except Exception as exc:  # reported on every invoke, as Lambda reports an init failure
         traceback.print_exc()
         init_error = _error(exc)

@@ -35,6 +35,21 @@ class LambdaSandbox:
         self.function_name = function_name
 
     def run(self, payload: dict[str, Any], encoded: bytes, tenant: str) -> dict[str, Any]:
+        body, function_error = self.invoke(encoded, tenant)
+        try:
+            answer = json.loads(body) if body else {}
+        except ValueError as exc:
+            # A cut-off or garbled answer says nothing about the handler: the sandbox was not really reached.
+            raise Unavailable(f"the sandbox's answer was unreadable ({type(exc).__name__})") from exc
+        if not isinstance(answer, dict):
+            raise Unavailable("the sandbox's answer was not a JSON object")
+        if function_error:
+            # The sandbox itself failed (killed, out of memory, timed out as a whole): not the user's fault alone.
+            return {"outcome": "crashed", "error": f"the sandbox failed: {answer.get('errorType', 'unknown error')}"}
+        return answer
+
+    def invoke(self, encoded: bytes, tenant: str) -> tuple[bytes, str | None]:
+        """Lambda's Invoke: the function's answer, and its FunctionError (None if the function did not fail)."""
         try:
             response = client("lambda").invoke(
                 FunctionName=self.function_name,
@@ -46,16 +61,9 @@ class LambdaSandbox:
             raise Unavailable(f"the sandbox could not be reached ({type(exc).__name__})") from exc
         try:
             body = response["Payload"].read()
-            answer = json.loads(body) if body else {}
-        except (BotoCoreError, ValueError) as exc:
-            # A cut-off or garbled answer says nothing about the handler: the sandbox was not really reached.
+        except BotoCoreError as exc:
             raise Unavailable(f"the sandbox's answer was unreadable ({type(exc).__name__})") from exc
-        if not isinstance(answer, dict):
-            raise Unavailable("the sandbox's answer was not a JSON object")
-        if response.get("FunctionError"):
-            # The sandbox itself failed (killed, out of memory, timed out as a whole): not the user's fault alone.
-            return {"outcome": "crashed", "error": f"the sandbox failed: {answer.get('errorType', 'unknown error')}"}
-        return answer
+        return body, response.get("FunctionError")
 
 
 _override: Executor | None = None
