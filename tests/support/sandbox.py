@@ -6,6 +6,7 @@ import base64
 import ctypes
 import secrets
 import textwrap
+import time
 from typing import Any
 
 from httpendpoint.sandbox import function, processes
@@ -16,6 +17,8 @@ PR_GET_DUMPABLE = 3
 SCRIPT_PATH = "/jaydoe/my_repo/fs/Instabase Drive/handlers/hello.py"
 # Comfortably above what a well-behaved handler needs on a loaded CI machine; hostile tests pass less.
 TIMEOUT = 10.0
+# How long a spare or blank the zygote let go of may take to reach exit() (see leftovers).
+LETGO_SECONDS = 1.0
 
 
 class InProcessSandbox:
@@ -51,13 +54,22 @@ def text_of(outcome: dict[str, Any]) -> str:
 def leftovers() -> dict[int, list[processes.ProcessInfo]]:
     """Processes still hanging off an idle zygote: after any request, there must be none that could still run
     (a child killed on its way out of exit() may still be freeing its memory, then the zygote reaps it), but
-    the spare child each zygote keeps ready for the next request (it never ran one)."""
-    spares = set(pool.spare_pids())
-    found = {
-        pid: [child for child in processes.children_of(pid) if not child.ending and child.pid not in spares]
-        for pid in pool.idle_pids()
-    }
-    return {pid: children for pid, children in found.items() if children}
+    the spare child each zygote keeps ready for the next request (it never ran one).
+
+    A spare or blank the zygote let go of (made for another user, then dropped or killed; it never ran a
+    request) may take a moment to reach exit() on a busy machine: what is still there after
+    LETGO_SECONDS is a leftover."""
+    deadline = time.monotonic() + LETGO_SECONDS
+    while True:
+        spares = set(pool.spare_pids())
+        found = {
+            pid: [child for child in processes.children_of(pid) if not child.ending and child.pid not in spares]
+            for pid in pool.idle_pids()
+        }
+        left = {pid: children for pid, children in found.items() if children}
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.02)
 
 
 def is_dumpable() -> bool:
