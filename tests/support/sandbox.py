@@ -56,9 +56,9 @@ def leftovers() -> dict[int, list[processes.ProcessInfo]]:
     (a child killed on its way out of exit() may still be freeing its memory, then the zygote reaps it), but
     the spare child each zygote keeps ready for the next request (it never ran one).
 
-    A spare or blank the zygote let go of (made for another user, then dropped or killed; it never ran a
-    request) may take a moment to reach exit() on a busy machine: what is still there after
-    LETGO_SECONDS is a leftover."""
+    A spare or blank the zygote let go of (made for another user, then dropped or discarded; it never ran a
+    request) may take a moment to reach exit() on a busy machine: it counts as a leftover only if it is still
+    there after LETGO_SECONDS. Any other process counts at once."""
     deadline = time.monotonic() + LETGO_SECONDS
     while True:
         spares = set(pool.spare_pids())
@@ -67,7 +67,9 @@ def leftovers() -> dict[int, list[processes.ProcessInfo]]:
             for pid in pool.idle_pids()
         }
         left = {pid: children for pid, children in found.items() if children}
-        if not left or time.monotonic() > deadline:
+        let_go = pool.let_go_pids()
+        on_their_way = all(child.pid in let_go for children in left.values() for child in children)
+        if not left or not on_their_way or time.monotonic() > deadline:
             return left
         time.sleep(0.02)
 

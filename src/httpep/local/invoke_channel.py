@@ -14,7 +14,7 @@ root, can neither reach nor use it.
 Each message, both ways: a JSON line, then `size` bytes of payload.
     worker -> stack  {"function": name, "tenant": id, "size": n} + the payload
     stack -> worker  {"size": n, "function_error": "Unhandled" | null} + the result
-                     or {"size": 0, "refused": message}: no such function, or a tenant id that does not fit
+                     or {"size": 0, "refused": error type}: no such function, or a tenant id that does not fit
 """
 
 from __future__ import annotations
@@ -27,12 +27,17 @@ import socket
 import struct
 import tempfile
 import threading
+import time
 from io import BufferedIOBase
 from pathlib import Path
 from typing import Any, Protocol
 
+from httpendpoint.core.aws import SANDBOX_ANSWER_SECONDS, SANDBOX_CONNECT_SECONDS
 from httpendpoint.core.errors import Unavailable
 from httpendpoint.trigger.sandbox_client import LambdaSandbox
+
+# After a failed accept (out of descriptors, say), how long the stack waits before it accepts again.
+ACCEPT_RETRY_SECONDS = 0.05
 
 
 class Invoker(Protocol):
@@ -47,12 +52,17 @@ def _send(stream: BufferedIOBase, header: dict[str, Any], payload: bytes = b"") 
 
 
 def _receive(stream: BufferedIOBase) -> tuple[dict[str, Any], bytes] | None:
+    """The next message, or None: the other end closed, or sent something cut off or garbled."""
     line = stream.readline()
-    if not line:
+    if not line.endswith(b"\n"):
         return None
-    header = dict(json.loads(line))
-    payload = stream.read(int(header["size"]))
-    if len(payload) != header["size"]:
+    try:
+        header = dict(json.loads(line))
+        size = int(header["size"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    payload = stream.read(size)
+    if len(payload) != size:
         return None
     return header, payload
 
@@ -69,20 +79,26 @@ class InvokeChannel:
         self._listener.listen(64)
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._stopped = False
         threading.Thread(target=self._accept, name="invoke-channel", daemon=True).start()
 
     def _accept(self) -> None:
-        while True:
+        while not self._stopped:
             try:
                 connection, _ = self._listener.accept()
             except OSError:
-                return  # closed by stop()
-            credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-            _pid, uid, _gid = struct.unpack("3i", credentials)
-            if uid != os.geteuid():
-                connection.close()
+                if not self._stopped:  # out of descriptors or memory for a moment: the next worker tries again
+                    time.sleep(ACCEPT_RETRY_SECONDS)
                 continue
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+            try:
+                credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+                _pid, uid, _gid = struct.unpack("3i", credentials)
+                if uid != os.geteuid():
+                    connection.close()
+                    continue
+                threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+            except (OSError, RuntimeError):  # that worker sees its connection end, and reconnects
+                connection.close()
 
     def _serve(self, connection: socket.socket) -> None:
         with self._lock:
@@ -100,14 +116,15 @@ class InvokeChannel:
 
     def _answer(self, request: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], bytes]:
         try:
-            answer = self.invoker.call(str(request["function"]), payload.decode(), request.get("tenant"))
+            answer = self.invoker.call(str(request.get("function")), payload.decode(), request.get("tenant"))
         except Exception as exc:  # what the Lambda service answers with a 4xx: no such function, a bad tenant id
-            return {"refused": f"{type(exc).__name__}: {exc}"}, b""
+            return {"refused": type(exc).__name__}, b""
         if "error" in answer:
             return {"function_error": "Unhandled"}, json.dumps(answer["error"]).encode()
         return {"function_error": None}, str(answer["result"]).encode()
 
     def stop(self) -> None:
+        self._stopped = True
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
@@ -132,7 +149,7 @@ class ChannelSandbox(LambdaSandbox):
             stream = self._connected()
             _send(stream, {"function": self.function_name, "tenant": tenant}, encoded)
             message = _receive(stream)
-        except OSError as exc:
+        except OSError as exc:  # timeouts included
             self._close()
             raise Unavailable(f"the sandbox could not be reached ({type(exc).__name__})") from exc
         if message is None:
@@ -147,7 +164,10 @@ class ChannelSandbox(LambdaSandbox):
         if self._stream is None:
             connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
+                # As the Lambda client's own limits (core/aws.py): the answer comes within the sandbox's time.
+                connection.settimeout(SANDBOX_CONNECT_SECONDS)
                 connection.connect(self.path)
+                connection.settimeout(SANDBOX_ANSWER_SECONDS)
             except OSError:
                 connection.close()
                 raise

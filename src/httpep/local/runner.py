@@ -345,12 +345,16 @@ class LocalLambdaRunner:
         self.template = template
         self.pools: dict[str, FunctionPool | TenantPools] = {}
         self.channel = InvokeChannel(self)
-        for function in template.functions():
-            env = function_environment(template, function, aws_endpoint, lambda_endpoint)
-            if template.has_aws_permissions(function.name):  # one that may invoke another (the router)
-                env[defaults.INVOKE_CHANNEL_VARIABLE] = self.channel.path
-            pools = TenantPools if is_per_tenant(function) else FunctionPool
-            self.pools[function.name] = pools(function, env, log)
+        try:
+            for function in template.functions():
+                env = function_environment(template, function, aws_endpoint, lambda_endpoint)
+                if template.has_aws_permissions(function.name):  # one that may invoke another (the router)
+                    env[defaults.INVOKE_CHANNEL_VARIABLE] = self.channel.path
+                pools = TenantPools if is_per_tenant(function) else FunctionPool
+                self.pools[function.name] = pools(function, env, log)
+        except BaseException:
+            self.channel.stop()
+            raise
 
     def is_debugging(self) -> bool:
         return False

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -200,7 +201,11 @@ class ThreadedServer:
         self.server: Any = create_server(
             app, host=host, port=port, threads=threads, ident="httpep-local", server_name=host
         )
-        self.port = int(self.server.effective_port)
+        # A host with several addresses (localhost: IPv4 and IPv6) gets a server per address, on one map.
+        self._map: dict[int, Any] = getattr(self.server, "map", None) or self.server._map
+        listening = getattr(self.server, "effective_listen", None)
+        self.port = int(listening[0][1] if listening else self.server.effective_port)
+        self._stopped = False
         self._thread = threading.Thread(target=self.server.run, name=f"serve-{self.port}", daemon=True)
         self._thread.start()
 
@@ -208,11 +213,23 @@ class ThreadedServer:
         """Free the port at once. The sockets are closed by the serving thread itself, between two polls (closed
         from here, they could vanish under the poll it is in); worker threads are daemons, asked to stop without
         waiting for requests still running."""
-        from waitress import wasyncore
+        from waitress.trigger import trigger
 
-        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
+        if self._stopped:
+            return
+        self._stopped = True
+        wake = next(dispatcher for dispatcher in self._map.values() if isinstance(dispatcher, trigger))
+        wake.pull_trigger(self._close_all)
         self._thread.join(self.STOP_SECONDS)
         self.server.task_dispatcher.shutdown(timeout=0)
+
+    def _close_all(self) -> None:
+        for dispatcher in list(self._map.values()):
+            with contextlib.suppress(OSError):
+                # A connection's own close also wakes a request thread still waiting to flush its answer.
+                closing = getattr(dispatcher, "handle_close", None) if hasattr(dispatcher, "outbufs") else None
+                (closing or dispatcher.close)()
+        self._map.clear()
 
 
 @dataclass

@@ -91,6 +91,31 @@ def test_a_server_stops_with_a_connection_open_its_thread_ends_and_its_port_is_f
         again.listen()
 
 
+def test_a_server_on_a_host_of_two_addresses_serves_and_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host name with several addresses (localhost, where it has an IPv6 one too) gets a server per address
+    from waitress, on one map: the stack starts and stops on it as on one address."""
+    import waitress
+
+    create = waitress.create_server
+
+    def two_addresses(app: Any, **options: Any) -> Any:
+        options.pop("host"), options.pop("port")
+        return create(app, listen="127.0.0.1:0 127.0.0.2:0", **options)
+
+    monkeypatch.setattr(waitress, "create_server", two_addresses)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
+
+    server = ThreadedServer(app, "localhost", 0, threads=2)
+    assert type(server.server).__name__ == "MultiSocketServer"
+    assert requests.get(f"http://127.0.0.1:{server.port}/", timeout=10).text == "ok"
+    server.stop()
+    server.stop()  # once is enough; again does nothing
+    assert f"serve-{server.port}" not in {thread.name for thread in threading.enumerate()}
+
+
 def test_with_telemetry_off_the_local_api_records_no_telemetry_events(monkeypatch: pytest.MonkeyPatch) -> None:
     from samcli.lib.telemetry.event import EventName, EventTracker, UsedFeature
 

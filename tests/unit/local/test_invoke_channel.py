@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import stat
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from samcli.commands.local.lib.exceptions import TenantIdValidationError
 
 from httpendpoint.core.errors import Unavailable
 from httpendpoint.trigger.sandbox_client import LambdaSandbox
+from httpep.local import invoke_channel
 from httpep.local.defaults import INVOKE_CHANNEL_VARIABLE
 from httpep.local.invoke_channel import ChannelSandbox, InvokeChannel
 from httpep.local.runner import LocalLambdaRunner, TenantPools, Worker
@@ -77,8 +81,77 @@ def test_what_the_lambda_service_refuses_leaves_the_sandbox_unavailable(
     channel: InvokeChannel, invoker: FakeInvoker
 ) -> None:
     invoker.refusal = TenantIdValidationError("SandboxFunction is a PER_TENANT function: an invoke must name one")
-    with pytest.raises(Unavailable, match="PER_TENANT"):
+    with pytest.raises(Unavailable, match=r"could not be reached \(TenantIdValidationError\)") as refused:
         run(ChannelSandbox("SandboxFunction", channel.path), {})
+    assert "PER_TENANT" not in str(refused.value)  # the stack's own words stay in the stack, as Lambda's would
+
+
+def test_the_stack_goes_on_accepting_after_a_failed_accept(
+    channel: InvokeChannel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of descriptors for a moment (EMFILE), say: the next worker that connects is still served."""
+    monkeypatch.setattr(invoke_channel, "SANDBOX_ANSWER_SECONDS", 5)
+
+    class FailsOnce:
+        def __init__(self, listener: socket.socket) -> None:
+            self.listener, self.failed = listener, False
+
+        def accept(self) -> tuple[socket.socket, Any]:
+            if not self.failed:
+                self.failed = True
+                raise OSError(errno.EMFILE, "Too many open files")
+            return self.listener.accept()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.listener, name)
+
+    real = channel._listener
+    channel._listener = FailsOnce(real)  # type: ignore[assignment]
+    assert run(ChannelSandbox("SandboxFunction", channel.path), {})["outcome"] == "response"  # the pending accept
+    assert run(ChannelSandbox("SandboxFunction", channel.path), {})["outcome"] == "response"  # after the failure
+    channel._listener = real
+
+
+@pytest.mark.parametrize("answer", [b"", b"not json\n", b'{"size": 10}\nshort', b'{"no size": 1}\n'])
+def test_an_answer_cut_off_or_garbled_leaves_the_sandbox_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: bytes
+) -> None:
+    monkeypatch.setattr(invoke_channel, "SANDBOX_ANSWER_SECONDS", 5)
+    path = str(tmp_path / "fake.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        listener.listen(1)
+
+        def answer_once() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(1 << 16)
+                connection.sendall(answer)
+
+        threading.Thread(target=answer_once, daemon=True).start()
+        with pytest.raises(Unavailable, match="could not be reached"):
+            run(ChannelSandbox("SandboxFunction", path), {})
+
+
+def test_a_stack_that_never_answers_leaves_the_sandbox_unavailable_in_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(invoke_channel, "SANDBOX_ANSWER_SECONDS", 0.2)
+    path = str(tmp_path / "silent.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        listener.listen(1)
+        with pytest.raises(Unavailable, match=r"could not be reached \(TimeoutError\)"):
+            run(ChannelSandbox("SandboxFunction", path), {})
+
+
+def test_a_garbled_request_ends_its_connection_and_nothing_else(channel: InvokeChannel) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+        raw.settimeout(5)
+        raw.connect(channel.path)
+        raw.sendall(b"not json\n")
+        assert raw.recv(100) == b""  # closed without an answer
+    assert run(ChannelSandbox("SandboxFunction", channel.path), {})["outcome"] == "response"
 
 
 def test_without_the_stack_the_sandbox_is_unavailable_and_a_new_stack_is_found_again(invoker: FakeInvoker) -> None:

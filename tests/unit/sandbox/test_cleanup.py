@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -18,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from httpendpoint.sandbox import function, scratch
+from httpendpoint.sandbox import function, processes, scratch
 from httpendpoint.sandbox.limits import CHILD_UID_VARIABLE, SCRATCH_LIMIT_BYTES
+from httpendpoint.sandbox.zygote_client import pool
 from tests.support.events import api_event
 from tests.support.sandbox import (
     KEYRINGS,
@@ -198,6 +200,22 @@ def test_the_memory_of_all_of_a_requests_processes_together_is_capped() -> None:
     else:
         assert outcome["outcome"] == "crashed"
     assert_serves_hello()
+
+
+@as_root
+def test_a_spare_made_for_another_user_is_let_go_and_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CHILD_UID_VARIABLE, "64051")
+    assert_serves_hello()
+    assert_serves_hello()
+    spare, *_ = pool.spare_pids()  # ready for 64051's next request
+    monkeypatch.setenv(CHILD_UID_VARIABLE, "64052")
+    assert_serves_hello()  # 64052's request: 64051's spare is let go of, never having run a request
+    assert spare not in pool.spare_pids()
+    deadline = time.monotonic() + 10
+    while (process := processes.info(spare)) is not None and not process.ending and time.monotonic() < deadline:
+        assert spare in pool.let_go_pids()  # known to be on its way out until it is gone
+        time.sleep(0.01)
+    assert process is None or process.ending
 
 
 @as_root

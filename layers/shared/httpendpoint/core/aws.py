@@ -13,8 +13,12 @@ RETRY_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, con
 # Invoking the sandbox runs a user's handler: never twice for one request (no retries), and the answer may
 # take as long as the longest endpoint timeout the template allows (25 s) plus the sandbox's own work.
 # (`max_attempts` counts retries, not attempts: one attempt in all is `total_max_attempts: 1`.)
+SANDBOX_CONNECT_SECONDS = 2
+SANDBOX_ANSWER_SECONDS = 60
 SANDBOX_INVOKE_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=60
+    retries={"mode": "standard", "total_max_attempts": 1},
+    connect_timeout=SANDBOX_CONNECT_SECONDS,
+    read_timeout=SANDBOX_ANSWER_SECONDS,
 )
 SERVICE_CONFIGS = {"lambda": SANDBOX_INVOKE_CONFIG}
 

@@ -12,7 +12,9 @@ VM where each costs several microseconds. Two things stop those writes:
 
 That halves the pages a child copies (and the zygote's own faults after each fork). An immortal object is
 never freed, which is what the zygote wants of what it holds from start-up; objects made later (a request's)
-are not affected. Elsewhere (another interpreter or version) only the collector is frozen.
+are not affected. Cyclic garbage left by the imports is kept too (its finalizers never run): a little memory,
+and the zygote opens nothing that only a finalizer would close. Elsewhere (another interpreter or version)
+only the collector is frozen.
 """
 
 from __future__ import annotations

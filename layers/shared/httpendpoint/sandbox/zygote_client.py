@@ -164,6 +164,9 @@ class Zygote:
         self._spare_pending = False  # asked for, and no word yet
         self._blank: int | None = None  # the process of the spare after, root's until its turn (under root)
         self._blanks_due = 0  # words on it still to come, one per order that asked for it
+        # Processes let go of that never ran a request (a spare dropped, a blank the zygote discarded), until
+        # the zygote reports them reaped: on their way out, though perhaps not yet inside exit().
+        self.let_go: set[int] = set()
 
     def _accept(self, listener: socket.socket, deadline: float) -> socket.socket | None:
         while (remaining := deadline - time.monotonic()) > 0 and self.process.poll() is None:
@@ -212,11 +215,15 @@ class Zygote:
                 os.close(fd)
             return None
         data = dict(json.loads(message))
+        if "exit" in data:
+            self.let_go.discard(int(data["exit"]))
         if "blank" in data:
             self._blanks_due -= 1
             self._blank = int(data["blank"]) or None
         if "spare" in data:
             self._spare_pending = False
+            if self._blank is not None and data["spare"] != self._blank:
+                self.let_go.add(self._blank)  # it did not fit the spare's header: the zygote discarded it
         if "spare" in data and len(fds) == 1:  # without its channel: the zygote could not make it
             self._forget_spare()
             self._spare = (int(data["spare"]), data.get("private") is True, socket.socket(fileno=fds[0]))
@@ -247,7 +254,9 @@ class Zygote:
 
     def drop_spare(self) -> None:
         """The spare sees its channel close, and exits."""
-        self._await_spare()
+        spare = self._await_spare()
+        if spare is not None:
+            self.let_go.add(spare[0])
         self._forget_spare()
 
     def _forget_spare(self) -> None:
@@ -478,6 +487,11 @@ class ZygotePool:
         """The idle zygotes' spare children: processes of the child's user that never ran a request."""
         with self._lock:
             return [pid for zygote in self._idle for pid in zygote.spare_pids()]
+
+    def let_go_pids(self) -> set[int]:
+        """Processes the idle zygotes let go of that never ran a request, not reaped yet (see Zygote.let_go)."""
+        with self._lock:
+            return {pid for zygote in self._idle for pid in zygote.let_go}
 
     def close(self) -> None:
         with self._lock:
