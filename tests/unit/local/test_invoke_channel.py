@@ -10,6 +10,7 @@ import stat
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,37 +113,43 @@ def test_the_stack_goes_on_accepting_after_a_failed_accept(
     channel._listener = real
 
 
-@pytest.mark.parametrize("answer", [b"", b"not json\n", b'{"size": 10}\nshort', b'{"no size": 1}\n'])
-def test_an_answer_cut_off_or_garbled_leaves_the_sandbox_unavailable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: bytes
-) -> None:
-    monkeypatch.setattr(invoke_channel, "SANDBOX_ANSWER_SECONDS", 5)
-    path = str(tmp_path / "fake.sock")
+@contextmanager
+def fake_stack(path: Path, answer: bytes | None) -> Iterator[str]:
+    """A socket at `path` that answers the first request with `answer` as it is (None: never answers)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
-        listener.bind(path)
+        listener.bind(str(path))
         listener.listen(1)
 
         def answer_once() -> None:
             connection, _ = listener.accept()
             with connection:
                 connection.recv(1 << 16)
-                connection.sendall(answer)
+                if answer is not None:
+                    connection.sendall(answer)
 
-        threading.Thread(target=answer_once, daemon=True).start()
-        with pytest.raises(Unavailable, match="could not be reached"):
-            run(ChannelSandbox("SandboxFunction", path), {})
+        if answer is not None:
+            threading.Thread(target=answer_once, daemon=True).start()
+        yield str(path)
+
+
+@pytest.mark.parametrize("answer", [b"", b"not json\n", b'{"size": 10}\nshort', b'{"no size": 1}\n'])
+def test_an_answer_cut_off_or_garbled_leaves_the_sandbox_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: bytes
+) -> None:
+    monkeypatch.setattr(invoke_channel, "SANDBOX_ANSWER_SECONDS", 5)
+    with fake_stack(tmp_path / "fake.sock", answer) as path, pytest.raises(Unavailable, match="could not be reached"):
+        run(ChannelSandbox("SandboxFunction", path), {})
 
 
 def test_a_stack_that_never_answers_leaves_the_sandbox_unavailable_in_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(invoke_channel, "SANDBOX_ANSWER_SECONDS", 0.2)
-    path = str(tmp_path / "silent.sock")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
-        listener.bind(path)
-        listener.listen(1)
-        with pytest.raises(Unavailable, match=r"could not be reached \(TimeoutError\)"):
-            run(ChannelSandbox("SandboxFunction", path), {})
+    with (
+        fake_stack(tmp_path / "silent.sock", None) as path,
+        pytest.raises(Unavailable, match=r"could not be reached \(TimeoutError\)"),
+    ):
+        run(ChannelSandbox("SandboxFunction", path), {})
 
 
 def test_a_garbled_request_ends_its_connection_and_nothing_else(channel: InvokeChannel) -> None:
