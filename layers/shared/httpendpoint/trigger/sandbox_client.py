@@ -61,7 +61,7 @@ class LambdaSandbox:
             raise Unavailable(f"the sandbox could not be reached ({type(exc).__name__})") from exc
         try:
             body = response["Payload"].read()
-        except BotoCoreError as exc:
+        except (BotoCoreError, ValueError) as exc:
             raise Unavailable(f"the sandbox's answer was unreadable ({type(exc).__name__})") from exc
         return body, response.get("FunctionError")
 
