@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from httpep.local.server import AuthorizerCache, LocalStack, ThreadedServer, _no_telemetry_events
+from tests.support.local import ok_app
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/api/v1/http-endpoint/u/hook"
 
@@ -70,11 +71,7 @@ def test_a_server_stops_with_a_connection_open_its_thread_ends_and_its_port_is_f
     """Its sockets are closed by its own thread: closed under a poll in progress, they made that thread die
     of EBADF, which pytest reports as an unhandled thread exception."""
 
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
-        return [b"ok"]
-
-    server = ThreadedServer(app, "127.0.0.1", 0, threads=2)
+    server = ThreadedServer(ok_app, "127.0.0.1", 0, threads=2)
     failures: list[threading.ExceptHookArgs] = []
     original, threading.excepthook = threading.excepthook, failures.append
     try:
@@ -104,11 +101,7 @@ def test_a_server_on_a_host_of_two_addresses_serves_and_stops(monkeypatch: pytes
 
     monkeypatch.setattr(waitress, "create_server", two_addresses)
 
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
-        return [b"ok"]
-
-    server = ThreadedServer(app, "localhost", 0, threads=2)
+    server = ThreadedServer(ok_app, "localhost", 0, threads=2)
     assert type(server.server).__name__ == "MultiSocketServer"
     assert requests.get(f"http://127.0.0.1:{server.port}/", timeout=10).text == "ok"
     server.stop()

@@ -18,6 +18,7 @@ from httpep.local import guard
 from httpep.local.guard import connection_owner, owner_only
 from httpep.local.runner import CHILD_UID_BASE
 from httpep.local.server import ThreadedServer
+from tests.support.local import as_user, ok_app
 
 
 @pytest.fixture(autouse=True, params=["socket diagnostics", "socket table"])
@@ -34,16 +35,13 @@ def lookup(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> N
 def send_and_close(port: int, uid: int) -> None:
     """A handler's process (another user's) sends a request to the control plane and closes its end at once,
     without waiting for the answer (a write needs none)."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgid(uid)
-            os.setuid(uid)
-            with socket.create_connection(("127.0.0.1", port)) as s:
-                s.sendall(b"PUT /victims-table HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+
+    def send() -> bytes:
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"PUT /victims-table HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
+        return b""
+
+    as_user(uid, send)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="handlers are told apart from the stack by their uid, as root")
@@ -95,11 +93,6 @@ def test_the_owner_of_a_connection_is_found_on_either_family(host: str) -> None:
         assert connection_owner(client.getsockname()[:2], (host, 1)) is None
 
 
-def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
-    return [b"ok"]
-
-
 @pytest.fixture
 def waitress_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, list[tuple[str, int]]]]:
     """The guard behind waitress (the local stack's server), and the connections it looked up."""
@@ -111,7 +104,7 @@ def waitress_port(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, list[t
         return find(client, server)
 
     monkeypatch.setattr(guard, "connection_owner", counted)
-    server = ThreadedServer(owner_only(hello), "127.0.0.1", 0, threads=2)  # as the local stack serves it
+    server = ThreadedServer(owner_only(ok_app), "127.0.0.1", 0, threads=2)  # as the local stack serves it
     try:
         yield server.port, looked_up
     finally:
@@ -136,28 +129,19 @@ def test_every_request_of_another_user_s_connection_is_refused(
 ) -> None:
     """A handler's process keeps its connection open and sends request after request: none is served."""
     port, _ = waitress_port
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(reader)
-            os.setgid(CHILD_UID_BASE + 999)
-            os.setuid(CHILD_UID_BASE + 999)
-            with socket.create_connection(("127.0.0.1", port)) as s, s.makefile("rb") as answers:
-                statuses = []
-                for _ in range(3):
-                    s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-                    statuses.append(answers.readline().split()[1])
-                    length = 0
-                    while (line := answers.readline()) not in (b"\r\n", b""):
-                        if line.lower().startswith(b"content-length:"):
-                            length = int(line.split(b":")[1])
-                    answers.read(length)
-                os.write(writer, b" ".join(statuses))
-        finally:
-            os._exit(0)
-    os.close(writer)
-    with os.fdopen(reader, "rb") as pipe:
-        statuses = pipe.read().split()
-    os.waitpid(pid, 0)
+
+    def three_requests() -> bytes:
+        with socket.create_connection(("127.0.0.1", port)) as s, s.makefile("rb") as answers:
+            statuses = []
+            for _ in range(3):
+                s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                statuses.append(answers.readline().split()[1])
+                length = 0
+                while (line := answers.readline()) not in (b"\r\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                answers.read(length)
+            return b" ".join(statuses)
+
+    statuses = as_user(CHILD_UID_BASE + 999, three_requests).split()
     assert statuses == [b"403"] * 3

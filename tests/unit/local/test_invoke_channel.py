@@ -24,6 +24,7 @@ from httpep.local.defaults import INVOKE_CHANNEL_VARIABLE
 from httpep.local.invoke_channel import ChannelSandbox, InvokeChannel
 from httpep.local.runner import LocalLambdaRunner, TenantPools, Worker
 from httpep.local.template import LocalTemplate
+from tests.support.local import as_user
 from tests.support.repo import REPO_ROOT
 
 ANOTHER_UID = 65_000
@@ -185,25 +186,14 @@ def test_the_socket_lies_where_only_the_stacks_user_may_enter(channel: InvokeCha
 
 def _as_another_user(path: str) -> str:
     """What a process of another user gets from the socket: an exception's name, or the answer's outcome."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
+
+    def invoke() -> bytes:
         try:
-            os.close(read)
-            os.setgid(ANOTHER_UID)
-            os.setuid(ANOTHER_UID)
-            try:
-                found = run(ChannelSandbox("SandboxFunction", path), {})["outcome"]
-            except Unavailable as exc:
-                found = f"Unavailable: {exc}"
-            os.write(write, found.encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as answer:
-        found = answer.read().decode()
-    os.waitpid(pid, 0)
-    return found
+            return str(run(ChannelSandbox("SandboxFunction", path), {})["outcome"]).encode()
+        except Unavailable as exc:
+            return f"Unavailable: {exc}".encode()
+
+    return as_user(ANOTHER_UID, invoke).decode()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="handlers run as users of their own only under root")
