@@ -70,8 +70,7 @@ def _make_immortal() -> None:
     pending = gc.get_objects()
     while pending:
         value = pending.pop()
-        refcount = ctypes.c_ssize_t.from_address(id(value))
-        if ctypes.c_int32(refcount.value & 0xFFFFFFFF).value < 0:
+        if is_immortal(value):
             continue
-        refcount.value = IMMORTAL_REFCOUNT
+        ctypes.c_ssize_t.from_address(id(value)).value = IMMORTAL_REFCOUNT
         pending += gc.get_referents(value)
