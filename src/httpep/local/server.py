@@ -224,11 +224,12 @@ class ThreadedServer:
         self.server.task_dispatcher.shutdown(timeout=0)
 
     def _close_all(self) -> None:
+        from waitress.channel import HTTPChannel
+
         for dispatcher in list(self._map.values()):
             with contextlib.suppress(OSError):
                 # A connection's own close also wakes a request thread still waiting to flush its answer.
-                closing = getattr(dispatcher, "handle_close", None) if hasattr(dispatcher, "outbufs") else None
-                (closing or dispatcher.close)()
+                (dispatcher.handle_close if isinstance(dispatcher, HTTPChannel) else dispatcher.close)()
         self._map.clear()
 
 
