@@ -11,7 +11,7 @@ The socket lies in a directory only the stack's user may enter, and the stack an
 own user (as the guard does for its HTTP services): a handler's processes, which run as other users under
 root, can neither reach nor use it.
 
-Each message, both ways: a JSON line, then `size` bytes of payload.
+Each message, both ways, is a frame (frames.py): a JSON line, then `size` bytes of payload.
     worker -> stack  {"function": name, "tenant": id, "size": n} + the payload
     stack -> worker  {"size": n, "function_error": "Unhandled" | null} + the result
                      or {"size": 0, "refused": error type}: no such function, or a tenant id that does not fit
@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from httpendpoint.core.aws import SANDBOX_ANSWER_SECONDS, SANDBOX_CONNECT_SECONDS
 from httpendpoint.core.errors import Unavailable
 from httpendpoint.trigger.sandbox_client import LambdaSandbox
+from httpep.local.frames import read_frame, write_frame
 
 # After a failed accept (out of descriptors, say), how long the stack waits before it accepts again.
 ACCEPT_RETRY_SECONDS = 0.05
@@ -44,27 +45,6 @@ class Invoker(Protocol):
     def call(self, function_identifier: str, event: str, tenant_id: str | None = None) -> dict[str, Any]:
         """The function's answer: {"result": its JSON text} or {"error": {...}}."""
         ...
-
-
-def _send(stream: BufferedIOBase, header: dict[str, Any], payload: bytes = b"") -> None:
-    stream.write(json.dumps({**header, "size": len(payload)}).encode() + b"\n" + payload)
-    stream.flush()
-
-
-def _receive(stream: BufferedIOBase) -> tuple[dict[str, Any], bytes] | None:
-    """The next message, or None: the other end closed, or sent something cut off or garbled."""
-    line = stream.readline()
-    if not line.endswith(b"\n"):
-        return None
-    try:
-        header = dict(json.loads(line))
-        size = int(header["size"])
-    except (ValueError, TypeError, KeyError):
-        return None
-    payload = stream.read(size)
-    if len(payload) != size:
-        return None
-    return header, payload
 
 
 class InvokeChannel:
@@ -105,9 +85,9 @@ class InvokeChannel:
             self._connections.add(connection)
         try:
             with connection, connection.makefile("rwb") as stream:
-                while (message := _receive(stream)) is not None:
+                while (message := read_frame(stream)) is not None:
                     request, payload = message
-                    _send(stream, *self._answer(request, payload))
+                    write_frame(stream, *self._answer(request, payload))
         except OSError:
             pass  # the worker went away, or the stack stops
         finally:
@@ -147,8 +127,8 @@ class ChannelSandbox(LambdaSandbox):
     def invoke(self, encoded: bytes, tenant: str) -> tuple[bytes, str | None]:
         try:
             stream = self._connected()
-            _send(stream, {"function": self.function_name, "tenant": tenant}, encoded)
-            message = _receive(stream)
+            write_frame(stream, {"function": self.function_name, "tenant": tenant}, encoded)
+            message = read_frame(stream)
         except OSError as exc:  # timeouts included
             self._close()
             raise Unavailable(f"the sandbox could not be reached ({type(exc).__name__})") from exc

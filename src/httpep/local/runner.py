@@ -26,6 +26,7 @@ from typing import Any
 
 from httpendpoint.sandbox.limits import CHILD_UID_VARIABLE
 from httpep.local import defaults
+from httpep.local.frames import write_frame
 from httpep.local.template import LOCAL_REGION, LocalTemplate
 
 MAX_WORKERS_PER_FUNCTION = 16
@@ -91,23 +92,22 @@ class Worker:
         """The worker's answer: {"result": the result's JSON text} or {"error": {...}} (see worker.py)."""
         assert self.process.stdin is not None
         deadline = time.monotonic() + timeout
-        body = event.encode()
-        header = {"request_id": request_id, "deadline_ms": int((time.time() + timeout) * 1000), "size": len(body)}
+        header = {"request_id": request_id, "deadline_ms": int((time.time() + timeout) * 1000)}
         try:
-            self.process.stdin.write(json.dumps(header).encode() + b"\n" + body)
-            self.process.stdin.flush()
+            write_frame(self.process.stdin, header, event.encode())
         except BrokenPipeError:
             raise WorkerGone("Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited") from None
         while b"\n" not in self._pending:
             self._read(deadline, timeout, request_id)
+        # A frame (frames.py), read as it comes: the worker's stdout is polled, under the invoke's deadline.
         line, _, self._pending = self._pending.partition(b"\n")
         answer = dict(json.loads(line))
-        size = answer.pop("size", None)
-        if size is not None:
-            while len(self._pending) < size:
-                self._read(deadline, timeout, request_id)
+        size = int(answer.pop("size"))
+        while len(self._pending) < size:
+            self._read(deadline, timeout, request_id)
+        if "error" not in answer:
             answer["result"] = self._pending[:size].decode()
-            self._pending = self._pending[size:]
+        self._pending = self._pending[size:]
         return answer
 
     def _read(self, deadline: float, timeout: float, request_id: str) -> None:

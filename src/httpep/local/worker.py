@@ -1,9 +1,8 @@
 """One warm "container" of a Lambda function: a process that imports the handler once and serves invokes.
 
 Started by the local runner with only the environment the template gives the function. Each invoke arrives on
-stdin as a JSON line (its request id, deadline and the event's size) followed by the event's JSON text; its
-result leaves on a private copy of stdout as a JSON line, `{"size": n}` followed by the result's JSON text or
-`{"error": {...}}`. The JSON texts travel as they are, never escaped into a string of another JSON document.
+stdin as a frame (frames.py): its request id and deadline, then the event's JSON text; its result leaves on a
+private copy of stdout as a frame: the result's JSON text, or `{"error": {...}}` and nothing after it.
 The function's own stdout is joined to stderr, which the runner shows on the console, as Lambda sends both to
 the function's log.
 """
@@ -18,9 +17,10 @@ import sys
 import time
 import traceback
 import uuid
-from typing import Any, BinaryIO
+from typing import Any
 
 from httpep.local.defaults import INVOKE_CHANNEL_VARIABLE
+from httpep.local.frames import read_frame, write_frame
 
 
 class LambdaContext:
@@ -47,11 +47,6 @@ def _error(exc: BaseException) -> dict[str, Any]:
         "errorType": type(exc).__name__,
         "stackTrace": traceback.format_tb(exc.__traceback__),
     }
-
-
-def _report(out: BinaryIO, message: dict[str, Any], body: bytes = b"") -> None:
-    out.write(json.dumps(message).encode() + b"\n" + body)
-    out.flush()
 
 
 def _invoke_through(channel: str) -> None:
@@ -85,11 +80,10 @@ def main() -> None:
         init_error = _error(exc)
         init_error["errorType"] = f"Runtime.ImportModuleError: {init_error['errorType']}"
 
-    for line in protocol_in:
-        request = json.loads(line)
-        event = protocol_in.read(request["size"])
+    while (message := read_frame(protocol_in)) is not None:
+        request, event = message
         if init_error is not None:
-            _report(protocol_out, {"error": init_error})
+            write_frame(protocol_out, {"error": init_error})
             continue
         context = LambdaContext(request.get("request_id") or str(uuid.uuid4()), request["deadline_ms"])
         try:
@@ -98,9 +92,9 @@ def main() -> None:
         except Exception as exc:
             print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
             traceback.print_exc()
-            _report(protocol_out, {"error": _error(exc)})
+            write_frame(protocol_out, {"error": _error(exc)})
             continue
-        _report(protocol_out, {"size": len(payload)}, payload)
+        write_frame(protocol_out, {}, payload)
 
 
 if __name__ == "__main__":
