@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from bench.stack import SeededStack
-from bench.support import SEED, free_port, progress, ratio
+from bench.support import SEED, free_port, progress, ratio, stat_fields
 
 CLIENTS = 8
 WARMUP_SECONDS_MAX = 60.0
@@ -104,8 +104,7 @@ def tree_cpu_seconds(root: int) -> float:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+                parent = int(stat_fields(int(entry))[1])
             except (OSError, IndexError, ValueError):
                 continue  # ended while we looked
             children.setdefault(parent, []).append(int(entry))
@@ -114,8 +113,7 @@ def tree_cpu_seconds(root: int) -> float:
         pid = pending.pop()
         pending += children.get(pid, [])
         try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
+            fields = stat_fields(pid)
         except OSError:
             continue
         ticks += sum(int(field) for field in fields[11:15])  # utime, stime, cutime, cstime

@@ -104,3 +104,11 @@ def load_average() -> float:
         return os.getloadavg()[0]
     except OSError:
         return float("nan")
+
+
+def stat_fields(pid: int) -> list[bytes]:
+    """/proc/<pid>/stat after the command name (which may hold spaces or parentheses): the state is [0], the
+    parent [1], minflt [7], cminflt [8], utime, stime, cutime and cstime [11:15] (proc(5)). OSError once the
+    process is gone."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        return stat.read().rsplit(b")", 1)[1].split()

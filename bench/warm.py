@@ -24,7 +24,7 @@ from typing import Any
 import flask
 
 from bench.inprocess import AwsMeter, TimedExecutor, Trigger, TriggerSample
-from bench.support import SEED, micros, progress, quiet_stdout, ratio
+from bench.support import SEED, micros, progress, quiet_stdout, ratio, stat_fields
 from httpendpoint.sandbox import code_cache, function
 from httpendpoint.sandbox.protocol import pack_request
 from httpendpoint.sandbox.zygote_client import pool, zygote_environment
@@ -259,9 +259,8 @@ def measure_sandbox(payload: dict[str, Any], calls: int) -> SandboxResult:
 
 
 def page_faults(pid: int) -> int:
-    """Minor page faults of `pid` and of its children it has reaped (proc(5): minflt and cminflt)."""
-    with open(f"/proc/{pid}/stat", "rb") as stat:
-        fields = stat.read().rsplit(b")", 1)[1].split()
+    """Minor page faults of `pid` and of its children it has reaped (minflt and cminflt)."""
+    fields = stat_fields(pid)
     return int(fields[7]) + int(fields[8])
 
 
