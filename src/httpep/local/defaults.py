@@ -34,5 +34,5 @@ def boto3_credentials() -> dict[str, str]:
     }
 
 
-# The variable through which the runner tells a function's workers where the stack's invoke socket is.
-INVOKE_CHANNEL_VARIABLE = "HTTPEP_LOCAL_INVOKE_SOCKET"
+# The variable through which the runner tells a function's workers where the stack's socket is (channel.py).
+STACK_CHANNEL_VARIABLE = "HTTPEP_LOCAL_STACK_SOCKET"

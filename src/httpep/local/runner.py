@@ -22,12 +22,15 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from httpendpoint.sandbox.limits import CHILD_UID_VARIABLE
 from httpep.local import defaults
 from httpep.local.frames import write_frame
 from httpep.local.template import LOCAL_REGION, LocalTemplate
+
+if TYPE_CHECKING:
+    from httpep.local.guard import WsgiApp
 
 MAX_WORKERS_PER_FUNCTION = 16
 # A PER_TENANT function (template.yaml's TenancyConfig) gets warm workers per tenant (account), never shared
@@ -339,17 +342,26 @@ def is_authorizer_event(event: str) -> bool:
 class LocalLambdaRunner:
     """The runner interface SAM CLI's local services expect (`invoke`, `get_function`, `is_debugging`)."""
 
-    def __init__(self, template: LocalTemplate, aws_endpoint: str, lambda_endpoint: str, log: LogSink) -> None:
-        from httpep.local.invoke_channel import InvokeChannel
+    def __init__(
+        self,
+        template: LocalTemplate,
+        aws_endpoint: str,
+        lambda_endpoint: str,
+        log: LogSink,
+        aws_app: WsgiApp | None = None,
+    ) -> None:
+        """`aws_app`: the embedded AWS's WSGI application, which the workers' AWS requests reach through the
+        stack's socket (channel.py); without it they go to `aws_endpoint` over HTTP."""
+        from httpep.local.channel import StackChannel
 
         self.template = template
         self.pools: dict[str, FunctionPool | TenantPools] = {}
-        self.channel = InvokeChannel(self)
+        self.channel = StackChannel(self, aws_app)
         try:
             for function in template.functions():
                 env = function_environment(template, function, aws_endpoint, lambda_endpoint)
-                if template.has_aws_permissions(function.name):  # one that may invoke another (the router)
-                    env[defaults.INVOKE_CHANNEL_VARIABLE] = self.channel.path
+                if template.has_aws_permissions(function.name):  # one that calls AWS or invokes another
+                    env[defaults.STACK_CHANNEL_VARIABLE] = self.channel.path
                 pools = TenantPools if is_per_tenant(function) else FunctionPool
                 self.pools[function.name] = pools(function, env, log)
         except BaseException:

@@ -279,12 +279,12 @@ class LocalStack:
         cache_moto_lookups()
         cache_serialized_results()
         # Handlers are callers like any other of the API, but moto and the Lambda Invoke API are the stack's own.
-        moto_app = owner_only(DomainDispatcherApplication(create_backend_app), log=self.console.function_log)
-        self._serve(moto_app, self.aws_port, MOTO_THREADS)
+        moto_app = DomainDispatcherApplication(create_backend_app)
+        self._serve(owner_only(moto_app, log=self.console.function_log), self.aws_port, MOTO_THREADS)
         create_resources(self.template, self.aws_client)
 
         self.runner = LocalLambdaRunner(
-            self.template, self.aws_endpoint, self.lambda_endpoint, self.console.function_log
+            self.template, self.aws_endpoint, self.lambda_endpoint, self.console.function_log, moto_app
         )
         cache = AuthorizerCache(self.authorizer_cache_seconds) if self.authorizer_cache_seconds > 0 else None
         api_service = _apigw_service(

@@ -19,7 +19,7 @@ import traceback
 import uuid
 from typing import Any
 
-from httpep.local.defaults import INVOKE_CHANNEL_VARIABLE
+from httpep.local.defaults import STACK_CHANNEL_VARIABLE
 from httpep.local.frames import read_frame, write_frame
 
 
@@ -49,13 +49,23 @@ def _error(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def _invoke_through(channel: str) -> None:
-    """The router's sandbox invokes go through the stack's socket (see invoke_channel), not botocore."""
-    from httpendpoint.core import settings
-    from httpendpoint.trigger import sandbox_client
-    from httpep.local.invoke_channel import ChannelSandbox
+def _through_the_stack(path: str) -> None:
+    """The function's sandbox invokes and its requests to the embedded AWS go through the stack's socket
+    (channel.py), where its code makes them through the project's seams (sandbox_client, core.aws)."""
+    invokes = "httpendpoint.trigger.sandbox_client" in sys.modules  # asked before channel.py imports it
+    from httpep.local.channel import ChannelClient, ChannelSandbox, ChannelTransport
 
-    sandbox_client.use(ChannelSandbox(settings.sandbox_function(), channel))
+    client = ChannelClient(path)
+    if invokes:
+        from httpendpoint.core import settings
+        from httpendpoint.trigger import sandbox_client
+
+        sandbox_client.use(ChannelSandbox(settings.sandbox_function(), client))
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")  # the embedded AWS, as the runner gives every function
+    if endpoint and "httpendpoint.core.aws" in sys.modules:
+        from httpendpoint.core import aws
+
+        aws.session().events.register("before-send", ChannelTransport(client, endpoint))
 
 
 def main() -> None:
@@ -67,14 +77,14 @@ def main() -> None:
     os.dup2(devnull, 0)
     sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False), line_buffering=True)
 
-    channel = os.environ.pop(INVOKE_CHANNEL_VARIABLE, None)  # not the function's: Lambda has no such variable
+    channel = os.environ.pop(STACK_CHANNEL_VARIABLE, None)  # not the function's: Lambda has no such variable
     init_error: dict[str, Any] | None = None
     handler: Any = None
     try:
         module_name, function_name = handler_spec.rsplit(".", 1)
         handler = getattr(importlib.import_module(module_name), function_name)
-        if channel is not None and "httpendpoint.trigger.sandbox_client" in sys.modules:
-            _invoke_through(channel)
+        if channel is not None:
+            _through_the_stack(channel)
     except Exception as exc:  # reported on every invoke, as Lambda reports an init failure
         traceback.print_exc()
         init_error = _error(exc)

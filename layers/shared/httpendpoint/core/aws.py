@@ -9,7 +9,13 @@ from botocore.config import Config
 
 # botocore's standard retry mode: bounded, jittered retries of throttling and transient errors.
 # Three attempts in all, each short, so a failing store answers 503 well inside API Gateway's 29 s.
-RETRY_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5)
+AWS_CONNECT_SECONDS = 2
+AWS_ANSWER_SECONDS = 5
+RETRY_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 3},
+    connect_timeout=AWS_CONNECT_SECONDS,
+    read_timeout=AWS_ANSWER_SECONDS,
+)
 # Invoking the sandbox runs a user's handler: never twice for one request (no retries), and the answer may
 # take as long as the longest endpoint timeout the template allows (25 s) plus the sandbox's own work.
 # (`max_attempts` counts retries, not attempts: one attempt in all is `total_max_attempts: 1`.)
@@ -24,8 +30,9 @@ SERVICE_CONFIGS = {"lambda": SANDBOX_INVOKE_CONFIG}
 
 
 @cache
-def _session() -> Any:
-    # One session for every client: each new session re-reads configuration and the endpoint data.
+def session() -> Any:
+    """The boto3 session every client is made from: each new session re-reads configuration and the endpoint
+    data. (Handlers of its events, registered before the first client is made, apply to every client.)"""
     import boto3
 
     _remember_user_agent_components()
@@ -45,10 +52,10 @@ def _remember_user_agent_components() -> None:
 
 @cache
 def client(service: str) -> Any:
-    return _session().client(service, config=SERVICE_CONFIGS.get(service, RETRY_CONFIG))
+    return session().client(service, config=SERVICE_CONFIGS.get(service, RETRY_CONFIG))
 
 
 def reset_clients() -> None:
     """Forget cached clients and their session (tests switch between moto backends and environments)."""
     client.cache_clear()
-    _session.cache_clear()
+    session.cache_clear()

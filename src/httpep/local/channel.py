@@ -1,0 +1,302 @@
+"""The stack's own workers reach the stack through a unix socket of its, not its HTTP services: their invokes of
+another function, and their requests to the embedded AWS (moto).
+
+A warm trigger makes two DynamoDB requests and one sandbox invoke. Over HTTP, each cost the router's worker an
+HTTP exchange (urllib3 and http.client: a third of a DynamoDB call's CPU), and the stack a waitress request
+(parsing, a thread hand-off, the guard), on top of the work itself, for nothing a handler author could see.
+Through the socket:
+- an invoke: the worker sends the payload and the tenant id, and the stack runs the same invoke as its Lambda
+  service would (the function's tenancy checked, a worker of the tenant's), and answers with the function's
+  result and whether it failed, as Lambda's Invoke answers with its FunctionError;
+- an AWS request: botocore still builds, validates and signs it as it would over HTTP (see `ChannelTransport`);
+  only its sending is replaced. The stack hands it to the same moto application its HTTP service serves, as a
+  WSGI request, and answers with the status, headers and body, which botocore then parses as any answer.
+
+The socket lies in a directory only the stack's user may enter, and the stack answers only a peer of its own
+user (as the guard does for its HTTP services): a handler's processes, which run as other users under root,
+can neither reach nor use it.
+
+Each message, both ways, is a frame (frames.py): a JSON line, then `size` bytes of payload.
+    worker -> stack  {"function": name, "tenant": id, "size": n} + the payload          an invoke
+                     {"aws": [method, url, [[name, value], ...]], "size": n} + the body    an AWS request
+    stack -> worker  {"size": n, "function_error": "Unhandled" | null} + the result
+                     {"size": n, "status": code, "headers": [[name, value], ...]} + the body
+                     or {"size": 0, "refused": error type}: no such function, a tenant id that does not fit, or
+                     no AWS served here
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import socket
+import struct
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from io import BufferedIOBase
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from httpendpoint.core.aws import (
+    AWS_ANSWER_SECONDS,
+    AWS_CONNECT_SECONDS,
+    SANDBOX_ANSWER_SECONDS,
+    SANDBOX_CONNECT_SECONDS,
+)
+from httpendpoint.core.errors import Unavailable
+from httpendpoint.trigger.sandbox_client import LambdaSandbox
+from httpep.local.frames import read_frame, write_frame
+from httpep.local.guard import WsgiApp
+
+# After a failed accept (out of descriptors, say), how long the stack waits before it accepts again.
+ACCEPT_RETRY_SECONDS = 0.05
+# What an HTTP server answers when its application fails (waitress's words).
+APP_FAILED = (500, [("Content-Type", "text/plain")], b"Internal Server Error")
+
+
+class Invoker(Protocol):
+    def call(self, function_identifier: str, event: str, tenant_id: str | None = None) -> dict[str, Any]:
+        """The function's answer: {"result": its JSON text} or {"error": {...}}."""
+        ...
+
+
+class Refused(Exception):
+    """The stack refused the request (its error type is the message)."""
+
+
+class StackChannel:
+    """The stack's end: a listening socket and a thread per connected worker."""
+
+    def __init__(self, invoker: Invoker, aws_app: WsgiApp | None = None) -> None:
+        self.invoker = invoker
+        self.aws_app = aws_app
+        self.directory = Path(tempfile.mkdtemp(prefix="httpep-stack-"))  # mode 0700, the stack's user's
+        self.path = str(self.directory / "stack.sock")
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.path)
+        self._listener.listen(64)
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._stopped = False
+        threading.Thread(target=self._accept, name="stack-channel", daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stopped:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                if not self._stopped:  # out of descriptors or memory for a moment: the next worker tries again
+                    time.sleep(ACCEPT_RETRY_SECONDS)
+                continue
+            try:
+                credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+                _pid, uid, _gid = struct.unpack("3i", credentials)
+                if uid != os.geteuid():
+                    connection.close()
+                    continue
+                threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+            except (OSError, RuntimeError):  # that worker sees its connection end, and reconnects
+                connection.close()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(connection)
+        try:
+            with connection, connection.makefile("rwb") as stream:
+                while (message := read_frame(stream)) is not None:
+                    request, payload = message
+                    write_frame(stream, *self._answer(request, payload))
+        except OSError:
+            pass  # the worker went away, or the stack stops
+        finally:
+            with self._lock:
+                self._connections.discard(connection)
+
+    def _answer(self, request: dict[str, Any], payload: bytes) -> tuple[dict[str, Any], bytes]:
+        if "aws" in request:
+            return self._aws(request["aws"], payload)
+        try:
+            answer = self.invoker.call(str(request.get("function")), payload.decode(), request.get("tenant"))
+        except Exception as exc:  # what the Lambda service answers with a 4xx: no such function, a bad tenant id
+            return {"refused": type(exc).__name__}, b""
+        if "error" in answer:
+            return {"function_error": "Unhandled"}, json.dumps(answer["error"]).encode()
+        return {"function_error": None}, str(answer["result"]).encode()
+
+    def _aws(self, request: Any, body: bytes) -> tuple[dict[str, Any], bytes]:
+        """The AWS request as moto's HTTP service would have served it: the same application, a WSGI request
+        built by werkzeug from the URL, headers and body botocore sent."""
+        from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+        if self.aws_app is None:
+            return {"refused": "NoAwsHere"}, b""
+        try:
+            method, url, headers = str(request[0]), urlsplit(str(request[1])), [(str(k), str(v)) for k, v in request[2]]
+        except (TypeError, ValueError, IndexError):
+            return {"refused": "MalformedRequest"}, b""
+        builder = EnvironBuilder(
+            path=url.path + (f"?{url.query}" if url.query else ""),
+            base_url=f"{url.scheme}://{url.netloc}",
+            method=method,
+            headers=headers,
+            data=body,
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        )
+        try:
+            environ = builder.get_environ()
+            answer, status, answer_headers = run_wsgi_app(self.aws_app, environ, buffered=True)
+            try:
+                content = b"".join(answer)
+            finally:
+                closing = getattr(answer, "close", None)
+                if closing is not None:
+                    closing()
+            code, headers_out = int(status.split(" ", 1)[0]), list(answer_headers.items())
+        except Exception:  # as an HTTP server answers for an application that fails
+            code, headers_out, content = APP_FAILED
+        finally:
+            builder.close()
+        return {"status": code, "headers": headers_out}, content
+
+    def stop(self) -> None:
+        self._stopped = True
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:  # each worker sees its connection end
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class ChannelClient:
+    """A worker's connection to the stack, made on first use and kept; one exchange at a time."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._socket: socket.socket | None = None
+        self._stream: BufferedIOBase | None = None
+        self._lock = threading.Lock()
+
+    def exchange(
+        self, header: dict[str, Any], payload: bytes, connect_seconds: float, answer_seconds: float
+    ) -> tuple[dict[str, Any], bytes]:
+        """The stack's answer. Raises OSError (timeouts included) if the stack cannot be reached or closes the
+        connection, and Refused if it refuses the request."""
+        with self._lock:
+            try:
+                stream = self._connected(connect_seconds)
+                assert self._socket is not None
+                self._socket.settimeout(answer_seconds)
+                write_frame(stream, header, payload)
+                message = read_frame(stream)
+            except OSError:
+                self._close()
+                raise
+            if message is None:
+                self._close()
+                raise ConnectionResetError("the local stack closed the connection")
+        if message[0].get("refused"):
+            raise Refused(str(message[0]["refused"]))
+        return message
+
+    def _connected(self, connect_seconds: float) -> BufferedIOBase:
+        if self._stream is None:
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                connection.settimeout(connect_seconds)
+                connection.connect(self.path)
+            except OSError:
+                connection.close()
+                raise
+            self._socket, self._stream = connection, connection.makefile("rwb")
+        return self._stream
+
+    def _close(self) -> None:
+        if self._stream is not None and self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._stream.close()
+            self._socket.close()
+        self._socket = self._stream = None
+
+
+class ChannelSandbox(LambdaSandbox):
+    """The router's sandbox seam in a worker of the local stack: the invoke goes through the stack's socket."""
+
+    def __init__(self, function_name: str, client: ChannelClient) -> None:
+        super().__init__(function_name)
+        self.client = client
+
+    def invoke(self, encoded: bytes, tenant: str) -> tuple[bytes, str | None]:
+        try:
+            # As the Lambda client's own limits (core/aws.py): the answer comes within the sandbox's time.
+            header, body = self.client.exchange(
+                {"function": self.function_name, "tenant": tenant},
+                encoded,
+                SANDBOX_CONNECT_SECONDS,
+                SANDBOX_ANSWER_SECONDS,
+            )
+        except OSError as exc:
+            raise Unavailable(f"the sandbox could not be reached ({type(exc).__name__})") from exc
+        except Refused as exc:
+            raise Unavailable(f"the sandbox could not be reached ({exc})") from exc
+        return body, header.get("function_error")
+
+
+class _Content(io.BytesIO):
+    """An answer's body as botocore reads one from urllib3: whole (`stream`) or in parts (`read`, streaming
+    operations such as S3's GetObject)."""
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        while chunk := self.read(1 << 16):
+            yield chunk
+
+
+class ChannelTransport:
+    """botocore's `before-send` handler for requests to the embedded AWS at `endpoint`: it sends the request,
+    built and signed, through the stack's socket and returns the answer as botocore's own HTTP sender would.
+    Requests to anywhere else return None, and botocore sends them itself.
+
+    A stack that cannot be reached is botocore's EndpointConnectionError, which its retries treat as they treat
+    a refused connection; the time limits are those the clients are given over HTTP (core/aws.py)."""
+
+    def __init__(self, client: ChannelClient, endpoint: str) -> None:
+        self.client = client
+        self.prefix = endpoint.rstrip("/") + "/"
+
+    def __call__(self, request: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+        from botocore.compat import HTTPHeaders
+        from botocore.exceptions import EndpointConnectionError
+
+        url = str(request.url)
+        if not (url + "/").startswith(self.prefix):
+            return None
+        body = request.body
+        if hasattr(body, "read"):  # a file-like body: botocore rewinds it itself before any retry
+            body = body.read()
+        if isinstance(body, str):
+            body = body.encode()
+        headers = [
+            [name, value.decode("latin-1") if isinstance(value, bytes) else value]
+            for name, value in request.headers.items()
+        ]
+        try:
+            header, content = self.client.exchange(
+                {"aws": [request.method, url, headers]},
+                body or b"",
+                AWS_CONNECT_SECONDS,
+                AWS_ANSWER_SECONDS,
+            )
+        except (OSError, Refused) as exc:
+            raise EndpointConnectionError(endpoint_url=url, error=exc) from exc
+        pairs = [(str(name), str(value)) for name, value in header["headers"]]
+        return AWSResponse(url, int(header["status"]), HTTPHeaders.from_pairs(pairs), _Content(content))

@@ -1,0 +1,469 @@
+"""The stack's socket: the router's sandbox invokes and the functions' AWS requests cross it, and only the stack's
+own user may use it."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import socket
+import stat
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSPreparedRequest
+from botocore.compat import HTTPHeaders
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
+from moto import mock_aws
+from samcli.commands.local.lib.exceptions import TenantIdValidationError
+
+from httpendpoint.core.errors import Unavailable
+from httpendpoint.trigger.sandbox_client import LambdaSandbox
+from httpep.local import channel as channel_module
+from httpep.local.channel import ChannelClient, ChannelSandbox, ChannelTransport, StackChannel
+from httpep.local.defaults import CREDENTIALS, REGION, STACK_CHANNEL_VARIABLE, boto3_credentials
+from httpep.local.runner import LocalLambdaRunner, TenantPools, Worker
+from httpep.local.template import LocalTemplate
+from tests.support.local import as_user
+from tests.support.repo import REPO_ROOT
+
+ANOTHER_UID = 65_000
+
+
+class FakeInvoker:
+    """Answers as the runner would, and remembers what it was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any, str | None]] = []
+        self.answer: dict[str, Any] = {"result": json.dumps({"outcome": "response", "response": {"ok": True}})}
+        self.refusal: Exception | None = None
+
+    def call(self, function_identifier: str, event: str, tenant_id: str | None = None) -> dict[str, Any]:
+        self.calls.append((function_identifier, json.loads(event), tenant_id))
+        if self.refusal is not None:
+            raise self.refusal
+        return self.answer
+
+
+@pytest.fixture
+def invoker() -> FakeInvoker:
+    return FakeInvoker()
+
+
+@pytest.fixture
+def channel(invoker: FakeInvoker) -> Iterator[StackChannel]:
+    served = StackChannel(invoker)
+    yield served
+    served.stop()
+
+
+def sandbox_at(path: str) -> ChannelSandbox:
+    return ChannelSandbox("SandboxFunction", ChannelClient(path))
+
+
+def run(sandbox: ChannelSandbox, payload: dict[str, Any], tenant: str = "jaydoe") -> dict[str, Any]:
+    return sandbox.run(payload, json.dumps(payload).encode(), tenant)
+
+
+def test_an_invoke_crosses_with_its_function_and_tenant_and_the_answer_comes_back(
+    channel: StackChannel, invoker: FakeInvoker
+) -> None:
+    sandbox = sandbox_at(channel.path)
+    assert [run(sandbox, {"n": n, "text": "é" * 100_000}) for n in range(2)] == [
+        {"outcome": "response", "response": {"ok": True}}
+    ] * 2  # one connection, kept for the next invoke
+    assert invoker.calls == [("SandboxFunction", {"n": n, "text": "é" * 100_000}, "jaydoe") for n in range(2)]
+
+
+def test_a_failed_function_is_reported_as_lambda_reports_its_function_error(
+    channel: StackChannel, invoker: FakeInvoker
+) -> None:
+    invoker.answer = {"error": {"errorType": "Runtime.ExitError", "errorMessage": "exit status 3"}}
+    outcome = run(sandbox_at(channel.path), {})
+    assert outcome == {"outcome": "crashed", "error": "the sandbox failed: Runtime.ExitError"}
+
+
+def test_what_the_lambda_service_refuses_leaves_the_sandbox_unavailable(
+    channel: StackChannel, invoker: FakeInvoker
+) -> None:
+    invoker.refusal = TenantIdValidationError("SandboxFunction is a PER_TENANT function: an invoke must name one")
+    with pytest.raises(Unavailable, match=r"could not be reached \(TenantIdValidationError\)") as refused:
+        run(sandbox_at(channel.path), {})
+    assert "PER_TENANT" not in str(refused.value)  # the stack's own words stay in the stack, as Lambda's would
+
+
+def test_the_stack_goes_on_accepting_after_a_failed_accept(
+    channel: StackChannel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of descriptors for a moment (EMFILE), say: the next worker that connects is still served."""
+    monkeypatch.setattr(channel_module, "SANDBOX_ANSWER_SECONDS", 5)
+
+    class FailsOnce:
+        def __init__(self, listener: socket.socket) -> None:
+            self.listener, self.failed = listener, False
+
+        def accept(self) -> tuple[socket.socket, Any]:
+            if not self.failed:
+                self.failed = True
+                raise OSError(errno.EMFILE, "Too many open files")
+            return self.listener.accept()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.listener, name)
+
+    real = channel._listener
+    channel._listener = FailsOnce(real)  # type: ignore[assignment]
+    assert run(sandbox_at(channel.path), {})["outcome"] == "response"  # the pending accept
+    assert run(sandbox_at(channel.path), {})["outcome"] == "response"  # after the failure
+    channel._listener = real
+
+
+@contextmanager
+def fake_stack(path: Path, answer: bytes | None) -> Iterator[str]:
+    """A socket at `path` that answers the first request with `answer` as it is (None: never answers)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(1)
+
+        def answer_once() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(1 << 16)
+                if answer is not None:
+                    connection.sendall(answer)
+
+        if answer is not None:
+            threading.Thread(target=answer_once, daemon=True).start()
+        yield str(path)
+
+
+@pytest.mark.parametrize("answer", [b"", b"not json\n", b'{"size": 10}\nshort', b'{"no size": 1}\n'])
+def test_an_answer_cut_off_or_garbled_leaves_the_sandbox_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: bytes
+) -> None:
+    monkeypatch.setattr(channel_module, "SANDBOX_ANSWER_SECONDS", 5)
+    with fake_stack(tmp_path / "fake.sock", answer) as path, pytest.raises(Unavailable, match="could not be reached"):
+        run(sandbox_at(path), {})
+
+
+def test_a_stack_that_never_answers_leaves_the_sandbox_unavailable_in_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(channel_module, "SANDBOX_ANSWER_SECONDS", 0.2)
+    with (
+        fake_stack(tmp_path / "silent.sock", None) as path,
+        pytest.raises(Unavailable, match=r"could not be reached \(TimeoutError\)"),
+    ):
+        run(sandbox_at(path), {})
+
+
+def test_a_garbled_request_ends_its_connection_and_nothing_else(channel: StackChannel) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+        raw.settimeout(5)
+        raw.connect(channel.path)
+        raw.sendall(b"not json\n")
+        assert raw.recv(100) == b""  # closed without an answer
+    assert run(sandbox_at(channel.path), {})["outcome"] == "response"
+
+
+def test_without_the_stack_the_sandbox_is_unavailable_and_a_new_stack_is_found_again(invoker: FakeInvoker) -> None:
+    channel = StackChannel(invoker)
+    sandbox = sandbox_at(channel.path)
+    assert run(sandbox, {})["outcome"] == "response"
+    channel.stop()
+    assert not channel.directory.exists()
+    with pytest.raises(Unavailable, match="could not be reached"):
+        run(sandbox, {})
+    again = StackChannel(invoker)
+    try:
+        sandbox.client.path = again.path
+        assert run(sandbox, {})["outcome"] == "response"
+    finally:
+        again.stop()
+
+
+def test_the_socket_lies_where_only_the_stacks_user_may_enter(channel: StackChannel) -> None:
+    info = channel.directory.stat()
+    assert info.st_uid == os.geteuid()
+    assert stat.S_IMODE(info.st_mode) == 0o700
+
+
+def _aws_attempt(path: str) -> bytes:
+    """An AWS request through the socket at `path`: the name of what it raised, or "answered"."""
+    try:
+        aws_client_through(path, "dynamodb", attempts=1).list_tables()
+    except Exception as exc:
+        return type(exc).__name__.encode()
+    return b"answered"
+
+
+def _as_another_user(path: str) -> str:
+    """What a process of another user gets from the socket: an exception's name, or the answer's outcome."""
+
+    def invoke() -> bytes:
+        try:
+            return str(run(sandbox_at(path), {})["outcome"]).encode()
+        except Unavailable as exc:
+            return f"Unavailable: {exc}".encode()
+
+    return as_user(ANOTHER_UID, invoke).decode()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handlers run as users of their own only under root")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_process_of_another_user_can_neither_reach_the_socket_nor_be_answered(
+    invoker: FakeInvoker, recording_app: RecordingApp
+) -> None:
+    channel = StackChannel(invoker, recording_app)
+    try:
+        _cannot_use(channel, invoker, recording_app)
+    finally:
+        channel.stop()
+
+
+def _cannot_use(channel: StackChannel, invoker: FakeInvoker, recording_app: RecordingApp) -> None:
+    assert _as_another_user(channel.path) == "Unavailable: the sandbox could not be reached (PermissionError)"
+    assert as_user(ANOTHER_UID, lambda: _aws_attempt(channel.path)) == b"EndpointConnectionError"
+    channel.directory.chmod(0o755)  # as if it had found a way in: the stack still answers only its own user
+    assert _as_another_user(channel.path).startswith("Unavailable: the sandbox could not be reached")
+    assert as_user(ANOTHER_UID, lambda: _aws_attempt(channel.path)) == b"EndpointConnectionError"
+    assert invoker.calls == []
+    assert recording_app.requests == []
+
+
+@pytest.fixture
+def template() -> LocalTemplate:
+    return LocalTemplate(REPO_ROOT / "template.yaml")
+
+
+def test_functions_with_aws_permissions_are_told_where_the_socket_is_and_the_sandbox_is_not(
+    template: LocalTemplate,
+) -> None:
+    runner = LocalLambdaRunner(template, "http://127.0.0.1:1", "http://127.0.0.1:2", lambda *_: None)
+    try:
+        router, sandbox = runner.pools["RouterFunction"], runner.pools["SandboxFunction"]
+        assert router.env[STACK_CHANNEL_VARIABLE] == runner.channel.path
+        assert isinstance(sandbox, TenantPools) and STACK_CHANNEL_VARIABLE not in sandbox.env
+    finally:
+        runner.stop()
+    assert not Path(runner.channel.path).exists()
+
+
+PROBE_HANDLER = """
+import os
+from httpendpoint.trigger import sandbox_client
+
+def handler(event, context):
+    executor = sandbox_client.current()
+    return {"executor": type(executor).__name__, "path": getattr(getattr(executor, "client", None), "path", None),
+            "variable": os.environ.get(event["variable"])}
+"""
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_a_worker_whose_code_invokes_the_sandbox_does_so_through_the_socket_it_was_given(
+    tmp_path: Path, given: bool
+) -> None:
+    (tmp_path / "probe.py").write_text(PROBE_HANDLER)
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT / "layers" / "shared"), *sys.path]),
+        "SANDBOX_FUNCTION": "SandboxFunction",
+    }
+    if given:
+        env[STACK_CHANNEL_VARIABLE] = "/run/the-stacks.sock"
+    worker = Worker("Probe", "probe.handler", tmp_path, env, lambda *_: None)
+    try:
+        answer = worker.invoke(json.dumps({"variable": STACK_CHANNEL_VARIABLE}), 30, "probe")
+    finally:
+        worker.kill()
+    found = json.loads(answer["result"])
+    if given:  # and the function's own code does not see the variable: Lambda has none such
+        assert found == {"executor": ChannelSandbox.__name__, "path": "/run/the-stacks.sock", "variable": None}
+    else:
+        assert found == {"executor": LambdaSandbox.__name__, "path": None, "variable": None}
+
+
+# Nothing listens here: an answer can only have come through the socket.
+UNREACHABLE_ENDPOINT = "http://127.0.0.1:1"
+
+
+def aws_client_through(path: str, service: str, attempts: int = 3) -> Any:
+    """A boto3 client of the embedded AWS whose requests go through the stack's socket at `path`, as a worker's
+    clients do (worker.py)."""
+    session = boto3.session.Session(region_name=REGION, **boto3_credentials())  # type: ignore[arg-type]
+    session.events.register("before-send", ChannelTransport(ChannelClient(path), UNREACHABLE_ENDPOINT))
+    config = Config(retries={"mode": "standard", "total_max_attempts": attempts})
+    return session.client(service, endpoint_url=UNREACHABLE_ENDPOINT, config=config)  # type: ignore[call-overload]
+
+
+@pytest.fixture
+def embedded_aws(invoker: FakeInvoker) -> Iterator[StackChannel]:
+    """A stack's socket in front of moto's server application, as the local stack has (server.py)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    with mock_aws():  # moto's state, new for this test and gone after it
+        served = StackChannel(invoker, DomainDispatcherApplication(create_backend_app))
+        yield served
+        served.stop()
+
+
+def test_dynamodb_requests_cross_the_socket_and_their_answers_and_errors_come_back(
+    embedded_aws: StackChannel,
+) -> None:
+    dynamodb = aws_client_through(embedded_aws.path, "dynamodb")
+    dynamodb.create_table(
+        TableName="things",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    item = {"pk": {"S": "é/a b?c"}, "blob": {"B": bytes(range(256))}, "n": {"N": "3"}}
+    dynamodb.put_item(TableName="things", Item=item)
+    assert dynamodb.get_item(TableName="things", Key={"pk": item["pk"]})["Item"] == item
+    assert dynamodb.list_tables()["TableNames"] == ["things"]
+    with pytest.raises(ClientError) as missing:
+        dynamodb.get_item(TableName="nothing", Key={"pk": {"S": "a"}})
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_s3_objects_with_awkward_keys_and_binary_bodies_cross_the_socket_whole(embedded_aws: StackChannel) -> None:
+    s3 = aws_client_through(embedded_aws.path, "s3")
+    s3.create_bucket(Bucket="drive")
+    keys = ["jaydoe/a b/é+x%2Fy?.py", "jaydoe/plain.py", "jaydoe//double.py"]
+    bodies = [bytes(range(256)) * 4096, b"", b"print('hi')\n"]
+    for key, body in zip(keys, bodies, strict=True):
+        s3.put_object(Bucket="drive", Key=key, Body=io.BytesIO(body))  # a file-like body, as uploads are
+    for key, body in zip(keys, bodies, strict=True):
+        got = s3.get_object(Bucket="drive", Key=key)
+        assert (got["Body"].read(), got["ContentLength"]) == (body, len(body))
+    listed = s3.list_objects_v2(Bucket="drive", Prefix="jaydoe/")["Contents"]
+    assert sorted(entry["Key"] for entry in listed) == sorted(keys)
+    with pytest.raises(ClientError) as missing:
+        s3.head_object(Bucket="drive", Key="jaydoe/none.py")
+    assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+class RecordingApp:
+    """A WSGI app that remembers each request and answers 200, or fails as told."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.fail = False
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        self.requests.append(
+            {
+                "method": environ["REQUEST_METHOD"],
+                "path": environ["PATH_INFO"],
+                "raw": environ["RAW_URI"],
+                "query": environ["QUERY_STRING"],
+                "host": environ["HTTP_HOST"],
+                "type": environ.get("CONTENT_TYPE"),
+                "signed": environ.get("HTTP_AUTHORIZATION", "").startswith("AWS4-HMAC-SHA256 "),
+                "body": environ["wsgi.input"].read(),
+            }
+        )
+        if self.fail:
+            raise RuntimeError("the application failed")
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0")])
+        return [b'{"TableNames": []}']
+
+
+@pytest.fixture
+def recording_app() -> RecordingApp:
+    return RecordingApp()
+
+
+def test_the_stack_sees_the_request_botocore_built_and_signed(
+    invoker: FakeInvoker, recording_app: RecordingApp
+) -> None:
+    channel = StackChannel(invoker, recording_app)
+    try:
+        assert aws_client_through(channel.path, "dynamodb").list_tables(Limit=5)["TableNames"] == []
+    finally:
+        channel.stop()
+    assert recording_app.requests == [
+        {
+            "method": "POST",
+            "path": "/",
+            "raw": "/",
+            "query": "",
+            "host": "127.0.0.1:1",
+            "type": "application/x-amz-json-1.0",
+            "signed": True,
+            "body": b'{"Limit": 5}',
+        }
+    ]
+
+
+def test_a_failing_application_is_a_500_as_over_http(invoker: FakeInvoker, recording_app: RecordingApp) -> None:
+    recording_app.fail = True
+    channel = StackChannel(invoker, recording_app)
+    try:
+        with pytest.raises(ClientError) as failed:
+            aws_client_through(channel.path, "dynamodb", attempts=2).list_tables()
+    finally:
+        channel.stop()
+    assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert len(recording_app.requests) == 2  # retried, as botocore retries a 500
+
+
+def test_without_aws_behind_the_socket_or_without_the_stack_an_aws_request_cannot_connect(
+    channel: StackChannel,
+) -> None:
+    with pytest.raises(EndpointConnectionError):
+        aws_client_through(channel.path, "dynamodb", attempts=1).list_tables()  # a stack with no AWS app
+    channel.stop()
+    with pytest.raises(EndpointConnectionError):
+        aws_client_through(channel.path, "dynamodb", attempts=1).list_tables()  # no stack at all
+
+
+def test_requests_to_anywhere_but_the_embedded_aws_are_left_to_botocore(channel: StackChannel) -> None:
+    transport = ChannelTransport(ChannelClient(channel.path), "http://127.0.0.1:4566")
+    for url in ("http://127.0.0.1:45661/", "http://127.0.0.1:3001/2015-03-31/functions", "https://example.com/"):
+        assert transport(AWSPreparedRequest("POST", url, HTTPHeaders(), b"{}", False)) is None
+
+
+AWS_PROBE_HANDLER = """
+from httpendpoint.core import aws
+
+def handler(event, context):
+    try:
+        return {"tables": aws.client("dynamodb").list_tables()["TableNames"]}
+    except Exception as exc:
+        return {"error": type(exc).__name__}
+"""
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_a_workers_aws_requests_go_through_the_socket_it_was_given(
+    tmp_path: Path, embedded_aws: StackChannel, given: bool
+) -> None:
+    (tmp_path / "probe.py").write_text(AWS_PROBE_HANDLER)
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT / "layers" / "shared"), *sys.path]),
+        "AWS_ENDPOINT_URL": UNREACHABLE_ENDPOINT,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_MAX_ATTEMPTS": "1",
+        **CREDENTIALS,
+    }
+    if given:
+        env[STACK_CHANNEL_VARIABLE] = embedded_aws.path
+    worker = Worker("Probe", "probe.handler", tmp_path, env, lambda *_: None)
+    try:
+        answer = worker.invoke("{}", 30, "probe")
+    finally:
+        worker.kill()
+    expected: dict[str, Any] = {"tables": []} if given else {"error": "EndpointConnectionError"}
+    assert json.loads(answer["result"]) == expected
