@@ -21,8 +21,9 @@ Each message, both ways, is a frame (frames.py): a JSON line, then `size` bytes 
                      {"aws": [method, url, [[name, value], ...]], "size": n} + the body    an AWS request
     stack -> worker  {"size": n, "function_error": "Unhandled" | null} + the result
                      {"size": n, "status": code, "headers": [[name, value], ...]} + the body
-                     or {"size": 0, "refused": error type}: no such function, a tenant id that does not fit, or
-                     no AWS served here
+                     or {"size": 0, "refused": error type}: no such function, a tenant id that does not fit,
+                     a malformed request, or no AWS served here (the worker then sends its AWS requests over
+                     HTTP, as before)
 """
 
 from __future__ import annotations
@@ -37,11 +38,14 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from io import BufferedIOBase
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
+
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.compat import HTTPHeaders
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from httpendpoint.core.aws import (
     AWS_ANSWER_SECONDS,
@@ -58,6 +62,11 @@ from httpep.local.guard import WsgiApp
 ACCEPT_RETRY_SECONDS = 0.05
 # What an HTTP server answers when its application fails (waitress's words).
 APP_FAILED = (500, [("Content-Type", "text/plain")], b"Internal Server Error")
+# The stack's refusal when it serves no AWS (a runner made without the application).
+NO_AWS_HERE = "NoAwsHere"
+# Idle connections a worker keeps to the stack, as botocore's HTTP pool keeps 10: calls made at once on
+# threads (a save's re-pins) each get a connection, so they run at once, as they did over HTTP.
+IDLE_CONNECTIONS = 10
 
 
 class Invoker(Protocol):
@@ -71,11 +80,14 @@ class Refused(Exception):
 
 
 class StackChannel:
-    """The stack's end: a listening socket and a thread per connected worker."""
+    """The stack's end: a listening socket and a thread per connection."""
 
-    def __init__(self, invoker: Invoker, aws_app: WsgiApp | None = None) -> None:
+    def __init__(
+        self, invoker: Invoker, aws_app: WsgiApp | None = None, log: Callable[[str, str], None] | None = None
+    ) -> None:
         self.invoker = invoker
         self.aws_app = aws_app
+        self.log = log
         self.directory = Path(tempfile.mkdtemp(prefix="httpep-stack-"))  # mode 0700, the stack's user's
         self.path = str(self.directory / "stack.sock")
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -99,14 +111,21 @@ class StackChannel:
                 _pid, uid, _gid = struct.unpack("3i", credentials)
                 if uid != os.geteuid():
                     connection.close()
+                    if self.log is not None:
+                        self.log("guard", f"refused a connection to the stack's socket from uid {uid}")
                     continue
+                with self._lock:  # known before its thread runs, so that `stop` ends it too
+                    if self._stopped:
+                        connection.close()
+                        continue
+                    self._connections.add(connection)
                 threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
             except (OSError, RuntimeError):  # that worker sees its connection end, and reconnects
+                with self._lock:
+                    self._connections.discard(connection)
                 connection.close()
 
     def _serve(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.add(connection)
         try:
             with connection, connection.makefile("rwb") as stream:
                 while (message := read_frame(stream)) is not None:
@@ -135,28 +154,27 @@ class StackChannel:
         from werkzeug.test import EnvironBuilder, run_wsgi_app
 
         if self.aws_app is None:
-            return {"refused": "NoAwsHere"}, b""
+            return {"refused": NO_AWS_HERE}, b""
         try:
             method, url, headers = str(request[0]), urlsplit(str(request[1])), [(str(k), str(v)) for k, v in request[2]]
-        except (TypeError, ValueError, IndexError):
-            return {"refused": "MalformedRequest"}, b""
-        builder = EnvironBuilder(
-            path=url.path + (f"?{url.query}" if url.query else ""),
-            base_url=f"{url.scheme}://{url.netloc}",
-            method=method,
-            headers=headers,
-            data=body,
-            environ_base={"REMOTE_ADDR": "127.0.0.1"},
-        )
-        try:
+            builder = EnvironBuilder(
+                path=url.path + (f"?{url.query}" if url.query else ""),
+                base_url=f"{url.scheme}://{url.netloc}",
+                method=method,
+                headers=headers,
+                data=body,
+            )
             environ = builder.get_environ()
+        except (TypeError, ValueError, IndexError):  # not a request an HTTP server would have parsed either
+            return {"refused": "MalformedRequest"}, b""
+        try:
             answer, status, answer_headers = run_wsgi_app(self.aws_app, environ, buffered=True)
             try:
                 content = b"".join(answer)
             finally:
                 closing = getattr(answer, "close", None)
                 if closing is not None:
-                    closing()
+                    closing()  # WSGI's rule: the server closes what the application returned
             code, headers_out = int(status.split(" ", 1)[0]), list(answer_headers.items())
         except Exception:  # as an HTTP server answers for an application that fails
             code, headers_out, content = APP_FAILED
@@ -165,25 +183,41 @@ class StackChannel:
         return {"status": code, "headers": headers_out}, content
 
     def stop(self) -> None:
-        self._stopped = True
+        with self._lock:
+            self._stopped = True
+            connections = list(self._connections)
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
-        with self._lock:
-            connections = list(self._connections)
         for connection in connections:  # each worker sees its connection end
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+class _Connection:
+    def __init__(self, path: str, connect_seconds: float) -> None:
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.socket.settimeout(connect_seconds)
+            self.socket.connect(path)
+        except OSError:
+            self.socket.close()
+            raise
+        self.stream = self.socket.makefile("rwb")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.stream.close()
+        self.socket.close()
+
+
 class ChannelClient:
-    """A worker's connection to the stack, made on first use and kept; one exchange at a time."""
+    """A worker's connections to the stack: an exchange takes an idle one, or makes one."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._socket: socket.socket | None = None
-        self._stream: BufferedIOBase | None = None
+        self._idle: list[_Connection] = []
         self._lock = threading.Lock()
 
     def exchange(
@@ -192,40 +226,38 @@ class ChannelClient:
         """The stack's answer. Raises OSError (timeouts included) if the stack cannot be reached or closes the
         connection, and Refused if it refuses the request."""
         with self._lock:
-            try:
-                stream = self._connected(connect_seconds)
-                assert self._socket is not None
-                self._socket.settimeout(answer_seconds)
-                write_frame(stream, header, payload)
-                message = read_frame(stream)
-            except OSError:
-                self._close()
-                raise
+            connection = self._idle.pop() if self._idle else None
+        try:
+            if connection is None:
+                connection = _Connection(self.path, connect_seconds)
+            connection.socket.settimeout(answer_seconds)
+            write_frame(connection.stream, header, payload)
+            message = read_frame(connection.stream)
             if message is None:
-                self._close()
                 raise ConnectionResetError("the local stack closed the connection")
+        except BaseException as exc:
+            # A connection whose answer is unread or lost is of no further use; after a failure to reach the
+            # stack (gone, or a new one at the path), neither are the idle ones.
+            if connection is not None:
+                connection.close()
+            if isinstance(exc, OSError):
+                self._close_idle()
+            raise
+        with self._lock:
+            if len(self._idle) < IDLE_CONNECTIONS:
+                self._idle.append(connection)
+                connection = None
+        if connection is not None:
+            connection.close()
         if message[0].get("refused"):
             raise Refused(str(message[0]["refused"]))
         return message
 
-    def _connected(self, connect_seconds: float) -> BufferedIOBase:
-        if self._stream is None:
-            connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                connection.settimeout(connect_seconds)
-                connection.connect(self.path)
-            except OSError:
-                connection.close()
-                raise
-            self._socket, self._stream = connection, connection.makefile("rwb")
-        return self._stream
-
-    def _close(self) -> None:
-        if self._stream is not None and self._socket is not None:
-            with contextlib.suppress(OSError):
-                self._stream.close()
-            self._socket.close()
-        self._socket = self._stream = None
+    def _close_idle(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
 
 
 class ChannelSandbox(LambdaSandbox):
@@ -260,27 +292,36 @@ class _Content(io.BytesIO):
             yield chunk
 
 
+def _joined(pairs: list[tuple[str, str]]) -> HTTPHeaders:
+    """Headers as urllib3 gives them to botocore: a name sent twice has its values joined with ", "."""
+    values: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
+    for name, value in pairs:
+        names.setdefault(name.lower(), name)
+        values.setdefault(name.lower(), []).append(value)
+    return HTTPHeaders.from_pairs([(names[key], ", ".join(found)) for key, found in values.items()])
+
+
 class ChannelTransport:
     """botocore's `before-send` handler for requests to the embedded AWS at `endpoint`: it sends the request,
     built and signed, through the stack's socket and returns the answer as botocore's own HTTP sender would.
-    Requests to anywhere else return None, and botocore sends them itself.
+    Requests to anywhere else return None, and botocore sends them itself, as it does every request once the
+    stack has said that it serves no AWS.
 
-    A stack that cannot be reached is botocore's EndpointConnectionError, which its retries treat as they treat
-    a refused connection; the time limits are those the clients are given over HTTP (core/aws.py)."""
+    A stack that cannot be reached is botocore's EndpointConnectionError, and one that does not answer in time
+    its ReadTimeoutError, which its retries treat as they treat them over HTTP; the time limits are those the
+    clients are given (core/aws.py)."""
 
     def __init__(self, client: ChannelClient, endpoint: str) -> None:
         self.client = client
         self.prefix = endpoint.rstrip("/") + "/"
+        self.aws_here = True
 
-    def __call__(self, request: Any, **_: Any) -> Any:
-        from botocore.awsrequest import AWSResponse
-        from botocore.compat import HTTPHeaders
-        from botocore.exceptions import EndpointConnectionError
-
+    def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
         url = str(request.url)
-        if not (url + "/").startswith(self.prefix):
+        if not self.aws_here or not (url + "/").startswith(self.prefix):
             return None
-        body = request.body
+        body: Any = request.body
         if hasattr(body, "read"):  # a file-like body: botocore rewinds it itself before any retry
             body = body.read()
         if isinstance(body, str):
@@ -291,12 +332,16 @@ class ChannelTransport:
         ]
         try:
             header, content = self.client.exchange(
-                {"aws": [request.method, url, headers]},
-                body or b"",
-                AWS_CONNECT_SECONDS,
-                AWS_ANSWER_SECONDS,
+                {"aws": [request.method, url, headers]}, bytes(body or b""), AWS_CONNECT_SECONDS, AWS_ANSWER_SECONDS
             )
-        except (OSError, Refused) as exc:
+        except TimeoutError as exc:
+            raise ReadTimeoutError(endpoint_url=url, error=exc) from exc
+        except Refused as exc:
+            if str(exc) != NO_AWS_HERE:
+                raise EndpointConnectionError(endpoint_url=url, error=exc) from exc
+            self.aws_here = False
+            return None
+        except OSError as exc:
             raise EndpointConnectionError(endpoint_url=url, error=exc) from exc
         pairs = [(str(name), str(value)) for name, value in header["headers"]]
-        return AWSResponse(url, int(header["status"]), HTTPHeaders.from_pairs(pairs), _Content(content))
+        return AWSResponse(url, int(header["status"]), _joined(pairs), _Content(content))

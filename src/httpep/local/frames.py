@@ -1,6 +1,7 @@
 """How the local stack's processes pass a message to each other (the runner and a function's worker, a worker
-and the stack's invoke socket): a JSON line, its header, then `size` bytes of payload as they are. An event or
-a result is itself JSON text, and travels as it is, never escaped into a string of another JSON document."""
+and the stack's socket, channel.py): a JSON line, its header, then `size` bytes of payload as they are. An
+event or a result is itself JSON text, and travels as it is, never escaped into a string of another JSON
+document."""
 
 from __future__ import annotations
 

@@ -351,12 +351,12 @@ class LocalLambdaRunner:
         aws_app: WsgiApp | None = None,
     ) -> None:
         """`aws_app`: the embedded AWS's WSGI application, which the workers' AWS requests reach through the
-        stack's socket (channel.py); without it they go to `aws_endpoint` over HTTP."""
+        stack's socket (channel.py); without it they go to `aws_endpoint` over HTTP (the socket says so)."""
         from httpep.local.channel import StackChannel
 
         self.template = template
         self.pools: dict[str, FunctionPool | TenantPools] = {}
-        self.channel = StackChannel(self, aws_app)
+        self.channel = StackChannel(self, aws_app, log)
         try:
             for function in template.functions():
                 env = function_environment(template, function, aws_endpoint, lambda_endpoint)

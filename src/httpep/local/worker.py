@@ -51,7 +51,9 @@ def _error(exc: BaseException) -> dict[str, Any]:
 
 def _through_the_stack(path: str) -> None:
     """The function's sandbox invokes and its requests to the embedded AWS go through the stack's socket
-    (channel.py), where its code makes them through the project's seams (sandbox_client, core.aws)."""
+    (channel.py), where its code makes them through the project's seams (sandbox_client, core.aws). The
+    handler goes on the shared session, so it reaches every client made from it from now on; core.aws makes
+    none at import, and one made earlier would still work, over HTTP."""
     invokes = "httpendpoint.trigger.sandbox_client" in sys.modules  # asked before channel.py imports it
     from httpep.local.channel import ChannelClient, ChannelSandbox, ChannelTransport
 

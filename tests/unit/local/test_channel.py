@@ -11,6 +11,7 @@ import socket
 import stat
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.compat import HTTPHeaders
 from botocore.config import Config
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from moto import mock_aws
 from samcli.commands.local.lib.exceptions import TenantIdValidationError
 
@@ -31,6 +32,7 @@ from httpep.local import channel as channel_module
 from httpep.local.channel import ChannelClient, ChannelSandbox, ChannelTransport, StackChannel
 from httpep.local.defaults import CREDENTIALS, REGION, STACK_CHANNEL_VARIABLE, boto3_credentials
 from httpep.local.runner import LocalLambdaRunner, TenantPools, Worker
+from httpep.local.server import ThreadedServer
 from httpep.local.template import LocalTemplate
 from tests.support.local import as_user
 from tests.support.repo import REPO_ROOT
@@ -222,21 +224,25 @@ def _as_another_user(path: str) -> str:
 def test_a_process_of_another_user_can_neither_reach_the_socket_nor_be_answered(
     invoker: FakeInvoker, recording_app: RecordingApp
 ) -> None:
-    channel = StackChannel(invoker, recording_app)
+    logged: list[str] = []
+    channel = StackChannel(invoker, recording_app, lambda source, line: logged.append(f"{source}: {line}"))
     try:
-        _cannot_use(channel, invoker, recording_app)
+        assert _as_another_user(channel.path) == "Unavailable: the sandbox could not be reached (PermissionError)"
+        assert as_user(ANOTHER_UID, lambda: _aws_attempt(channel.path)) == b"EndpointConnectionError"
+        assert logged == []  # turned away by the directory: the stack never saw it
+        # As if it had found a way in to the socket itself: the stack still answers only its own user.
+        channel.directory.chmod(0o755)
+        Path(channel.path).chmod(0o777)
+        assert _as_another_user(channel.path) in {
+            f"Unavailable: the sandbox could not be reached ({error})"
+            for error in ("ConnectionResetError", "BrokenPipeError")
+        }
+        assert as_user(ANOTHER_UID, lambda: _aws_attempt(channel.path)) == b"EndpointConnectionError"
     finally:
         channel.stop()
-
-
-def _cannot_use(channel: StackChannel, invoker: FakeInvoker, recording_app: RecordingApp) -> None:
-    assert _as_another_user(channel.path) == "Unavailable: the sandbox could not be reached (PermissionError)"
-    assert as_user(ANOTHER_UID, lambda: _aws_attempt(channel.path)) == b"EndpointConnectionError"
-    channel.directory.chmod(0o755)  # as if it had found a way in: the stack still answers only its own user
-    assert _as_another_user(channel.path).startswith("Unavailable: the sandbox could not be reached")
-    assert as_user(ANOTHER_UID, lambda: _aws_attempt(channel.path)) == b"EndpointConnectionError"
     assert invoker.calls == []
     assert recording_app.requests == []
+    assert logged == [f"guard: refused a connection to the stack's socket from uid {ANOTHER_UID}"] * 2
 
 
 @pytest.fixture
@@ -300,7 +306,8 @@ def aws_client_through(path: str, service: str, attempts: int = 3) -> Any:
     """A boto3 client of the embedded AWS whose requests go through the stack's socket at `path`, as a worker's
     clients do (worker.py)."""
     session = boto3.session.Session(region_name=REGION, **boto3_credentials())  # type: ignore[arg-type]
-    session.events.register("before-send", ChannelTransport(ChannelClient(path), UNREACHABLE_ENDPOINT))
+    transport = ChannelTransport(ChannelClient(path), UNREACHABLE_ENDPOINT)
+    session.events.register("before-send", transport)  # type: ignore[arg-type]
     config = Config(retries={"mode": "standard", "total_max_attempts": attempts})
     return session.client(service, endpoint_url=UNREACHABLE_ENDPOINT, config=config)  # type: ignore[call-overload]
 
@@ -339,33 +346,53 @@ def test_dynamodb_requests_cross_the_socket_and_their_answers_and_errors_come_ba
 def test_s3_objects_with_awkward_keys_and_binary_bodies_cross_the_socket_whole(embedded_aws: StackChannel) -> None:
     s3 = aws_client_through(embedded_aws.path, "s3")
     s3.create_bucket(Bucket="drive")
-    keys = ["jaydoe/a b/é+x%2Fy?.py", "jaydoe/plain.py", "jaydoe//double.py"]
-    bodies = [bytes(range(256)) * 4096, b"", b"print('hi')\n"]
+    keys = ["jaydoe/a b/é+x%2Fy?.py", "jaydoe/plain.py", "jaydoe//double.py", "other/a&b=c.py"]
+    bodies = [bytes(range(256)) * 4096, b"", b"print('hi')\n", b"x"]
     for key, body in zip(keys, bodies, strict=True):
         s3.put_object(Bucket="drive", Key=key, Body=io.BytesIO(body))  # a file-like body, as uploads are
     for key, body in zip(keys, bodies, strict=True):
         got = s3.get_object(Bucket="drive", Key=key)
         assert (got["Body"].read(), got["ContentLength"]) == (body, len(body))
-    listed = s3.list_objects_v2(Bucket="drive", Prefix="jaydoe/")["Contents"]
-    assert sorted(entry["Key"] for entry in listed) == sorted(keys)
+    listed = s3.list_objects_v2(Bucket="drive", Prefix="jaydoe/")["Contents"]  # the query string crosses
+    assert sorted(entry["Key"] for entry in listed) == sorted(keys[:3])
+    assert [entry["Key"] for entry in s3.list_objects_v2(Bucket="drive", Prefix="other/a&b")["Contents"]] == keys[3:]
     with pytest.raises(ClientError) as missing:
         s3.head_object(Bucket="drive", Key="jaydoe/none.py")
     assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
+class Answer(list[bytes]):
+    """An application's answer that knows whether the server closed it, as WSGI asks."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class RecordingApp:
-    """A WSGI app that remembers each request and answers 200, or fails as told."""
+    """A WSGI app that remembers each request and answers 200 (taking `seconds` to), or fails as told."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.answers: list[Answer] = []
         self.fail = False
+        self.seconds = 0.0
+        self.running = self.most_at_once = 0
+        self._lock = threading.Lock()
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Answer:
+        with self._lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        time.sleep(self.seconds)
+        with self._lock:
+            self.running -= 1
         self.requests.append(
             {
                 "method": environ["REQUEST_METHOD"],
                 "path": environ["PATH_INFO"],
-                "raw": environ["RAW_URI"],
+                "raw": environ.get("RAW_URI"),  # werkzeug sets it; waitress does not
                 "query": environ["QUERY_STRING"],
                 "host": environ["HTTP_HOST"],
                 "type": environ.get("CONTENT_TYPE"),
@@ -375,8 +402,11 @@ class RecordingApp:
         )
         if self.fail:
             raise RuntimeError("the application failed")
-        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0")])
-        return [b'{"TableNames": []}']
+        start_response(
+            "200 OK", [("Content-Type", "application/x-amz-json-1.0"), ("X-Twice", "one"), ("X-Twice", "two")]
+        )
+        self.answers.append(Answer([b'{"TableNames": []}']))
+        return self.answers[-1]
 
 
 @pytest.fixture
@@ -384,14 +414,17 @@ def recording_app() -> RecordingApp:
     return RecordingApp()
 
 
-def test_the_stack_sees_the_request_botocore_built_and_signed(
+def test_the_stack_sees_the_request_botocore_built_and_signed_and_botocore_sees_the_answer(
     invoker: FakeInvoker, recording_app: RecordingApp
 ) -> None:
     channel = StackChannel(invoker, recording_app)
     try:
-        assert aws_client_through(channel.path, "dynamodb").list_tables(Limit=5)["TableNames"] == []
+        answer = aws_client_through(channel.path, "dynamodb").list_tables(Limit=5)
     finally:
         channel.stop()
+    assert answer["TableNames"] == []
+    assert answer["ResponseMetadata"]["HTTPHeaders"]["x-twice"] == "one, two"  # as urllib3 joins them
+    assert [each.closed for each in recording_app.answers] == [True]
     assert recording_app.requests == [
         {
             "method": "POST",
@@ -418,14 +451,13 @@ def test_a_failing_application_is_a_500_as_over_http(invoker: FakeInvoker, recor
     assert len(recording_app.requests) == 2  # retried, as botocore retries a 500
 
 
-def test_without_aws_behind_the_socket_or_without_the_stack_an_aws_request_cannot_connect(
-    channel: StackChannel,
-) -> None:
-    with pytest.raises(EndpointConnectionError):
-        aws_client_through(channel.path, "dynamodb", attempts=1).list_tables()  # a stack with no AWS app
+def test_without_the_stack_an_aws_request_cannot_connect(invoker: FakeInvoker, recording_app: RecordingApp) -> None:
+    channel = StackChannel(invoker, recording_app)
+    dynamodb = aws_client_through(channel.path, "dynamodb", attempts=1)
+    assert dynamodb.list_tables()["TableNames"] == []
     channel.stop()
     with pytest.raises(EndpointConnectionError):
-        aws_client_through(channel.path, "dynamodb", attempts=1).list_tables()  # no stack at all
+        dynamodb.list_tables()
 
 
 def test_requests_to_anywhere_but_the_embedded_aws_are_left_to_botocore(channel: StackChannel) -> None:
@@ -467,3 +499,79 @@ def test_a_workers_aws_requests_go_through_the_socket_it_was_given(
         worker.kill()
     expected: dict[str, Any] = {"tables": []} if given else {"error": "EndpointConnectionError"}
     assert json.loads(answer["result"]) == expected
+
+
+def test_a_str_body_crosses_as_its_utf8_bytes(invoker: FakeInvoker, recording_app: RecordingApp) -> None:
+    channel = StackChannel(invoker, recording_app)
+    try:
+        transport = ChannelTransport(ChannelClient(channel.path), UNREACHABLE_ENDPOINT)
+        request = AWSPreparedRequest("PUT", f"{UNREACHABLE_ENDPOINT}/b/k?x=1", HTTPHeaders(), "é", False)
+        answer = transport(request)
+    finally:
+        channel.stop()
+    assert answer is not None and answer.status_code == 200
+    assert [(each["path"], each["query"], each["body"]) for each in recording_app.requests] == [
+        ("/b/k", "x=1", "é".encode())
+    ]
+
+
+def test_calls_made_at_once_on_threads_run_at_once(invoker: FakeInvoker, recording_app: RecordingApp) -> None:
+    """As over HTTP with botocore's pool: a save re-pins endpoints on several threads."""
+    recording_app.seconds = 0.3
+    channel = StackChannel(invoker, recording_app)
+    dynamodb = aws_client_through(channel.path, "dynamodb")
+    try:
+        threads = [threading.Thread(target=dynamodb.list_tables) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        channel.stop()
+    assert len(recording_app.requests) == 4
+    assert recording_app.most_at_once == 4
+
+
+def test_an_answer_later_than_the_clients_limit_is_botocores_read_timeout(
+    invoker: FakeInvoker, recording_app: RecordingApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(channel_module, "AWS_ANSWER_SECONDS", 0.2)
+    recording_app.seconds = 1.0
+    channel = StackChannel(invoker, recording_app)
+    try:
+        with pytest.raises(ReadTimeoutError):
+            aws_client_through(channel.path, "dynamodb", attempts=1).list_tables()
+    finally:
+        channel.stop()
+
+
+def test_a_malformed_aws_request_to_a_stack_with_aws_is_refused(
+    invoker: FakeInvoker, recording_app: RecordingApp
+) -> None:
+    channel = StackChannel(invoker, recording_app)
+    client = ChannelClient(channel.path)
+    try:
+        for bad in (["GET", "http://h:notaport/", []], "nonsense"):
+            with pytest.raises(channel_module.Refused, match="MalformedRequest"):
+                client.exchange({"aws": bad}, b"", 1, 5)
+        assert run(ChannelSandbox("SandboxFunction", client), {})["outcome"] == "response"
+    finally:
+        channel.stop()
+    assert recording_app.requests == []
+
+
+def test_where_the_stack_serves_no_aws_the_requests_go_over_http(
+    channel: StackChannel, recording_app: RecordingApp
+) -> None:
+    server = ThreadedServer(recording_app, "127.0.0.1", 0, 2)
+    endpoint = f"http://127.0.0.1:{server.port}"
+    try:
+        session = boto3.session.Session(region_name=REGION, **boto3_credentials())  # type: ignore[arg-type]
+        transport = ChannelTransport(ChannelClient(channel.path), endpoint)
+        session.events.register("before-send", transport)  # type: ignore[arg-type]
+        dynamodb = session.client("dynamodb", endpoint_url=endpoint)
+        assert [dynamodb.list_tables()["TableNames"] for _ in range(2)] == [[], []]
+    finally:
+        server.stop()
+    assert len(recording_app.requests) == 2  # served over HTTP
+    assert transport.aws_here is False  # and the socket asked only once
