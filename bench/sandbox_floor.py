@@ -42,9 +42,9 @@ def main() -> None:
     from httpendpoint.sandbox import shared_objects
 
     with shared_objects.built_for_children():
-        from httpendpoint.sandbox import child_run
+        from httpendpoint.sandbox import zygote_server
 
-        child_run.warm_up()
+        zygote_server.warm_up()  # as the zygote warms up
     with open(sys.argv[1], "rb") as source:
         request = source.read()
     for _ in range(WARMUP):
