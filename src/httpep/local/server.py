@@ -22,6 +22,7 @@ from httpep.local import defaults
 from httpep.local.console import Console
 from httpep.local.guard import owner_only
 from httpep.local.moto_caches import cache_moto_lookups, cache_serialized_results
+from httpep.local.moto_services import MotoServices
 from httpep.local.resources import create_resources
 from httpep.local.runner import LocalLambdaRunner
 from httpep.local.state import LocalState
@@ -284,7 +285,11 @@ class LocalStack:
         create_resources(self.template, self.aws_client)
 
         self.runner = LocalLambdaRunner(
-            self.template, self.aws_endpoint, self.lambda_endpoint, self.console.function_log, moto_app
+            self.template,
+            self.aws_endpoint,
+            self.lambda_endpoint,
+            self.console.function_log,
+            MotoServices(moto_app),  # the socket's way to moto, past Flask's request handling
         )
         cache = AuthorizerCache(self.authorizer_cache_seconds) if self.authorizer_cache_seconds > 0 else None
         api_service = _apigw_service(
