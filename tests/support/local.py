@@ -1,11 +1,20 @@
-"""What the local stack's tests share: a process of another user (a handler's, under root), and an app that
-answers ok."""
+"""What the local stack's tests share: a process of another user (a handler's, under root), an app that
+answers ok, and boto3 clients whose requests go through the stack's socket."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from httpep.local.channel import ChannelClient, ChannelTransport
+from httpep.local.defaults import REGION, boto3_credentials
+
+# Nothing listens here: an answer to a client of it can only have come through the stack's socket.
+UNREACHABLE_ENDPOINT = "http://127.0.0.1:1"
 
 
 def as_user(uid: int, work: Callable[[], bytes]) -> bytes:
@@ -35,3 +44,18 @@ def ok_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[
     """A WSGI app that answers every request with a plain-text "ok"."""
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
     return [b"ok"]
+
+
+def aws_session() -> boto3.session.Session:
+    """A boto3 session with the local stack's region and fake credentials."""
+    return boto3.session.Session(region_name=REGION, **boto3_credentials())  # type: ignore[arg-type]
+
+
+def aws_client_through(path: str, service: str, attempts: int = 3) -> Any:
+    """A boto3 client of the embedded AWS whose requests go through the stack's socket at `path`, as a worker's
+    clients do (worker.py); `attempts` in all, as botocore's standard retries count them."""
+    session = aws_session()
+    transport = ChannelTransport(ChannelClient(path), UNREACHABLE_ENDPOINT)
+    session.events.register("before-send", transport)  # type: ignore[arg-type]
+    config = Config(retries={"mode": "standard", "total_max_attempts": attempts})
+    return session.client(service, endpoint_url=UNREACHABLE_ENDPOINT, config=config)  # type: ignore[call-overload]

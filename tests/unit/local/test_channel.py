@@ -17,11 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.compat import HTTPHeaders
-from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from moto import mock_aws
 from samcli.commands.local.lib.exceptions import TenantIdValidationError
@@ -30,11 +28,11 @@ from httpendpoint.core.errors import Unavailable
 from httpendpoint.trigger.sandbox_client import LambdaSandbox
 from httpep.local import channel as channel_module
 from httpep.local.channel import ChannelClient, ChannelSandbox, ChannelTransport, StackChannel
-from httpep.local.defaults import CREDENTIALS, REGION, STACK_CHANNEL_VARIABLE, boto3_credentials
+from httpep.local.defaults import CREDENTIALS, REGION, STACK_CHANNEL_VARIABLE
 from httpep.local.runner import LocalLambdaRunner, TenantPools, Worker
 from httpep.local.server import ThreadedServer
 from httpep.local.template import LocalTemplate
-from tests.support.local import as_user
+from tests.support.local import UNREACHABLE_ENDPOINT, as_user, aws_client_through, aws_session
 from tests.support.repo import REPO_ROOT
 
 ANOTHER_UID = 65_000
@@ -298,20 +296,6 @@ def test_a_worker_whose_code_invokes_the_sandbox_does_so_through_the_socket_it_w
         assert found == {"executor": LambdaSandbox.__name__, "path": None, "variable": None}
 
 
-# Nothing listens here: an answer can only have come through the socket.
-UNREACHABLE_ENDPOINT = "http://127.0.0.1:1"
-
-
-def aws_client_through(path: str, service: str, attempts: int = 3) -> Any:
-    """A boto3 client of the embedded AWS whose requests go through the stack's socket at `path`, as a worker's
-    clients do (worker.py)."""
-    session = boto3.session.Session(region_name=REGION, **boto3_credentials())  # type: ignore[arg-type]
-    transport = ChannelTransport(ChannelClient(path), UNREACHABLE_ENDPOINT)
-    session.events.register("before-send", transport)  # type: ignore[arg-type]
-    config = Config(retries={"mode": "standard", "total_max_attempts": attempts})
-    return session.client(service, endpoint_url=UNREACHABLE_ENDPOINT, config=config)  # type: ignore[call-overload]
-
-
 @pytest.fixture
 def embedded_aws(invoker: FakeInvoker) -> Iterator[StackChannel]:
     """A stack's socket in front of moto's server application, as the local stack has (server.py)."""
@@ -566,7 +550,7 @@ def test_where_the_stack_serves_no_aws_the_requests_go_over_http(
     server = ThreadedServer(recording_app, "127.0.0.1", 0, 2)
     endpoint = f"http://127.0.0.1:{server.port}"
     try:
-        session = boto3.session.Session(region_name=REGION, **boto3_credentials())  # type: ignore[arg-type]
+        session = aws_session()
         transport = ChannelTransport(ChannelClient(channel.path), endpoint)
         session.events.register("before-send", transport)  # type: ignore[arg-type]
         dynamodb = session.client("dynamodb", endpoint_url=endpoint)

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -19,13 +18,11 @@ from moto.moto_server import werkzeug_app
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.test import Client
 
-from httpep.local.channel import ChannelClient, ChannelTransport, StackChannel
-from httpep.local.defaults import REGION, boto3_credentials
+from httpep.local.channel import StackChannel
 from httpep.local.moto_services import MotoServices
 from httpep.local.server import ThreadedServer
+from tests.support.local import aws_client_through, aws_session
 
-# Nothing listens here: an answer can only have come through the socket.
-UNREACHABLE_ENDPOINT = "http://127.0.0.1:1"
 # Headers that differ between any two answers (a request id, the time), or that only an HTTP server adds.
 VOLATILE_HEADERS = {"x-amzn-requestid", "x-amz-request-id", "x-amz-id-2", "date", "last-modified"}
 VOLATILE_HEADERS |= {"server", "via", "connection"}
@@ -46,10 +43,6 @@ class Paths:
     socket: Callable[[str], Any]
 
 
-def _session() -> boto3.session.Session:
-    return boto3.session.Session(region_name=REGION, **boto3_credentials())  # type: ignore[arg-type]
-
-
 @pytest.fixture
 def paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[Paths]:
     monkeypatch.setitem(vars(werkzeug_app), "DISABLE_GLOBAL_CORS", True)  # as the stack serves moto (server.py)
@@ -59,13 +52,10 @@ def paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[Paths]:
         channel = StackChannel(NoInvokes(), MotoServices(dispatcher))
         config = Config(retries={"mode": "standard", "total_max_attempts": 1})
         http_endpoint = f"http://127.0.0.1:{server.port}"
-        through = _session()
-        transport = ChannelTransport(ChannelClient(channel.path), UNREACHABLE_ENDPOINT)
-        through.events.register("before-send", transport)  # type: ignore[arg-type]
         try:
             yield Paths(
-                http=lambda service: _session().client(service, endpoint_url=http_endpoint, config=config),  # type: ignore[call-overload]
-                socket=lambda service: through.client(service, endpoint_url=UNREACHABLE_ENDPOINT, config=config),  # type: ignore[call-overload]
+                http=lambda service: aws_session().client(service, endpoint_url=http_endpoint, config=config),  # type: ignore[call-overload]
+                socket=lambda service: aws_client_through(channel.path, service, attempts=1),
             )
         finally:
             channel.stop()
