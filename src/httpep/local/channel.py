@@ -44,8 +44,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.compat import HTTPHeaders
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from urllib3 import HTTPHeaderDict
 
 from httpendpoint.core.aws import (
     AWS_ANSWER_SECONDS,
@@ -157,29 +157,22 @@ class StackChannel:
             return {"refused": NO_AWS_HERE}, b""
         try:
             method, url, headers = str(request[0]), urlsplit(str(request[1])), [(str(k), str(v)) for k, v in request[2]]
-            builder = EnvironBuilder(
+            # (A body of bytes leaves the builder no file to close.)
+            environ = EnvironBuilder(
                 path=url.path + (f"?{url.query}" if url.query else ""),
                 base_url=f"{url.scheme}://{url.netloc}",
                 method=method,
                 headers=headers,
                 data=body,
-            )
-            environ = builder.get_environ()
+            ).get_environ()
         except (TypeError, ValueError, IndexError):  # not a request an HTTP server would have parsed either
             return {"refused": "MalformedRequest"}, b""
         try:
+            # Buffered: werkzeug reads the whole answer and closes what the application returned, as WSGI asks.
             answer, status, answer_headers = run_wsgi_app(self.aws_app, environ, buffered=True)
-            try:
-                content = b"".join(answer)
-            finally:
-                closing = getattr(answer, "close", None)
-                if closing is not None:
-                    closing()  # WSGI's rule: the server closes what the application returned
-            code, headers_out = int(status.split(" ", 1)[0]), list(answer_headers.items())
+            code, headers_out, content = int(status.split(" ", 1)[0]), list(answer_headers.items()), b"".join(answer)
         except Exception:  # as an HTTP server answers for an application that fails
             code, headers_out, content = APP_FAILED
-        finally:
-            builder.close()
         return {"status": code, "headers": headers_out}, content
 
     def stop(self) -> None:
@@ -292,16 +285,6 @@ class _Content(io.BytesIO):
             yield chunk
 
 
-def _joined(pairs: list[tuple[str, str]]) -> HTTPHeaders:
-    """Headers as urllib3 gives them to botocore: a name sent twice has its values joined with ", "."""
-    values: dict[str, list[str]] = {}
-    names: dict[str, str] = {}
-    for name, value in pairs:
-        names.setdefault(name.lower(), name)
-        values.setdefault(name.lower(), []).append(value)
-    return HTTPHeaders.from_pairs([(names[key], ", ".join(found)) for key, found in values.items()])
-
-
 class ChannelTransport:
     """botocore's `before-send` handler for requests to the embedded AWS at `endpoint`: it sends the request,
     built and signed, through the stack's socket and returns the answer as botocore's own HTTP sender would.
@@ -343,5 +326,9 @@ class ChannelTransport:
             return None
         except OSError as exc:
             raise EndpointConnectionError(endpoint_url=url, error=exc) from exc
-        pairs = [(str(name), str(value)) for name, value in header["headers"]]
-        return AWSResponse(url, int(header["status"]), _joined(pairs), _Content(content))
+        # The headers in urllib3's own mapping, as botocore gets them over HTTP (a name sent twice: values joined).
+        headers_in = HTTPHeaderDict()
+        for name, value in header["headers"]:
+            headers_in.add(str(name), str(value))
+        # (botocore's stubs name its HTTPHeaders; its own URLLib3Session passes this same urllib3 type.)
+        return AWSResponse(url, int(header["status"]), headers_in, _Content(content))  # type: ignore[arg-type]
