@@ -192,8 +192,9 @@ class ThreadedServer:
     """A WSGI app served on a thread: waitress keeps HTTP/1.1 connections open (werkzeug's dev server closes
     each one, so every hop paid a new connection and a new thread) and runs requests on a thread pool."""
 
-    # How long `stop` waits for the serving thread to see its sockets closed.
+    # How long `stop` waits for the serving thread to leave its loop, and how often it looks meanwhile.
     STOP_SECONDS = 5.0
+    TURN_SECONDS = 0.05
 
     def __init__(self, app: Any, host: str, port: int, threads: int) -> None:
         from waitress import create_server
@@ -211,27 +212,45 @@ class ThreadedServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Free the port at once. The sockets are closed by the serving thread itself, between two polls (closed
-        from here, they could vanish under the poll it is in); worker threads are daemons, asked to stop without
-        waiting for requests still running."""
+        """Free the port at once; worker threads are daemons, asked to stop without waiting for requests still
+        running.
+
+        waitress's loop runs while its map has entries. Emptying the map ends it at its next turn, and only then
+        are the sockets closed, from here: closed under the poll in progress, they made its thread die of EBADF.
+        The wake-up pipe only makes that turn come now rather than after the poll's timeout, so a pipe already
+        gone (seen once in CI: EBADF on its write) costs at most that timeout, never the stop."""
         from waitress.trigger import trigger
 
         if self._stopped:
             return
         self._stopped = True
-        wake = next(dispatcher for dispatcher in self._map.values() if isinstance(dispatcher, trigger))
-        wake.pull_trigger(self._close_all)
-        self._thread.join(self.STOP_SECONDS)
+        wakes = [dispatcher for dispatcher in self._map.values() if isinstance(dispatcher, trigger)]
+        taken: list[Any] = []
+        deadline = time.monotonic() + self.STOP_SECONDS
+        while True:
+            # Taken one by one: a connection accepted in the loop's last turn can still be added meanwhile.
+            while self._map:
+                taken.append(self._map.popitem()[1])
+            for wake in wakes:
+                with contextlib.suppress(OSError):
+                    wake.pull_trigger()
+            wakes = []
+            self._thread.join(self.TURN_SECONDS)
+            if not self._thread.is_alive() or time.monotonic() >= deadline:
+                break
+        while self._map:
+            taken.append(self._map.popitem()[1])
+        self._close(taken)
         self.server.task_dispatcher.shutdown(timeout=0)
 
-    def _close_all(self) -> None:
+    @staticmethod
+    def _close(dispatchers: list[Any]) -> None:
         from waitress.channel import HTTPChannel
 
-        for dispatcher in list(self._map.values()):
+        for dispatcher in dispatchers:
             with contextlib.suppress(OSError):
                 # A connection's own close also wakes a request thread still waiting to flush its answer.
                 (dispatcher.handle_close if isinstance(dispatcher, HTTPChannel) else dispatcher.close)()
-        self._map.clear()
 
 
 @dataclass

@@ -109,6 +109,34 @@ def test_a_server_on_a_host_of_two_addresses_serves_and_stops(monkeypatch: pytes
     assert f"serve-{server.port}" not in {thread.name for thread in threading.enumerate()}
 
 
+def test_a_server_whose_wake_up_pipe_is_gone_still_stops_and_frees_its_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stop does not hang on waitress's wake-up pipe (CI once saw EBADF on its write): with every write to it
+    failing, the serving loop still ends at its next turn, and only then are its sockets closed."""
+    import errno
+
+    from waitress.trigger import trigger
+
+    def gone(_: trigger) -> None:
+        raise OSError(errno.EBADF, "Bad file descriptor")
+
+    server = ThreadedServer(ok_app, "127.0.0.1", 0, threads=2)
+    failures: list[threading.ExceptHookArgs] = []
+    original, threading.excepthook = threading.excepthook, failures.append
+    try:
+        with requests.Session() as session:
+            assert session.get(f"http://127.0.0.1:{server.port}/", timeout=10).text == "ok"
+            monkeypatch.setattr(trigger, "_physical_pull", gone)
+            server.stop()
+            assert f"serve-{server.port}" not in {thread.name for thread in threading.enumerate()}
+    finally:
+        threading.excepthook = original
+    assert failures == []
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", server.port))
+        again.listen()
+
+
 def test_with_telemetry_off_the_local_api_records_no_telemetry_events(monkeypatch: pytest.MonkeyPatch) -> None:
     from samcli.lib.telemetry.event import EventName, EventTracker, UsedFeature
 
