@@ -217,8 +217,9 @@ class ThreadedServer:
 
         waitress's loop runs while its map has entries. Emptying the map ends it at its next turn, and only then
         are the sockets closed, from here: closed under the poll in progress, they made its thread die of EBADF.
-        The wake-up pipe only makes that turn come now rather than after the poll's timeout, so a pipe already
-        gone (seen once in CI: EBADF on its write) costs at most that timeout, never the stop."""
+        The wake-up pipe only makes that turn come now rather than after the poll's timeout. It is no longer
+        closed by a callback it runs: request threads pull it after every answer, so such a callback could run
+        and close it before this method's own write (EBADF, seen once in CI, about 1 stop in 170 in a loop)."""
         from waitress.trigger import trigger
 
         if self._stopped:

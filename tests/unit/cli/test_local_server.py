@@ -110,8 +110,9 @@ def test_a_server_on_a_host_of_two_addresses_serves_and_stops(monkeypatch: pytes
 
 
 def test_a_server_whose_wake_up_pipe_is_gone_still_stops_and_frees_its_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The stop does not hang on waitress's wake-up pipe (CI once saw EBADF on its write): with every write to it
-    failing, the serving loop still ends at its next turn, and only then are its sockets closed."""
+    """The stop does not depend on waitress's wake-up pipe (CI once saw EBADF on its write, when a request
+    thread's pull had run the old stop's callback, which closed the pipe): with every write to it failing, the
+    serving loop still ends at its next turn, and only then are its sockets closed."""
     import errno
 
     from waitress.trigger import trigger
