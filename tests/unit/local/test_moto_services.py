@@ -26,6 +26,8 @@ from tests.support.local import aws_client_through, aws_session
 # Headers that differ between any two answers (a request id, the time), or that only an HTTP server adds.
 VOLATILE_HEADERS = {"x-amzn-requestid", "x-amz-request-id", "x-amz-id-2", "date", "last-modified"}
 VOLATILE_HEADERS |= {"server", "via", "connection"}
+# Times parsed out of an answer: two answers a moment apart may fall in different seconds.
+VOLATILE_FIELDS = {"LastModified"}
 TABLE = "things"
 BUCKET = "drive"
 
@@ -72,7 +74,16 @@ def _answer(call: Callable[[], Any]) -> dict[str, Any]:
     if "Body" in parsed:
         parsed["Body"] = parsed["Body"].read()
     headers = {name: value for name, value in metadata.get("HTTPHeaders", {}).items() if name not in VOLATILE_HEADERS}
-    return {"status": metadata.get("HTTPStatusCode"), "headers": headers, **parsed}
+    return {"status": metadata.get("HTTPStatusCode"), "headers": headers, **_steady(parsed)}
+
+
+def _steady(value: Any) -> Any:
+    """`value` without its VOLATILE_FIELDS, at any depth (a listing's entries have their own)."""
+    if isinstance(value, dict):
+        return {name: _steady(item) for name, item in value.items() if name not in VOLATILE_FIELDS}
+    if isinstance(value, list):
+        return [_steady(item) for item in value]
+    return value
 
 
 def _same(paths: Paths, service: str, operation: str, **arguments: Any) -> dict[str, Any]:
