@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from httpep.local.channel import ChannelClient, ChannelTransport
-from httpep.local.defaults import REGION, boto3_credentials
+from httpep.local.channel import ChannelClient, ChannelTransport, ScopeOnlySigning
+from httpep.local.defaults import CREDENTIALS, REGION, boto3_credentials
 
 # Nothing listens here: an answer to a client of it can only have come through the stack's socket.
 UNREACHABLE_ENDPOINT = "http://127.0.0.1:1"
@@ -52,10 +52,11 @@ def aws_session() -> boto3.session.Session:
 
 
 def aws_client_through(path: str, service: str, attempts: int = 3) -> Any:
-    """A boto3 client of the embedded AWS whose requests go through the stack's socket at `path`, as a worker's
-    clients do (worker.py); `attempts` in all, as botocore's standard retries count them."""
+    """A boto3 client of the embedded AWS whose requests go through the stack's socket at `path`, signed by scope
+    only, as a worker's clients do (worker.py); `attempts` in all, as botocore's standard retries count them."""
     session = aws_session()
     transport = ChannelTransport(ChannelClient(path), UNREACHABLE_ENDPOINT)
     session.events.register("before-send", transport)  # type: ignore[arg-type]
+    ScopeOnlySigning(UNREACHABLE_ENDPOINT, lambda: CREDENTIALS["AWS_ACCESS_KEY_ID"]).register(session.events)
     config = Config(retries={"mode": "standard", "total_max_attempts": attempts})
     return session.client(service, endpoint_url=UNREACHABLE_ENDPOINT, config=config)  # type: ignore[call-overload]

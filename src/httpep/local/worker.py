@@ -51,11 +51,11 @@ def _error(exc: BaseException) -> dict[str, Any]:
 
 def _through_the_stack(path: str) -> None:
     """The function's sandbox invokes and its requests to the embedded AWS go through the stack's socket
-    (channel.py), where its code makes them through the project's seams (sandbox_client, core.aws). The
-    handler goes on the shared session, so it reaches every client made from it from now on; core.aws makes
-    none at import, and one made earlier would still work, over HTTP."""
+    (channel.py), where its code makes them through the project's seams (sandbox_client, core.aws), signed by
+    scope only. The handlers go on the shared session, so they reach every client made from it from now on;
+    core.aws makes none at import, and one made earlier would still work, over HTTP and signed."""
     invokes = "httpendpoint.trigger.sandbox_client" in sys.modules  # asked before channel.py imports it
-    from httpep.local.channel import ChannelClient, ChannelSandbox, ChannelTransport
+    from httpep.local.channel import ChannelClient, ChannelSandbox, ChannelTransport, ScopeOnlySigning
 
     client = ChannelClient(path)
     if invokes:
@@ -67,7 +67,9 @@ def _through_the_stack(path: str) -> None:
     if endpoint and "httpendpoint.core.aws" in sys.modules:
         from httpendpoint.core import aws
 
-        aws.session().events.register("before-send", ChannelTransport(client, endpoint))
+        session = aws.session()
+        session.events.register("before-send", ChannelTransport(client, endpoint))
+        ScopeOnlySigning(endpoint, lambda: str(session.get_credentials().access_key)).register(session.events)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import errno
 import io
 import json
 import os
+import re
 import socket
 import stat
 import sys
@@ -27,7 +28,7 @@ from samcli.commands.local.lib.exceptions import TenantIdValidationError
 from httpendpoint.core.errors import Unavailable
 from httpendpoint.trigger.sandbox_client import LambdaSandbox
 from httpep.local import channel as channel_module
-from httpep.local.channel import ChannelClient, ChannelSandbox, ChannelTransport, StackChannel
+from httpep.local.channel import ChannelClient, ChannelSandbox, ChannelTransport, ScopeOnlySigning, StackChannel
 from httpep.local.defaults import CREDENTIALS, REGION, STACK_CHANNEL_VARIABLE
 from httpep.local.runner import LocalLambdaRunner, TenantPools, Worker
 from httpep.local.server import ThreadedServer
@@ -36,6 +37,11 @@ from tests.support.local import UNREACHABLE_ENDPOINT, as_user, aws_client_throug
 from tests.support.repo import REPO_ROOT
 
 ANOTHER_UID = 65_000
+# The Authorization header of a request signed by scope only (ScopeOnlySigning): the fake key, a day, the region.
+SCOPE_ONLY = (
+    r"AWS4-HMAC-SHA256 Credential=testing/\d{{8}}/us-east-1/{service}/aws4_request, SignedHeaders=host, "
+    r"Signature=unchecked"
+)
 
 
 class FakeInvoker:
@@ -380,7 +386,7 @@ class RecordingApp:
                 "query": environ["QUERY_STRING"],
                 "host": environ["HTTP_HOST"],
                 "type": environ.get("CONTENT_TYPE"),
-                "signed": environ.get("HTTP_AUTHORIZATION", "").startswith("AWS4-HMAC-SHA256 "),
+                "authorization": environ.get("HTTP_AUTHORIZATION", ""),
                 "body": environ["wsgi.input"].read(),
             }
         )
@@ -409,6 +415,7 @@ def test_the_stack_sees_the_request_botocore_built_and_signed_and_botocore_sees_
     assert answer["TableNames"] == []
     assert answer["ResponseMetadata"]["HTTPHeaders"]["x-twice"] == "one, two"  # as urllib3 joins them
     assert [each.closed for each in recording_app.answers] == [True]
+    authorization = recording_app.requests[0].pop("authorization")
     assert recording_app.requests == [
         {
             "method": "POST",
@@ -417,10 +424,37 @@ def test_the_stack_sees_the_request_botocore_built_and_signed_and_botocore_sees_
             "query": "",
             "host": "127.0.0.1:1",
             "type": "application/x-amz-json-1.0",
-            "signed": True,
             "body": b'{"Limit": 5}',
         }
     ]
+    assert re.fullmatch(SCOPE_ONLY.format(service="dynamodb"), authorization)
+
+
+def test_a_service_with_an_endpoint_of_its_own_is_signed_as_ever(
+    invoker: FakeInvoker, recording_app: RecordingApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lambda's requests go to the stack's Lambda service (AWS_ENDPOINT_URL_LAMBDA), not to moto: only the
+    embedded AWS is trusted to read the scope alone."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", UNREACHABLE_ENDPOINT)
+    channel = StackChannel(invoker, recording_app)
+    try:
+        aws_client_through(channel.path, "dynamodb").list_tables()
+    finally:
+        channel.stop()
+    authorization = recording_app.requests[0]["authorization"]
+    assert re.fullmatch(
+        r"AWS4-HMAC-SHA256 Credential=testing/\d{8}/us-east-1/dynamodb/aws4_request, "
+        r"SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}",
+        authorization,
+    ), authorization
+
+
+def test_a_request_signed_by_scope_only_that_heads_elsewhere_is_refused() -> None:
+    session = aws_session()
+    ScopeOnlySigning(UNREACHABLE_ENDPOINT, lambda: "testing").register(session.events)
+    elsewhere = session.client("dynamodb", endpoint_url="http://127.0.0.1:2")
+    with pytest.raises(ValueError, match="not the embedded AWS"):
+        elsewhere.list_tables()
 
 
 def test_a_failing_application_is_a_500_as_over_http(invoker: FakeInvoker, recording_app: RecordingApp) -> None:
@@ -483,6 +517,33 @@ def test_a_workers_aws_requests_go_through_the_socket_it_was_given(
         worker.kill()
     expected: dict[str, Any] = {"tables": []} if given else {"error": "EndpointConnectionError"}
     assert json.loads(answer["result"]) == expected
+
+
+def test_a_workers_aws_requests_are_signed_by_scope_only(
+    tmp_path: Path, invoker: FakeInvoker, recording_app: RecordingApp
+) -> None:
+    (tmp_path / "probe.py").write_text(AWS_PROBE_HANDLER)
+    channel = StackChannel(invoker, recording_app)
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT / "layers" / "shared"), *sys.path]),
+        "AWS_ENDPOINT_URL": UNREACHABLE_ENDPOINT,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_MAX_ATTEMPTS": "1",
+        STACK_CHANNEL_VARIABLE: channel.path,
+        **CREDENTIALS,
+    }
+    worker = Worker("Probe", "probe.handler", tmp_path, env, lambda *_: None)
+    try:
+        answer = worker.invoke("{}", 30, "probe")
+    finally:
+        worker.kill()
+        channel.stop()
+    assert json.loads(answer["result"]) == {"tables": []}
+    assert [
+        re.fullmatch(SCOPE_ONLY.format(service="dynamodb"), each["authorization"]) is not None
+        for each in recording_app.requests
+    ] == [True]
 
 
 def test_a_str_body_crosses_as_its_utf8_bytes(invoker: FakeInvoker, recording_app: RecordingApp) -> None:
