@@ -495,10 +495,9 @@ def handler(event, context):
 """
 
 
-@pytest.mark.parametrize("given", [True, False])
-def test_a_workers_aws_requests_go_through_the_socket_it_was_given(
-    tmp_path: Path, embedded_aws: StackChannel, given: bool
-) -> None:
+def _probe_worker(tmp_path: Path, channel_path: str | None) -> Worker:
+    """A worker of AWS_PROBE_HANDLER, given the stack's socket at `channel_path` (if any), with moto's endpoint
+    where nothing listens: its AWS requests are answered only if they go through the socket."""
     (tmp_path / "probe.py").write_text(AWS_PROBE_HANDLER)
     env = {
         "PATH": os.environ["PATH"],
@@ -508,9 +507,16 @@ def test_a_workers_aws_requests_go_through_the_socket_it_was_given(
         "AWS_MAX_ATTEMPTS": "1",
         **CREDENTIALS,
     }
-    if given:
-        env[STACK_CHANNEL_VARIABLE] = embedded_aws.path
-    worker = Worker("Probe", "probe.handler", tmp_path, env, lambda *_: None)
+    if channel_path is not None:
+        env[STACK_CHANNEL_VARIABLE] = channel_path
+    return Worker("Probe", "probe.handler", tmp_path, env, lambda *_: None)
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_a_workers_aws_requests_go_through_the_socket_it_was_given(
+    tmp_path: Path, embedded_aws: StackChannel, given: bool
+) -> None:
+    worker = _probe_worker(tmp_path, embedded_aws.path if given else None)
     try:
         answer = worker.invoke("{}", 30, "probe")
     finally:
@@ -522,18 +528,8 @@ def test_a_workers_aws_requests_go_through_the_socket_it_was_given(
 def test_a_workers_aws_requests_are_signed_by_scope_only(
     tmp_path: Path, invoker: FakeInvoker, recording_app: RecordingApp
 ) -> None:
-    (tmp_path / "probe.py").write_text(AWS_PROBE_HANDLER)
     channel = StackChannel(invoker, recording_app)
-    env = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT / "layers" / "shared"), *sys.path]),
-        "AWS_ENDPOINT_URL": UNREACHABLE_ENDPOINT,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_MAX_ATTEMPTS": "1",
-        STACK_CHANNEL_VARIABLE: channel.path,
-        **CREDENTIALS,
-    }
-    worker = Worker("Probe", "probe.handler", tmp_path, env, lambda *_: None)
+    worker = _probe_worker(tmp_path, channel.path)
     try:
         answer = worker.invoke("{}", 30, "probe")
     finally:
