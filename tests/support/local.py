@@ -11,7 +11,7 @@ import boto3
 from botocore.config import Config
 
 from httpep.local.channel import ChannelClient, ChannelTransport, ScopeOnlySigning
-from httpep.local.defaults import CREDENTIALS, REGION, boto3_credentials
+from httpep.local.defaults import REGION, boto3_credentials
 
 # Nothing listens here: an answer to a client of it can only have come through the stack's socket.
 UNREACHABLE_ENDPOINT = "http://127.0.0.1:1"
@@ -51,12 +51,18 @@ def aws_session() -> boto3.session.Session:
     return boto3.session.Session(region_name=REGION, **boto3_credentials())  # type: ignore[arg-type]
 
 
-def aws_client_through(path: str, service: str, attempts: int = 3) -> Any:
-    """A boto3 client of the embedded AWS whose requests go through the stack's socket at `path`, signed by scope
-    only, as a worker's clients do (worker.py); `attempts` in all, as botocore's standard retries count them."""
+def aws_session_through(path: str) -> boto3.session.Session:
+    """A boto3 session whose requests to the embedded AWS (at UNREACHABLE_ENDPOINT) go through the stack's socket
+    at `path`, signed by scope only, as a worker's do (worker.py); others go over HTTP, signed as ever."""
     session = aws_session()
     transport = ChannelTransport(ChannelClient(path), UNREACHABLE_ENDPOINT)
     session.events.register("before-send", transport)  # type: ignore[arg-type]
-    ScopeOnlySigning(UNREACHABLE_ENDPOINT, lambda: CREDENTIALS["AWS_ACCESS_KEY_ID"]).register(session.events)
+    ScopeOnlySigning(UNREACHABLE_ENDPOINT, session.get_credentials).register(session.events)
+    return session
+
+
+def aws_client_through(path: str, service: str, attempts: int = 3) -> Any:
+    """A client of the embedded AWS made from `aws_session_through(path)`; `attempts` in all, as botocore's
+    standard retries count them."""
     config = Config(retries={"mode": "standard", "total_max_attempts": attempts})
-    return session.client(service, endpoint_url=UNREACHABLE_ENDPOINT, config=config)  # type: ignore[call-overload]
+    return aws_session_through(path).client(service, endpoint_url=UNREACHABLE_ENDPOINT, config=config)  # type: ignore[call-overload]

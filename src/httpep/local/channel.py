@@ -11,7 +11,8 @@ Through the socket:
 - an AWS request: botocore still builds and validates it as it would over HTTP (see `ChannelTransport`); only
   its signature and its sending are replaced. The stack hands it to the same moto application its HTTP service
   serves, as a WSGI request, and answers with the status, headers and body, which botocore then parses as any
-  answer. moto checks no signature: it reads only the credential scope (see `ScopeOnlySigning`).
+  answer. moto checks no signature: it reads only the credential scope (see `ScopeOnlySigning`; S3's
+  requests stay signed).
 
 The socket lies in a directory only the stack's user may enter, and the stack answers only a peer of its own
 user (as the guard does for its HTTP services): a handler's processes, which run as other users under root,
@@ -46,7 +47,7 @@ from urllib.parse import urlsplit
 
 from botocore import UNSIGNED
 from botocore.awsrequest import AWSPreparedRequest, AWSRequest, AWSResponse
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import EndpointConnectionError, NoCredentialsError, ReadTimeoutError
 from urllib3 import HTTPHeaderDict
 
 from httpendpoint.core.aws import (
@@ -69,8 +70,10 @@ NO_AWS_HERE = "NoAwsHere"
 # Idle connections a worker keeps to the stack, as botocore's HTTP pool keeps 10: calls made at once on
 # threads (a save's re-pins) each get a connection, so they run at once, as they did over HTTP.
 IDLE_CONNECTIONS = 10
-# botocore's variable for a service's own endpoint (AWS_ENDPOINT_URL_LAMBDA, say), followed by its service id.
-_OWN_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_"
+# Keys of botocore's request context (ScopeOnlySigning): the request goes to the embedded AWS; it is to be
+# signed by scope only.
+_TO_EMBEDDED_AWS = "httpep_to_embedded_aws"
+_SCOPE_ONLY = "httpep_scope_only"
 
 
 class Invoker(Protocol):
@@ -290,36 +293,47 @@ class _Content(io.BytesIO):
 
 
 class ScopeOnlySigning:
-    """botocore's `choose-signer` and `before-sign` handlers for a worker's requests to the embedded AWS at
-    `endpoint`. moto checks no signature; of the Authorization header it reads only the credential scope: the
-    service (how it routes a request), the region and the access key (whose account answers). So that header
-    carries the scope and a placeholder signature, and nothing is computed: SigV4's canonical request and
-    HMACs were a quarter of the router's own CPU, about 0.3 ms per call.
+    """botocore's handlers that sign a worker's requests to the embedded AWS at `endpoint` by scope only. moto
+    checks no signature while its IAM authentication is off, as in the local stack; of the Authorization header
+    it reads only the credential scope: the service (how it routes a request), the region and the access key
+    (whose account answers). So that header carries the scope and a placeholder signature, and nothing is
+    computed: SigV4's canonical request and HMACs were a quarter of the router's own CPU, about 0.3 ms a call.
 
-    Only services that go to `endpoint` are left unsigned (not one with an endpoint of its own, such as
-    Lambda's); a request that still heads elsewhere is refused, never sent without its signature."""
+    Which requests: those whose URL, as botocore resolved it, is the embedded AWS's (`before-call`); any other
+    (a client of the stack's Lambda service) is signed as ever. botocore's own choice of signer comes first:
+    S3's operations name SigV4 for S3, so S3's requests stay fully signed (the warm trigger makes none)."""
 
-    def __init__(self, endpoint: str, access_key: Callable[[], str]) -> None:
+    def __init__(self, endpoint: str, credentials: Callable[[], Any]) -> None:
         self.prefix = endpoint.rstrip("/") + "/"
-        self.access_key = access_key
+        self.credentials = credentials  # botocore's credentials, or None where there are none
 
     def register(self, events: Any) -> None:
+        events.register("before-call", self.mark)
         events.register("choose-signer", self.choose)
         events.register("before-sign", self.scope)
 
-    @staticmethod
-    def choose(event_name: str, **_: Any) -> Any:
-        service = event_name.split(".")[1]
-        return None if _OWN_ENDPOINT_VARIABLE + service.replace("-", "_").upper() in os.environ else UNSIGNED
+    def mark(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context[_TO_EMBEDDED_AWS] = (str(params.get("url", "")) + "/").startswith(self.prefix)
 
-    def scope(self, request: AWSRequest, signing_name: str, region_name: str, signature_version: Any, **_: Any) -> None:
-        if signature_version is not UNSIGNED:
+    @staticmethod
+    def choose(context: dict[str, Any], **_: Any) -> Any:
+        if not context.get(_TO_EMBEDDED_AWS):
+            return None
+        context[_SCOPE_ONLY] = True  # chosen here, not by botocore (which leaves a few operations unsigned)
+        return UNSIGNED
+
+    def scope(self, request: AWSRequest, signing_name: str, region_name: str, **_: Any) -> None:
+        if not request.context.get(_SCOPE_ONLY):
             return
-        if not (str(request.url) + "/").startswith(self.prefix):
-            raise ValueError(f"{request.url} is not the embedded AWS, which alone takes requests signed by scope only")
+        credentials = self.credentials()
+        if credentials is None:
+            raise NoCredentialsError()
+        # Where the endpoint's rules name another signing region or name, SigV4 would have used them.
+        signing = request.context.get("signing") or {}
+        region, service = signing.get("region") or region_name, signing.get("signing_name") or signing_name
         day = time.strftime("%Y%m%d", time.gmtime())
         request.headers["Authorization"] = (
-            f"AWS4-HMAC-SHA256 Credential={self.access_key()}/{day}/{region_name}/{signing_name}/aws4_request, "
+            f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{day}/{region}/{service}/aws4_request, "
             "SignedHeaders=host, Signature=unchecked"
         )
 

@@ -225,7 +225,8 @@ class ThreadedServer:
         if self._stopped:
             return
         self._stopped = True
-        wakes = [dispatcher for dispatcher in self._map.values() if isinstance(dispatcher, trigger)]
+        # A copy first (list() runs in C, holding the GIL): the serving thread adds and drops connections.
+        wakes = [dispatcher for dispatcher in list(self._map.values()) if isinstance(dispatcher, trigger)]
         taken: list[Any] = []
         deadline = time.monotonic() + self.STOP_SECONDS
         while True:
@@ -246,12 +247,24 @@ class ThreadedServer:
 
     @staticmethod
     def _close(dispatchers: list[Any]) -> None:
+        """Connections first, then the listening sockets, then the wake-up pipes. A request thread still running
+        pulls its pipe after its answer (while its connection looked open): from now on that pull does nothing,
+        rather than write to a closed descriptor's number, which another file may have taken meanwhile."""
         from waitress.channel import HTTPChannel
+        from waitress.trigger import trigger
 
-        for dispatcher in dispatchers:
+        for dispatcher in sorted(
+            dispatchers, key=lambda each: (not isinstance(each, HTTPChannel), isinstance(each, trigger))
+        ):
+            if isinstance(dispatcher, trigger):
+                dispatcher.pull_trigger = _no_pull
             with contextlib.suppress(OSError):
                 # A connection's own close also wakes a request thread still waiting to flush its answer.
                 (dispatcher.handle_close if isinstance(dispatcher, HTTPChannel) else dispatcher.close)()
+
+
+def _no_pull(thunk: Any = None) -> None:
+    """A stopped server's wake-up pipe: nobody is there to wake."""
 
 
 @dataclass

@@ -69,7 +69,7 @@ def _through_the_stack(path: str) -> None:
 
         session = aws.session()
         session.events.register("before-send", ChannelTransport(client, endpoint))
-        ScopeOnlySigning(endpoint, lambda: str(session.get_credentials().access_key)).register(session.events)
+        ScopeOnlySigning(endpoint, session.get_credentials).register(session.events)
 
 
 def main() -> None:

@@ -138,6 +138,16 @@ def test_a_server_whose_wake_up_pipe_is_gone_still_stops_and_frees_its_port(monk
         again.listen()
 
 
+def test_a_wake_up_pulled_after_the_stop_writes_nowhere() -> None:
+    """A request thread that outlives the stop pulls its server's wake-up pipe once its answer is written, as
+    waitress does after every answer: that pull must not write to the closed pipe's number (EBADF, or a
+    stray byte in whatever file took the number since)."""
+    server = ThreadedServer(ok_app, "127.0.0.1", 0, threads=2)
+    assert requests.get(f"http://127.0.0.1:{server.port}/", timeout=10).text == "ok"
+    server.stop()
+    server.server.pull_trigger()  # what the request thread calls
+
+
 def test_with_telemetry_off_the_local_api_records_no_telemetry_events(monkeypatch: pytest.MonkeyPatch) -> None:
     from samcli.lib.telemetry.event import EventName, EventTracker, UsedFeature
 

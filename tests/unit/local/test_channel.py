@@ -18,10 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.compat import HTTPHeaders
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
 from moto import mock_aws
 from samcli.commands.local.lib.exceptions import TenantIdValidationError
 
@@ -33,7 +34,7 @@ from httpep.local.defaults import CREDENTIALS, REGION, STACK_CHANNEL_VARIABLE
 from httpep.local.runner import LocalLambdaRunner, TenantPools, Worker
 from httpep.local.server import ThreadedServer
 from httpep.local.template import LocalTemplate
-from tests.support.local import UNREACHABLE_ENDPOINT, as_user, aws_client_through, aws_session
+from tests.support.local import UNREACHABLE_ENDPOINT, as_user, aws_client_through, aws_session, aws_session_through
 from tests.support.repo import REPO_ROOT
 
 ANOTHER_UID = 65_000
@@ -41,6 +42,11 @@ ANOTHER_UID = 65_000
 SCOPE_ONLY = (
     r"AWS4-HMAC-SHA256 Credential=testing/\d{{8}}/us-east-1/{service}/aws4_request, SignedHeaders=host, "
     r"Signature=unchecked"
+)
+# A SigV4 signature, as botocore computes it.
+SIGV4 = (
+    r"AWS4-HMAC-SHA256 Credential=testing/\d{{8}}/us-east-1/{service}/aws4_request, SignedHeaders=[a-z0-9;-]+, "
+    r"Signature=[0-9a-f]{{64}}"
 )
 
 
@@ -430,31 +436,52 @@ def test_the_stack_sees_the_request_botocore_built_and_signed_and_botocore_sees_
     assert re.fullmatch(SCOPE_ONLY.format(service="dynamodb"), authorization)
 
 
-def test_a_service_with_an_endpoint_of_its_own_is_signed_as_ever(
-    invoker: FakeInvoker, recording_app: RecordingApp, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Lambda's requests go to the stack's Lambda service (AWS_ENDPOINT_URL_LAMBDA), not to moto: only the
-    embedded AWS is trusted to read the scope alone."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", UNREACHABLE_ENDPOINT)
+def test_a_request_to_another_endpoint_is_signed_as_ever(invoker: FakeInvoker, recording_app: RecordingApp) -> None:
+    """The stack's Lambda service, say: only the embedded AWS is trusted to read the scope alone."""
+    server = ThreadedServer(recording_app, "127.0.0.1", 0, 2)
     channel = StackChannel(invoker, recording_app)
     try:
-        aws_client_through(channel.path, "dynamodb").list_tables()
+        session = aws_session_through(channel.path)
+        for endpoint in (UNREACHABLE_ENDPOINT, f"http://127.0.0.1:{server.port}"):
+            session.client("dynamodb", endpoint_url=endpoint).list_tables()
     finally:
         channel.stop()
-    authorization = recording_app.requests[0]["authorization"]
-    assert re.fullmatch(
-        r"AWS4-HMAC-SHA256 Credential=testing/\d{8}/us-east-1/dynamodb/aws4_request, "
-        r"SignedHeaders=[a-z0-9;-]+, Signature=[0-9a-f]{64}",
-        authorization,
-    ), authorization
+        server.stop()
+    through_socket, over_http = (each["authorization"] for each in recording_app.requests)
+    assert re.fullmatch(SCOPE_ONLY.format(service="dynamodb"), through_socket), through_socket
+    assert re.fullmatch(SIGV4.format(service="dynamodb"), over_http), over_http
 
 
-def test_a_request_signed_by_scope_only_that_heads_elsewhere_is_refused() -> None:
-    session = aws_session()
-    ScopeOnlySigning(UNREACHABLE_ENDPOINT, lambda: "testing").register(session.events)
-    elsewhere = session.client("dynamodb", endpoint_url="http://127.0.0.1:2")
-    with pytest.raises(ValueError, match="not the embedded AWS"):
-        elsewhere.list_tables()
+def test_s3_requests_stay_signed_as_botocore_chooses(embedded_aws: StackChannel) -> None:
+    """botocore names SigV4 for S3's operations itself, before any other choice of signer is asked."""
+    seen: list[str] = []
+
+    def authorization(request: AWSPreparedRequest, **_: Any) -> None:
+        value = request.headers["Authorization"]
+        seen.append(value.decode() if isinstance(value, bytes) else value)
+
+    session = aws_session_through(embedded_aws.path)
+    session.events.register_first("before-send", authorization)
+    s3 = session.client("s3", endpoint_url=UNREACHABLE_ENDPOINT)
+    s3.create_bucket(Bucket="drive")
+    s3.put_object(Bucket="drive", Key="k", Body=b"x")
+    assert s3.get_object(Bucket="drive", Key="k")["Body"].read() == b"x"
+    assert len(seen) == 3
+    assert [each for each in seen if not re.fullmatch(SIGV4.format(service="s3"), each)] == []
+
+
+def test_without_credentials_a_request_fails_as_botocore_says_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"):
+        monkeypatch.setenv(name, str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    session = boto3.session.Session(region_name=REGION)
+    ScopeOnlySigning(UNREACHABLE_ENDPOINT, session.get_credentials).register(session.events)
+    with pytest.raises(NoCredentialsError):
+        session.client("dynamodb", endpoint_url=UNREACHABLE_ENDPOINT).list_tables()
 
 
 def test_a_failing_application_is_a_500_as_over_http(invoker: FakeInvoker, recording_app: RecordingApp) -> None:

@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -26,8 +27,9 @@ from tests.support.local import aws_client_through, aws_session
 # Headers that differ between any two answers (a request id, the time), or that only an HTTP server adds.
 VOLATILE_HEADERS = {"x-amzn-requestid", "x-amz-request-id", "x-amz-id-2", "date", "last-modified"}
 VOLATILE_HEADERS |= {"server", "via", "connection"}
-# Times parsed out of an answer: two answers a moment apart may fall in different seconds.
+# Times parsed out of an answer, compared apart: the same to within MOST_APART.
 VOLATILE_FIELDS = {"LastModified"}
+MOST_APART = timedelta(seconds=1)
 TABLE = "things"
 BUCKET = "drive"
 
@@ -64,8 +66,9 @@ def paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[Paths]:
             server.stop()
 
 
-def _answer(call: Callable[[], Any]) -> dict[str, Any]:
-    """An operation's answer as botocore parsed it, without what differs between any two answers."""
+def _answer(call: Callable[[], Any]) -> tuple[dict[str, Any], list[Any]]:
+    """An operation's answer as botocore parsed it, without what differs between any two answers, and the times
+    in it (its VOLATILE_FIELDS, in order)."""
     try:
         parsed = dict(call())
     except ClientError as error:
@@ -74,23 +77,31 @@ def _answer(call: Callable[[], Any]) -> dict[str, Any]:
     if "Body" in parsed:
         parsed["Body"] = parsed["Body"].read()
     headers = {name: value for name, value in metadata.get("HTTPHeaders", {}).items() if name not in VOLATILE_HEADERS}
-    return {"status": metadata.get("HTTPStatusCode"), "headers": headers, **_steady(parsed)}
+    times: list[Any] = []
+    return {"status": metadata.get("HTTPStatusCode"), "headers": headers, **_steady(parsed, times)}, times
 
 
-def _steady(value: Any) -> Any:
-    """`value` without its VOLATILE_FIELDS, at any depth (a listing's entries have their own)."""
+def _steady(value: Any, times: list[Any]) -> Any:
+    """`value` without its VOLATILE_FIELDS, at any depth (a listing's entries have their own), which go to
+    `times`."""
     if isinstance(value, dict):
-        return {name: _steady(item) for name, item in value.items() if name not in VOLATILE_FIELDS}
+        times += [item for name, item in value.items() if name in VOLATILE_FIELDS]
+        return {name: _steady(item, times) for name, item in value.items() if name not in VOLATILE_FIELDS}
     if isinstance(value, list):
-        return [_steady(item) for item in value]
+        return [_steady(item, times) for item in value]
     return value
 
 
 def _same(paths: Paths, service: str, operation: str, **arguments: Any) -> dict[str, Any]:
     # A copy for each: botocore may change what it is given (a body becomes a file, and is read).
-    over_http = _answer(lambda: getattr(paths.http(service), operation)(**copy.deepcopy(arguments)))
-    through_socket = _answer(lambda: getattr(paths.socket(service), operation)(**copy.deepcopy(arguments)))
+    over_http, http_times = _answer(lambda: getattr(paths.http(service), operation)(**copy.deepcopy(arguments)))
+    through_socket, socket_times = _answer(
+        lambda: getattr(paths.socket(service), operation)(**copy.deepcopy(arguments))
+    )
     assert through_socket == over_http, operation
+    # The same times, to the second either way (CI once saw two reads of one object a second apart).
+    assert len(socket_times) == len(http_times), operation
+    assert all(abs(a - b) <= MOST_APART for a, b in zip(socket_times, http_times, strict=True)), operation
     return through_socket
 
 
