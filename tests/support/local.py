@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from httpep.local.channel import ChannelClient, ChannelTransport, ScopeOnlySigning
+from httpep.local.channel import ChannelClient, send_aws_through
 from httpep.local.defaults import REGION, boto3_credentials
 
 # Nothing listens here: an answer to a client of it can only have come through the stack's socket.
@@ -55,9 +55,7 @@ def aws_session_through(path: str) -> boto3.session.Session:
     """A boto3 session whose requests to the embedded AWS (at UNREACHABLE_ENDPOINT) go through the stack's socket
     at `path`, signed by scope only, as a worker's do (worker.py); others go over HTTP, signed as ever."""
     session = aws_session()
-    transport = ChannelTransport(ChannelClient(path), UNREACHABLE_ENDPOINT)
-    session.events.register("before-send", transport)  # type: ignore[arg-type]
-    ScopeOnlySigning(UNREACHABLE_ENDPOINT, session.get_credentials).register(session.events)
+    send_aws_through(session, ChannelClient(path), UNREACHABLE_ENDPOINT)
     return session
 
 

@@ -292,6 +292,16 @@ class _Content(io.BytesIO):
             yield chunk
 
 
+class _Endpoint:
+    """The embedded AWS's endpoint, and whether a request's URL is one of its."""
+
+    def __init__(self, url: str) -> None:
+        self.prefix = url.rstrip("/") + "/"
+
+    def holds(self, url: str) -> bool:
+        return (url + "/").startswith(self.prefix)
+
+
 class ScopeOnlySigning:
     """botocore's handlers that sign a worker's requests to the embedded AWS at `endpoint` by scope only. moto
     checks no signature while its IAM authentication is off, as in the local stack; of the Authorization header
@@ -304,7 +314,7 @@ class ScopeOnlySigning:
     S3's operations name SigV4 for S3, so S3's requests stay fully signed (the warm trigger makes none)."""
 
     def __init__(self, endpoint: str, credentials: Callable[[], Any]) -> None:
-        self.prefix = endpoint.rstrip("/") + "/"
+        self.endpoint = _Endpoint(endpoint)
         self.credentials = credentials  # botocore's credentials, or None where there are none
 
     def register(self, events: Any) -> None:
@@ -313,7 +323,7 @@ class ScopeOnlySigning:
         events.register("before-sign", self.scope)
 
     def mark(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context[_TO_EMBEDDED_AWS] = (str(params.get("url", "")) + "/").startswith(self.prefix)
+        context[_TO_EMBEDDED_AWS] = self.endpoint.holds(str(params.get("url", "")))
 
     @staticmethod
     def choose(context: dict[str, Any], **_: Any) -> Any:
@@ -350,12 +360,12 @@ class ChannelTransport:
 
     def __init__(self, client: ChannelClient, endpoint: str) -> None:
         self.client = client
-        self.prefix = endpoint.rstrip("/") + "/"
+        self.endpoint = _Endpoint(endpoint)
         self.aws_here = True
 
     def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
         url = str(request.url)
-        if not self.aws_here or not (url + "/").startswith(self.prefix):
+        if not self.aws_here or not self.endpoint.holds(url):
             return None
         body: Any = request.body
         if hasattr(body, "read"):  # a file-like body: botocore rewinds it itself before any retry
@@ -385,3 +395,10 @@ class ChannelTransport:
             headers_in.add(str(name), str(value))
         # (botocore's stubs name its HTTPHeaders; its own URLLib3Session passes this same urllib3 type.)
         return AWSResponse(url, int(header["status"]), headers_in, _Content(content))  # type: ignore[arg-type]
+
+
+def send_aws_through(session: Any, client: ChannelClient, endpoint: str) -> None:
+    """`session`'s requests to the embedded AWS at `endpoint` go through the stack's socket (`client`), signed by
+    scope only, as a worker's do (worker.py); every client made from it from now on does so."""
+    session.events.register("before-send", ChannelTransport(client, endpoint))
+    ScopeOnlySigning(endpoint, session.get_credentials).register(session.events)

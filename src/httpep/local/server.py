@@ -230,18 +230,17 @@ class ThreadedServer:
         taken: list[Any] = []
         deadline = time.monotonic() + self.STOP_SECONDS
         while True:
-            # Taken one by one: a connection accepted in the loop's last turn can still be added meanwhile.
+            # Taken one by one: a connection accepted in the loop's last turn can still be added meanwhile (and
+            # is taken here once more after the loop has ended).
             while self._map:
                 taken.append(self._map.popitem()[1])
+            if not self._thread.is_alive() or time.monotonic() >= deadline:
+                break
             for wake in wakes:
                 with contextlib.suppress(OSError):
                     wake.pull_trigger()
             wakes = []
             self._thread.join(self.TURN_SECONDS)
-            if not self._thread.is_alive() or time.monotonic() >= deadline:
-                break
-        while self._map:
-            taken.append(self._map.popitem()[1])
         self._close(taken)
         self.server.task_dispatcher.shutdown(timeout=0)
 

@@ -55,7 +55,7 @@ def _through_the_stack(path: str) -> None:
     scope only. The handlers go on the shared session, so they reach every client made from it from now on;
     core.aws makes none at import, and one made earlier would still work, over HTTP and signed."""
     invokes = "httpendpoint.trigger.sandbox_client" in sys.modules  # asked before channel.py imports it
-    from httpep.local.channel import ChannelClient, ChannelSandbox, ChannelTransport, ScopeOnlySigning
+    from httpep.local.channel import ChannelClient, ChannelSandbox, send_aws_through
 
     client = ChannelClient(path)
     if invokes:
@@ -67,9 +67,7 @@ def _through_the_stack(path: str) -> None:
     if endpoint and "httpendpoint.core.aws" in sys.modules:
         from httpendpoint.core import aws
 
-        session = aws.session()
-        session.events.register("before-send", ChannelTransport(client, endpoint))
-        ScopeOnlySigning(endpoint, session.get_credentials).register(session.events)
+        send_aws_through(aws.session(), client, endpoint)
 
 
 def main() -> None:
