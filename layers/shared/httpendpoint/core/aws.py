@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+from functools import cache, wraps
 from typing import Any
 
 from botocore.config import Config
@@ -35,19 +35,33 @@ def session() -> Any:
     data. (Handlers of its events, registered before the first client is made, apply to every client.)"""
     import boto3
 
-    _remember_user_agent_components()
+    _remember_user_agents()
     return boto3.session.Session()
 
 
-def _remember_user_agent_components() -> None:
-    """botocore builds the User-Agent header twice per request, cleaning each of its 30-odd components character
-    by character: a sixth of the CPU a warm DynamoDB call costs the router. The cleaning is a function of the
-    component alone, and the components are a few dozen strings (versions, feature ids, settings)."""
+def _remember_user_agents() -> None:
+    """botocore builds the User-Agent header twice per request, from 30-odd components it cleans character by
+    character: about a sixth of the CPU a warm DynamoDB call costs the router. The text depends on nothing but
+    the client's settings, fixed once it is made, and the request's feature ids (retry mode, paginator...): it
+    is built once per client and set of feature ids, by botocore itself, and the same text is sent again."""
     from botocore import useragent
+    from botocore.context import get_context
 
-    clean = useragent.sanitize_user_agent_string_component
-    if not hasattr(clean, "cache_info"):
-        useragent.sanitize_user_agent_string_component = lru_cache(maxsize=512)(clean)
+    build = useragent.UserAgentString.to_string
+    if getattr(build, "__wrapped__", None) is not None:
+        return
+
+    @wraps(build)
+    def to_string(self: Any) -> str:
+        context = get_context()
+        features = frozenset((self._client_features or set()) | (context.features if context is not None else set()))
+        built: dict[frozenset[str], str] = self.__dict__.setdefault("_built_by_features", {})
+        text = built.get(features)
+        if text is None:
+            text = built[features] = build(self)
+        return text
+
+    useragent.UserAgentString.to_string = to_string  # type: ignore[method-assign]
 
 
 @cache
