@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from botocore import useragent
+from botocore.config import Config
 
 from httpendpoint.core.aws import client
 from httpep.local.template import LocalTemplate
@@ -59,3 +60,20 @@ def test_the_user_agent_is_built_once_per_client_and_feature_ids(
     assert builds == []
     user_agents(dynamodb, 2, paginated=True)  # a new set of feature ids: built once more, for both headers
     assert len(builds) == 1
+
+
+def test_a_builder_copied_or_changed_after_building_its_text_builds_what_botocore_would(aws: LocalTemplate) -> None:
+    client("dynamodb")  # the texts are remembered from the first client on
+    own = useragent.UserAgentString.to_string.__wrapped__  # type: ignore[attr-defined]
+    sessions = useragent.UserAgentString.from_environment()
+    sessions.to_string()
+    # What botocore does for each new client: a copy of the session's builder, with the client's settings.
+    copied = sessions.with_client_config(Config(user_agent_extra="httpep-test"))
+    assert copied.to_string() == own(copied)
+    assert copied.to_string().endswith(" httpep-test")
+    # What botocore does to the session's builder before each new client.
+    sessions.set_session_config(
+        session_user_agent_name="Other", session_user_agent_version="1.0", session_user_agent_extra="other-extra"
+    )
+    assert sessions.to_string() == own(sessions)
+    assert sessions.to_string().startswith("Other/1.0") and "other-extra" in sessions.to_string()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache, wraps
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from botocore.config import Config
 
@@ -41,24 +42,33 @@ def session() -> Any:
 
 def _remember_user_agents() -> None:
     """botocore builds the User-Agent header twice per request, from 30-odd components it cleans character by
-    character: about a sixth of the CPU a warm DynamoDB call costs the router. The text depends on nothing but
-    the client's settings, fixed once it is made, and the request's feature ids (retry mode, paginator...): it
-    is built once per client and set of feature ids, by botocore itself, and the same text is sent again."""
+    character: about a sixth of the CPU a warm DynamoDB call costs the router. The text is a function of what
+    the builder holds (its platform, fixed when made; the session's name and the client's settings, which
+    botocore sets on it) and of the request's feature ids (retry mode, paginator...): it is built by botocore
+    itself once per builder and set of those, and the same text is sent again."""
     from botocore import useragent
     from botocore.context import get_context
 
     build = useragent.UserAgentString.to_string
     if getattr(build, "__wrapped__", None) is not None:
         return
+    # By builder, never in the builder's own attributes: botocore copies a builder (copy.copy) for each client.
+    built: WeakKeyDictionary[Any, dict[tuple[Any, ...], str]] = WeakKeyDictionary()
 
     @wraps(build)
     def to_string(self: Any) -> str:
         context = get_context()
-        features = frozenset((self._client_features or set()) | (context.features if context is not None else set()))
-        built: dict[frozenset[str], str] = self.__dict__.setdefault("_built_by_features", {})
-        text = built.get(features)
+        key = (
+            frozenset((self._client_features or set()) | (context.features if context is not None else set())),
+            self._client_config,  # compared by identity, as Config defines no equality
+            self._session_user_agent_name,
+            self._session_user_agent_version,
+            self._session_user_agent_extra,
+        )
+        texts = built.setdefault(self, {})
+        text = texts.get(key)
         if text is None:
-            text = built[features] = build(self)
+            text = texts[key] = build(self)
         return text
 
     useragent.UserAgentString.to_string = to_string  # type: ignore[method-assign]
