@@ -15,9 +15,11 @@ from typing import Any
 import requests
 
 from bench.stack import SeededStack
-from bench.support import SEED, free_port, progress, ratio, stat_fields
+from bench.support import SEED, free_port, machine_probe_ms, progress, ratio, stat_fields
 
 CLIENTS = 8
+# While the clients run, the machine's speed is probed this often (machine_probe_ms: about 1% of a CPU).
+PROBE_EVERY_SECONDS = 0.25
 WARMUP_SECONDS_MAX = 60.0
 WARMUP_REQUESTS_PER_CLIENT = 3
 
@@ -48,6 +50,7 @@ class Load:
     ok: int
     errors: int
     seconds: float
+    probes_ms: list[float]  # the machine's speed while the clients ran (machine_probe_ms)
 
     @property
     def rps(self) -> float:
@@ -55,7 +58,8 @@ class Load:
 
 
 def hammer(url: str, headers: dict[str, str], clients: int, seconds: float) -> Load:
-    """`clients` threads, each with its own keep-alive session, calling `url` until the time is up."""
+    """`clients` threads, each with its own keep-alive session, calling `url` until the time is up; meanwhile
+    this thread probes the machine's speed."""
     start = threading.Barrier(clients + 1)
     counts = [[0, 0] for _ in range(clients)]
     deadline = [0.0]
@@ -78,9 +82,13 @@ def hammer(url: str, headers: dict[str, str], clients: int, seconds: float) -> L
         thread.start()
     deadline[0] = time.monotonic() + seconds
     start.wait()
+    probes: list[float] = []
+    while time.monotonic() < deadline[0]:
+        probes.append(machine_probe_ms())
+        time.sleep(PROBE_EVERY_SECONDS)
     for thread in threads:
         thread.join(timeout=seconds + 60)
-    return Load(sum(ok for ok, _ in counts), sum(bad for _, bad in counts), seconds)
+    return Load(sum(ok for ok, _ in counts), sum(bad for _, bad in counts), seconds, probes)
 
 
 def one_client(url: str, headers: dict[str, str], seconds: float) -> list[float]:
@@ -155,6 +163,7 @@ class E2eResult:
             "e2e_plain_flask_one_client_ms_median": _median(self.plain_one_client_ms),
             "e2e_cpu_ms_per_request": ratio(self.cpu_seconds * 1000, self.ours.ok + self.ours.errors),
             "e2e_one_client_cpu_ms_per_request": ratio(self.one_client_cpu_seconds * 1000, len(self.one_client_ms)),
+            "e2e_machine_probe_ms_median": _median(self.ours.probes_ms),
         }
 
 

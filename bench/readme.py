@@ -159,6 +159,15 @@ def figures(results: dict[str, Any]) -> str:
             target("e2e_one_client_ms_median"),
         ]
         rows.insert(-2, one_client)
+    if "e2e_machine_probe_ms_median" in r:
+        probe = [
+            f"machine speed during the {r['e2e_clients']} clients: fixed pure-Python work (lower is faster)",
+            _ms(r["e2e_machine_probe_ms_median"]),
+            "",
+            "",
+            "",
+        ]
+        rows.insert(next(i for i, row in enumerate(rows) if row[0].startswith("requests per second")) + 1, probe)
     if "history_write_us_median" in r:
         history_row = [
             "invocation record per warm trigger: own (build, mask) + `PutItem` (in-process, moto)",

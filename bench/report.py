@@ -58,7 +58,9 @@ How to read it:
 - 4: the stack and the plain Flask app each run in their own processes; the 8 clients run in this one; then
   one client calls each back to back for half as long (the median is its time per call). The stack's CPU
   per request (user + system of its process and every worker, zygote and child) is what the stack itself spent;
-  it too rises when other work contends for the CPUs, so compare runs made at a similar load average.
+  it too rises when other work contends for the CPUs, so compare runs made at a similar load average. The
+  machine's speed is probed every 0.25 s during the 8 clients' run: the CPU time of a fixed piece of pure
+  Python on this process's main thread (median; lower is faster). Runs made at a similar probe compare.
 - 5: sandbox.run back to back, with every cleanup; its floor is the same fork, handler run, result write and
   wait in a process of the zygote's size (its imports and warm-up, its objects shared as the zygote shares
   them), with nothing of the sandbox around it. The two run in alternate blocks of 20, so that a machine
@@ -253,6 +255,11 @@ def table(results: dict[str, Any]) -> str:
             t.add(
                 "  CPU ms per request, all of the stack's processes: 8 / 1 clients",
                 f"{number(r['e2e_cpu_ms_per_request'], 1)} / {number(r['e2e_one_client_cpu_ms_per_request'], 1)}",
+            )
+        if "e2e_machine_probe_ms_median" in r:
+            t.add(
+                "  machine speed during the 8 clients: fixed pure-Python work, ms",
+                number(r["e2e_machine_probe_ms_median"], 1),
             )
     if "sandbox_overhead_ratio" in r:
         t.part("5. sandbox", f"{r['sandbox_calls']} calls")

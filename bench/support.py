@@ -20,6 +20,10 @@ RESULTS_PATH = BENCH_DIR / "results.json"
 PARTIAL_RESULTS_PATH = BENCH_DIR / "results-partial.json"
 
 _STARTED = time.monotonic()
+# The machine's speed at a moment: the CPU time a fixed piece of pure-Python work takes (about 4 ms on this
+# project's 2-CPU machine at its fastest). On a shared virtual machine the same work takes twice as long or
+# more when its neighbours are busy, and every figure measured meanwhile moves with it.
+PROBE_LOOPS = 40_000
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,16 @@ def micros(seconds: list[float]) -> float:
 
 def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")
+
+
+def machine_probe_ms() -> float:
+    """CPU time of this thread (not of the process: the bench's clients run on other threads) for a fixed piece
+    of pure-Python work, in ms; lower is a faster machine."""
+    started = time.thread_time()
+    total = 0
+    for n in range(PROBE_LOOPS):
+        total = (total + n * n) % 1_000_003
+    return (time.thread_time() - started) * 1000
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ import json
 import re
 from collections import Counter
 
-from bench import readme, report
+from bench import readme, report, support
 from bench.support import RESULTS_PATH
 
 
@@ -31,3 +31,17 @@ def test_the_figures_show_every_target_and_say_plainly_which_are_missed() -> Non
     verdicts = [line for line in rows.values() if re.search(r": (met|\*\*missed\*\*) *\|$", line)]
     # Every target whose figure the results hold (a target added since the last full run has none yet).
     assert len(verdicts) == sum(1 for target in report.TARGETS if target.key in results)
+
+
+def test_the_figures_show_the_machine_speed_next_to_the_requests_per_second_it_explains() -> None:
+    results = json.loads(RESULTS_PATH.read_text())
+    block = readme.figures({**results, "e2e_machine_probe_ms_median": 5.4})
+    names = [line.split("|")[1].strip() for line in block.splitlines() if line.startswith("| ")]
+    at = next(i for i, name in enumerate(names) if name.startswith("requests per second"))
+    assert names[at + 1].startswith("machine speed during the 8 clients")
+    assert "| 5.4 ms" in block
+
+
+def test_the_machine_probe_times_a_fixed_piece_of_work_on_this_thread() -> None:
+    probes = [support.machine_probe_ms() for _ in range(3)]
+    assert all(0 < probe < 10_000 for probe in probes)
