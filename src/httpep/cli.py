@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -61,11 +62,68 @@ class OneLineErrors(options.Group):
             _fail("aborted", 1)
         sys.exit(result if isinstance(result, int) else 0)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        # Kept for the `call --` hint: click's error names only the option it stopped at (`-l` of `-lead`).
+        ctx.meta[COMMAND_WORDS] = list(rest)
+        return name, command, rest
+
+
+COMMAND_WORDS = "httpep.command_words"
+
 
 def _usage_hint(exc: click.UsageError) -> str:
     if isinstance(exc, click.NoSuchOption) and exc.ctx is not None and exc.ctx.command.name == "call":
-        return f"; a path that starts with '-' goes after `--`: httpep call -- {exc.option_name}..."
+        hint = _call_after_double_dash(exc.ctx.command, exc.option_name, exc.ctx.meta.get(COMMAND_WORDS, []))
+        return f"; a path that starts with '-' goes after `--`: {hint}"
     return ""
+
+
+def _call_after_double_dash(command: click.Command, option_name: str, words: list[str]) -> str:
+    """The user's `httpep call ...` with the word click took for an unknown option moved after `--`.
+
+    The word is found as click's parser reads them (an option's value is skipped, a short cluster read letter by
+    letter); the --token's value is left out, as errors end up in logs.
+    """
+    options = {opt: param for param in command.params if isinstance(param, click.Option) for opt in param.opts}
+    takes_value = {opt for opt, param in options.items() if not param.is_flag and not param.count}
+    if "--" in words:
+        words = words[: words.index("--")]
+    kept: list[str] = []
+    found: str | None = None
+    skip_next = False
+    for word in words:
+        if skip_next:
+            skip_next = False
+            if kept[-1:] == ["--token"]:
+                kept.pop()
+            else:
+                kept.append(word)
+            continue
+        if found is None and _is_unknown_option(word, option_name, options, takes_value):
+            found = word
+            continue
+        if word.startswith("--token="):
+            continue
+        kept.append(word)
+        skip_next = word in takes_value
+    if found is None:
+        return f"httpep call -- {option_name}..."
+    return shlex.join(["httpep", "call", *kept, "--", found])
+
+
+def _is_unknown_option(word: str, option_name: str, options: dict[str, Any], takes_value: set[str]) -> bool:
+    if option_name.startswith("--") or not word.startswith("-") or word.startswith("--"):
+        return word == option_name or word.startswith(f"{option_name}=")
+    for letter in word[1:]:
+        short = f"-{letter}"
+        if short not in options:
+            return short == option_name
+        if short in takes_value:
+            return False  # the rest of the word is that option's value
+    return False
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -93,9 +151,18 @@ main.add_command(files_commands.dev)
 
 
 @main.command(cls=options.PlainCommand)
-@click.option("--port", type=int, default=defaults.API_PORT, show_default=True, envvar="PORT", help="API port.")
+# `make dev PORT=8080` puts make's command-line variables in serve's environment: the help names them.
 @click.option(
-    "--aws-port", type=int, default=defaults.AWS_PORT, show_default=True, envvar="AWS_PORT", help="Embedded AWS port."
+    "--port", type=int, default=defaults.API_PORT, show_default=True, envvar="PORT", show_envvar=True, help="API port."
+)
+@click.option(
+    "--aws-port",
+    type=int,
+    default=defaults.AWS_PORT,
+    show_default=True,
+    envvar="AWS_PORT",
+    show_envvar=True,
+    help="Embedded AWS port.",
 )
 @click.option(
     "--lambda-port",
@@ -103,6 +170,7 @@ main.add_command(files_commands.dev)
     default=defaults.LAMBDA_PORT,
     show_default=True,
     envvar="LAMBDA_PORT",
+    show_envvar=True,
     help="Lambda port.",
 )
 @click.option("--host", default=defaults.HOST, show_default=True, help="Address to listen on.")
@@ -137,7 +205,7 @@ def serve(
     """Serve the whole API locally (moto as the embedded AWS), in the foreground, until Ctrl-C.
 
     Writes its ports to .httpep/local.json beside the template (removed on exit), where every `--local`
-    command finds them.
+    command finds them; refuses to start while that file names a stack that still runs.
     """
     from httpep.local import state
     from httpep.local.console import Console
@@ -145,6 +213,10 @@ def serve(
     from httpep.local.template import find_template
 
     template_path = (template_path or find_template()).resolve()
+    state_file = state.state_path(template_path)
+    # Checked before any port is bound, and again just before writing (another serve may have started
+    # meanwhile): two that pass the last check within the same instant can still both write, the later winning.
+    _refuse_beside_a_running_stack(state_file)
     overrides = dict(p.split("=", 1) for p in parameters if "=" in p)
     console = Console(json_logs=json_logs)
     stack = LocalStack(
@@ -164,7 +236,12 @@ def serve(
         raise CliError(
             f"{exc}; stop what uses it or pick another (make dev PORT=... AWS_PORT=... LAMBDA_PORT=...)"
         ) from None
-    state_file = state.state_path(template_path)
+    try:
+        _refuse_beside_a_running_stack(state_file)
+    except CliError:
+        stack.stop()
+        console.close()
+        raise
     state.write(state_file, stack.state(os.getpid()))
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -183,6 +260,19 @@ def serve(
     console.say("stopping...")
     stack.stop()
     console.close()
+
+
+def _refuse_beside_a_running_stack(state_file: Path) -> None:
+    """A second stack would take over the state file, so `--local` would lose the first one."""
+    from httpep.local import state
+
+    other = state.running(state_file)
+    if other is not None:
+        raise CliError(
+            f"a local stack already runs here (pid {other.pid}, API {other.api_root}, state file {state_file}):"
+            f" stop it first (Ctrl-C where it runs, or kill {other.pid}), or start this one with its own"
+            " HTTPEP_LOCAL_STATE=PATH (its --local commands then need it too)"
+        )
 
 
 @main.command("api-root")
@@ -258,6 +348,14 @@ def token_revoke(ctx: click.Context, token_value: str) -> None:
         token_value = click.get_text_stream("stdin").readline().strip()
         if not token_value:
             raise CliError("nothing on stdin: pipe the token or hash prefix in, e.g. httpep token revoke - < token.txt")
+    if set(token_value.lower()) <= HEX:  # a hash prefix (a token starts with hep_), as typed in either case
+        token_value = token_value.lower()
+    if set(token_value) <= HEX and len(token_value) < HASH_PREFIX_MIN:
+        # A token starts with its prefix (hep_), so this is a hash prefix, too short to name one token safely.
+        raise CliError(
+            f"a hash prefix needs at least {HASH_PREFIX_MIN} hex digits of the hash `token list` shows;"
+            f" {token_value!r} has {len(token_value)}"
+        )
     where = target(ctx)
     table, dynamodb = where.output("TokensTableName"), where.client("dynamodb")
     with store_errors(where):
@@ -311,8 +409,17 @@ def token_list(ctx: click.Context, account: str, output: str) -> None:
             ]
         )
         return
-    rows = [(r.token_hash[:12], r.label, _scope_text(r), r.created_at, r.revoked_at or "active") for r in records]
-    print_table(rows, ["hash", "label", "scope", "created", "revoked"])
+    rows = [
+        (
+            r.token_hash[:12],
+            r.label,
+            _scope_text(r),
+            r.created_at,
+            f"revoked {r.revoked_at}" if r.revoked_at else "active",
+        )
+        for r in records
+    ]
+    print_table(rows, ["hash", "label", "scope", "created", "state"])
 
 
 def _scope_text(record: TokenRecord) -> str:

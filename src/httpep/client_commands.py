@@ -22,7 +22,7 @@ from httpep.options import check_drive_path, check_endpoint_id, check_endpoint_p
 
 TRIGGER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-TABLE_COLUMNS = ("id", "path", "state", "handler_script_path")
+TABLE_COLUMNS = ("id", "path", "state", "auth", "handler_script_path", "handler_script_version")
 
 
 # ---------------------------------------------------------------------------------------------- configuration
@@ -72,13 +72,20 @@ def client(ctx: click.Context) -> ApiClient:
 # ---------------------------------------------------------------------------------------------- errors
 
 
+# API Gateway's own words for a token its authorizer refused, and for a route it does not have. Every other
+# refusal (a call-scope token on a management route, a webhook's bad signature, a token for other endpoints)
+# says what is wrong itself, and gets no hint.
+GATEWAY_UNAUTHORIZED = "Unauthorized"
+GATEWAY_NO_ROUTE = "Missing Authentication Token"
+
+
 def describe(ctx: click.Context, exc: ApiError) -> str:
     """`<status> <message>`, plus a pointer to the likely cause of API Gateway's own refusals."""
     hint = ""
-    if exc.gateway and exc.status == 401:
+    if exc.gateway and exc.status == 401 and exc.message == GATEWAY_UNAUTHORIZED:
         forgets = "; the local stack forgets its tokens when it stops" if _is_local(ctx) else ""
         hint = f" (the token is unknown or revoked{forgets}: {_token_hint(ctx)})"
-    elif exc.gateway and exc.status == 403:
+    elif exc.gateway and exc.status == 403 and exc.message == GATEWAY_NO_ROUTE:
         hint = " (API Gateway has no such route: check the API URL, which ends in /api/v1/http-endpoint)"
     return f"{exc.status} {exc.message}{hint}"
 
@@ -272,7 +279,7 @@ def _upload(ctx: click.Context, local_file: Path, drive_path: str) -> None:
 @output_option(default="json")
 @click.pass_context
 def endpoint_get(ctx: click.Context, endpoint_id: str, output: str) -> None:
-    """Print endpoint ID (id, path, handler_script_path, state): JSON, or a table with -o table."""
+    """Print endpoint ID: JSON, or a table with -o table (id, path, state, auth, script and its version)."""
     api = client(ctx)
     with api_errors(ctx):
         found = api.get_endpoint(endpoint_id)
@@ -286,7 +293,9 @@ def endpoint_get(ctx: click.Context, endpoint_id: str, output: str) -> None:
 @ENDPOINT_ID
 @click.option("--path", metavar="PATH", callback=check_endpoint_path, help="A new URL path.")
 @click.option("--handler", metavar="DRIVE_PATH", callback=check_drive_path, help="A new handler script.")
-@click.option("--enable/--disable", "enabled", default=None, help="Enable, or disable (calls get 503).")
+# Two flags rather than click's `--enable/--disable` pair, where the last of the two given silently wins.
+@click.option("--enable", is_flag=True, help="Enable the endpoint.")
+@click.option("--disable", is_flag=True, help="Disable the endpoint (its calls get 503).")
 @_upload_option()
 @_access_options(update=True)
 @click.pass_context
@@ -296,7 +305,8 @@ def endpoint_update(
     endpoint_id: str,
     path: str | None,
     handler: str | None,
-    enabled: bool | None,
+    enable: bool,
+    disable: bool,
     upload: Path | None,
     **access: Any,
 ) -> None:
@@ -305,6 +315,9 @@ def endpoint_update(
     With --upload and no --handler, LOCAL_FILE replaces the endpoint's current handler script. --secret and
     --remove-secret change the named secrets only; leaving --auth hmac drops the endpoint's hmac settings.
     """
+    if enable and disable:
+        raise click.UsageError("--enable and --disable contradict each other: give one of them", ctx=ctx)
+    enabled = True if enable else False if disable else None
     api = client(ctx)
 
     def current_hmac() -> dict[str, Any] | None:

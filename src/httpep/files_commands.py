@@ -165,6 +165,27 @@ class Uploader:
     def drive_path(self, path: Path) -> str:
         return f"{self.drive_dir}/{path.relative_to(self.root).as_posix()}"
 
+    def on_drive_already(self, path: Path) -> bool:
+        """Whether the drive's current version of `path` holds its bytes already (then it is remembered as
+        uploaded, and not saved again: a save would only make an identical version)."""
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return False
+        drive_path = self.drive_path(path)
+        options.check_drive_file(self.ctx, None, drive_path)  # type: ignore[arg-type]
+        try:
+            current, version = self.api.get_file(drive_path)
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        if current != data:
+            return False
+        self.digests[path] = hashlib.sha256(data).hexdigest()
+        click.echo(f"unchanged {path.relative_to(self.root)} at {drive_path} (version {version})")
+        return True
+
     def upload(self, path: Path) -> bool:
         """Save `path` if its bytes changed since the last upload; True if it was saved."""
         try:
@@ -240,8 +261,9 @@ def _settled(saved: queue.Queue[Path]) -> Iterator[Path]:
 def dev(ctx: click.Context, directory: Path, drive_dir: str, once: bool) -> None:
     """Upload every .py under DIR to DRIVE_DIR, then upload each one again as it is saved, until Ctrl-C.
 
-    DIR/a/b.py goes to DRIVE_DIR/a/b.py. Each save prints its version and the endpoints re-pinned (live on the
-    next call) or kept (the reason, e.g. a syntax error: they keep their last good version).
+    DIR/a/b.py goes to DRIVE_DIR/a/b.py; a file the drive holds already, byte for byte, is not saved again.
+    Each save prints its version and the endpoints re-pinned (live on the next call) or kept (the reason,
+    e.g. a syntax error: they keep their last good version).
     """
     uploader = Uploader(ctx, client(ctx), directory, drive_dir)
     found = scripts_under(directory)
@@ -249,7 +271,8 @@ def dev(ctx: click.Context, directory: Path, drive_dir: str, once: bool) -> None
         click.echo(f"no .py files under {directory} yet", err=True)
     with api_errors(ctx):
         for path in found:
-            uploader.upload(path)
+            if not uploader.on_drive_already(path):
+                uploader.upload(path)
     if once:
         return
     click.echo(f"watching {directory} for saves to {drive_dir}/ (Ctrl-C to stop)", err=True)

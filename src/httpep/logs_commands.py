@@ -65,14 +65,19 @@ def _show(records: Iterable[dict[str, Any]], as_json: bool) -> None:
     show_default=True,
     help="Seconds between polls with --follow.",
 )
-@click.option("--json", "as_json", is_flag=True, help="JSON: the API's answer; with --follow, one record per line.")
+@options.output_option(for_people="a block of text per invocation")
+@click.option("--json", "as_json", is_flag=True, help="Same as --output json.")
 @click.pass_context
-def logs(ctx: click.Context, endpoint_id: str, limit: int, follow: bool, interval: float, as_json: bool) -> None:
+def logs(
+    ctx: click.Context, endpoint_id: str, limit: int, follow: bool, interval: float, output: str, as_json: bool
+) -> None:
     """Show the latest invocations of endpoint ID: time, method, status, duration, error and output.
 
     Every request that reached the endpoint is recorded (a fault, a timeout, a disabled endpoint and a rejected
-    signature too), readable within 2 seconds, with secret values masked.
+    signature too), readable within 2 seconds, with secret values masked. JSON is the API's answer; with
+    --follow, one record per line.
     """
+    as_json = as_json or output == "json"
     api = client(ctx)
     with api_errors(ctx):
         newest_first = api.invocations(endpoint_id, limit)

@@ -282,7 +282,10 @@ def _check(check: Callable[[str], Any], what: str) -> Callable[[click.Context, c
         try:
             check(value)
         except ValueError as exc:
-            raise click.BadParameter(f"{what} {value!r} {exc}", ctx=ctx, param=param) from None
+            # Some of the service's messages name the value already ("'list' is reserved").
+            detail = str(exc)
+            named = detail if detail.startswith(repr(value)) else f"{value!r} {detail}"
+            raise click.BadParameter(f"{what} {named}", ctx=ctx, param=param) from None
         return value
 
     return callback
@@ -300,33 +303,49 @@ def _endpoint_path(value: str) -> None:
     check_endpoint_path(value)
 
 
-def _drive_path(value: str) -> None:
+DRIVE_FILE_RULE = "a file's drive path is /<account>/<any folders>/<file>, e.g. /jaydoe/handlers/hello.py"
+
+
+def _drive_root(value: str, rule: str) -> None:
+    """The first segment of `value` is an account (the drive's root), by the service's rule for accounts."""
     from httpendpoint import scripts
+    from httpendpoint.core.errors import BadRequest
     from httpendpoint.stores import token_store
 
+    try:
+        token_store.validate_account(scripts.drive_owner(value))
+    except BadRequest as exc:
+        raise ValueError(f"must start with /<account>/, and {exc.message} ({rule})") from None
+
+
+def _drive_file_in_folder(value: str) -> None:
+    if value.strip("/").count("/") < 1:
+        raise ValueError(f"names no file, only an account's drive ({DRIVE_FILE_RULE})")
+
+
+def _drive_path(value: str) -> None:
+    from httpendpoint import scripts
+
     scripts.check_drive_path(value)
-    if not token_store.ACCOUNT_PATTERN.fullmatch(scripts.drive_owner(value)) or value.count("/") < 2:
-        raise ValueError("must start with /<account>/ (the account's drive root), e.g. /jaydoe/handlers/hello.py")
+    _drive_root(value, DRIVE_FILE_RULE)
+    _drive_file_in_folder(value)
 
 
 def _drive_file(value: str) -> None:
     """Any file on the drive (the files API's rule): /<account>/<any folders>/<name>."""
     from httpendpoint import scripts
-    from httpendpoint.stores import token_store
 
     scripts.check_file_path(value)
-    if not token_store.ACCOUNT_PATTERN.fullmatch(scripts.drive_owner(value)) or value.count("/") < 2:
-        raise ValueError("must start with /<account>/ (the account's drive root), e.g. /jaydoe/handlers/hello.py")
+    _drive_root(value, DRIVE_FILE_RULE)
+    _drive_file_in_folder(value)
 
 
 def _drive_folder(value: str) -> None:
     """A folder on the drive: /<account> (the drive's root) or /<account>/<any folders>."""
     from httpendpoint import scripts
-    from httpendpoint.stores import token_store
 
     scripts.check_file_path(value)
-    if not token_store.ACCOUNT_PATTERN.fullmatch(scripts.drive_owner(value)):
-        raise ValueError("must start with /<account> (the account's drive root), e.g. /jaydoe/handlers")
+    _drive_root(value, "a drive folder is /<account> or /<account>/<any folders>, e.g. /jaydoe/handlers")
 
 
 def _account(value: str) -> None:
@@ -482,15 +501,15 @@ def _layer_on(where: Target) -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------- output
 
 
-def output_option(default: str = "table") -> Callable[[F], F]:
-    """`--output json|table` for a read command."""
+def output_option(default: str = "table", for_people: str = "a table") -> Callable[[F], F]:
+    """`--output json|table` for a read command; `for_people` says what `table` prints."""
     return click.option(
         "-o",
         "--output",
         type=click.Choice(["json", "table"]),
         default=default,
         show_default=True,
-        help="Print JSON (for scripts) or a table (for people).",
+        help=f"Print JSON (for scripts) or {for_people} (for people).",
     )
 
 

@@ -66,7 +66,7 @@ def local_target(template: Path | None = None) -> Target:
 def stack_target(stack_name: str, region: str | None) -> Target:
     """A deployed stack; its table and bucket names come from its CloudFormation outputs."""
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
     try:
         session = boto3.Session(region_name=region)
@@ -74,6 +74,14 @@ def stack_target(stack_name: str, region: str | None) -> Target:
     except ClientError as exc:
         message = exc.response.get("Error", {}).get("Message") or str(exc)
         raise TargetError(f"cannot read stack {stack_name}: {message}") from None
+    except NoRegionError:
+        raise TargetError(
+            f"cannot read stack {stack_name}: no AWS region; pass --region REGION or set AWS_REGION"
+        ) from None
+    except NoCredentialsError:
+        raise TargetError(
+            f"cannot read stack {stack_name}: no AWS credentials; configure them (aws configure, AWS_PROFILE)"
+        ) from None
     except BotoCoreError as exc:
         raise TargetError(f"cannot read stack {stack_name}: {exc}") from None
     if not stacks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -54,12 +55,14 @@ def test_unknown_route_is_a_json_error(stack: RunningStack, http: requests.Sessi
 
 
 @pytest.mark.local_only
-def test_a_port_in_use_is_one_line(stack: RunningStack) -> None:
+def test_a_port_in_use_is_one_line(stack: RunningStack, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "httpep", "serve", "--port", str(stack.port), "--aws-port", str(free_port())],
         capture_output=True,
         text=True,
         timeout=60,
+        # A state file of its own: a stack a developer runs in this checkout would be refused first.
+        env={**os.environ, "HTTPEP_LOCAL_STATE": str(tmp_path / "local.json")},
     )
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0

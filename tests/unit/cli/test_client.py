@@ -232,7 +232,7 @@ def test_list_prints_a_table_of_every_page(fake: FakeApi) -> None:
     result = api_cli(fake, "endpoint", "list", "--page-size", "100")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["id", "path", "state", "handler_script_path"]
+    assert lines[0].split() == ["id", "path", "state", "auth", "handler_script_path", "handler_script_version"]
     assert set(lines[1]) <= {"-", " "}
     assert [line.split()[0] for line in lines[2:]] == [f"ep-{n:03d}" for n in range(250)]
     assert result.stderr == "250 endpoints\n"
@@ -309,9 +309,41 @@ def test_an_unknown_route_suggests_checking_the_api_url(fake: FakeApi) -> None:
     assert "403 Missing Authentication Token" in line and "/api/v1/http-endpoint" in line
 
 
+@pytest.mark.parametrize(
+    ("status", "body", "args"),
+    [
+        # The router's 401s say what is wrong: a webhook's signature, a token for other endpoints.
+        (
+            401,
+            {"error": "missing or invalid signature in X-Hub-Signature-256", "message": "Unauthorized"},
+            ("call", "hook"),
+        ),
+        (401, {"error": "this token may not call endpoint 'dict'", "message": "Unauthorized"}, ("call", "dict")),
+        # A call-scope token on a management route: the route exists.
+        (
+            403,
+            {"error": "this token has scope call: it may only trigger endpoints", "message": "Forbidden"},
+            ("endpoint", "list"),
+        ),
+    ],
+)
+def test_refusals_that_say_what_is_wrong_get_no_misleading_hint(
+    fake: FakeApi, status: int, body: dict[str, str], args: tuple[str, ...]
+) -> None:
+    fake.respond = lambda seen: Answer(status, body)
+    assert one_error_line(api_cli(fake, *args)) == f"Error: {status} {body['error']}"
+
+
 def test_update_without_a_change_is_refused_before_any_request(fake: FakeApi) -> None:
     result = api_cli(fake, "endpoint", "update", "hello")
     assert "--enable/--disable" in one_error_line(result)
+    assert result.exit_code == 2
+    assert fake.requests == []
+
+
+def test_enable_and_disable_together_are_refused_before_any_request(fake: FakeApi) -> None:
+    result = api_cli(fake, "endpoint", "update", "hello", "--enable", "--disable")
+    assert "--enable and --disable contradict each other" in one_error_line(result)
     assert result.exit_code == 2
     assert fake.requests == []
 
@@ -497,3 +529,10 @@ def test_upload_to_a_bad_drive_path_is_refused_before_anything_is_sent(fake: Fak
 def test_no_token_for_a_remote_api_points_to_the_deployed_stack() -> None:
     line = one_error_line(cli("--api-url", "https://api.example.invalid/Prod/api/v1/http-endpoint", "call", "p"))
     assert line.endswith("get one with `httpep --stack NAME token create --account NAME`")
+
+
+@pytest.mark.parametrize("prefix", ["cae", "1", "ABC"])
+def test_a_hash_prefix_too_short_to_name_one_token_is_refused_with_the_rule(prefix: str) -> None:
+    line = one_error_line(cli("--local", "token", "revoke", prefix))
+    expected = f"a hash prefix needs at least 4 hex digits of the hash `token list` shows; {prefix.lower()!r}"
+    assert line == f"Error: {expected} has {len(prefix)}"

@@ -144,6 +144,8 @@ def test_api_errors_are_one_line_with_the_service_s_reason(fake: FakeApi, status
         (("files", "rm", "/jaydoe/../h.py"), "'.' or '..'"),
         (("files", "versions", "/h.py"), "must start with /<account>/"),
         (("files", "ls", "/jay doe"), "must start with /<account>"),
+        (("files", "rm", "/jaydoe"), "'/jaydoe' names no file, only an account's drive"),
+        (("files", "versions", "/Jay/h.py"), "account 'Jay' must match [a-z0-9][a-z0-9_-]{0,62}"),
         (("files", "ls", "/jaydoe//x"), "empty segments"),
         (("dev", ".", "/jaydoe/a\x01"), "control characters"),
     ],
@@ -165,12 +167,14 @@ def test_dev_once_uploads_every_script_under_the_folder_to_the_same_relative_pat
     (tmp_path / "sub" / "b.py").write_bytes(HELLO + b"#\n")
     (tmp_path / "notes.txt").write_text("not a script")
     (tmp_path / ".venv" / "c.py").write_bytes(HELLO)
-    fake.respond = lambda seen: saved_answer(seen, ["hello"])
+    fake.respond = lambda seen: saved_answer(seen, ["hello"]) if seen.method == "PUT" else Answer(404)
     result = api_cli(fake, "dev", str(tmp_path), "/jaydoe/dev/", "--once")
     assert result.exit_code == 0, result.stderr
-    assert [(seen.path, seen.body) for seen in fake.requests] == [
-        (FILES + "/jaydoe/dev/a.py", HELLO),
-        (FILES + "/jaydoe/dev/sub/b.py", HELLO + b"#\n"),
+    assert [(seen.method, seen.path, seen.body) for seen in fake.requests] == [
+        ("GET", FILES + "/jaydoe/dev/a.py", b""),
+        ("PUT", FILES + "/jaydoe/dev/a.py", HELLO),
+        ("GET", FILES + "/jaydoe/dev/sub/b.py", b""),
+        ("PUT", FILES + "/jaydoe/dev/sub/b.py", HELLO + b"#\n"),
     ]
     assert result.stdout.splitlines() == [
         "uploaded a.py to /jaydoe/dev/a.py (version v38)",
@@ -178,6 +182,24 @@ def test_dev_once_uploads_every_script_under_the_folder_to_the_same_relative_pat
         "uploaded sub/b.py to /jaydoe/dev/sub/b.py (version v40)",
         "re-pinned: hello",
     ]
+
+
+def test_dev_saves_no_file_the_drive_holds_already(fake: FakeApi, tmp_path: Path) -> None:
+    (tmp_path / "same.py").write_bytes(HELLO)
+    (tmp_path / "changed.py").write_bytes(HELLO + b"#\n")
+
+    def respond(seen: Seen) -> Answer:
+        if seen.method == "GET":  # the drive holds HELLO at both paths
+            return Answer(200, HELLO, {"X-Version": "v1"})
+        return saved_answer(seen, ["hello"])
+
+    fake.respond = respond
+    result = api_cli(fake, "dev", str(tmp_path), "/jaydoe/dev", "--once")
+    assert result.exit_code == 0, result.stderr
+    assert [(seen.method, seen.path) for seen in fake.requests if seen.method == "PUT"] == [
+        ("PUT", FILES + "/jaydoe/dev/changed.py")
+    ]
+    assert "unchanged same.py at /jaydoe/dev/same.py (version v1)" in result.stdout.splitlines()
 
 
 def test_dev_stops_at_the_first_upload_error(fake: FakeApi, tmp_path: Path) -> None:

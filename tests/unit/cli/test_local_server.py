@@ -1,20 +1,29 @@
 """The local stack's servers (kept-alive connections, a clean stop) and its opt-in authorizer cache: the same token
-on the same method ARN, for a while, and nothing else."""
+on the same method ARN, for a while, and nothing else; `httpep serve` and the state file it shares with another
+stack's."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from httpep.local.server import AuthorizerCache, LocalStack, ThreadedServer, _no_telemetry_events
+from httpep.local import server, state
+from httpep.local.server import AuthorizerCache, LocalStack, PortInUse, ThreadedServer, _no_telemetry_events
 from tests.support.local import ok_app
+from tests.support.repo import TEMPLATE_PATH
+from tests.unit.cli.test_client import cli, one_error_line, write_state
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/api/v1/http-endpoint/u/hook"
 
@@ -164,3 +173,127 @@ def test_with_telemetry_off_the_local_api_records_no_telemetry_events(monkeypatc
     _no_telemetry_events()
     track()
     assert len(EventTracker.get_tracked_events()) == 1
+
+
+# ------------------------------------------------------------------------------------------ serve and its state file
+
+OTHER_API = "http://127.0.0.1:3000/api/v1/http-endpoint"
+
+
+@dataclass
+class FakeStack:
+    """Stands in for LocalStack in `serve`: records what serve does with it and never listens."""
+
+    on_start: Callable[[], None]
+    events: list[str] = field(default_factory=list)
+
+    def __call__(self, **_: Any) -> FakeStack:  # serve builds LocalStack(**settings)
+        return self
+
+    def start(self) -> None:
+        self.events.append("start")
+        self.on_start()
+
+    def stop(self) -> None:
+        self.events.append("stop")
+
+    def state(self, pid: int) -> state.LocalState:
+        raise AssertionError("serve wrote its state over another stack's")
+
+
+@pytest.fixture
+def other_stack() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process, started before its state file is written, as another `httpep serve` is."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def serve(state_file: Path) -> Any:
+    return cli("serve", "--template", str(TEMPLATE_PATH), env={"HTTPEP_LOCAL_STATE": str(state_file)})
+
+
+def test_serve_refuses_to_start_beside_a_running_stack_and_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_stack: subprocess.Popen[bytes]
+) -> None:
+    stack = FakeStack(on_start=lambda: None)
+    monkeypatch.setattr(server, "LocalStack", stack)
+    state_file = write_state(tmp_path, OTHER_API, pid=other_stack.pid)
+    before = state_file.read_text()
+    line = one_error_line(serve(state_file))
+    assert f"pid {other_stack.pid}" in line and OTHER_API in line and str(state_file) in line
+    assert f"kill {other_stack.pid}" in line and "Ctrl-C" in line
+    assert stack.events == []  # refused before binding any port
+    assert state_file.read_text() == before
+
+
+def test_serve_refuses_when_another_stack_wrote_the_state_file_while_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_stack: subprocess.Popen[bytes]
+) -> None:
+    def other_stack_wrote_its_file() -> None:
+        write_state(tmp_path, OTHER_API, pid=other_stack.pid)
+
+    stack = FakeStack(on_start=other_stack_wrote_its_file)
+    monkeypatch.setattr(server, "LocalStack", stack)
+    line = one_error_line(serve(tmp_path / "local.json"))
+    assert f"pid {other_stack.pid}" in line
+    assert stack.events == ["start", "stop"]  # its own servers stopped again
+    assert json.loads((tmp_path / "local.json").read_text())["pid"] == other_stack.pid
+
+
+def exited_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_serve_replaces_the_state_file_of_a_stack_that_has_exited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def ports_taken() -> None:  # as far as the test follows serve: past the state file's check
+        raise PortInUse("API port 3000 on 127.0.0.1 is already in use (Address already in use)")
+
+    monkeypatch.setattr(server, "LocalStack", FakeStack(on_start=ports_taken))
+    line = one_error_line(serve(write_state(tmp_path, OTHER_API, pid=exited_pid())))
+    assert "API port 3000 on 127.0.0.1 is already in use" in line
+
+
+def test_a_state_file_names_a_running_stack_only_while_that_process_lives(
+    tmp_path: Path, other_stack: subprocess.Popen[bytes]
+) -> None:
+    assert state.running(tmp_path / "none.json") is None
+    assert state.running(write_state(tmp_path, OTHER_API, pid=exited_pid())) is None
+    running = state.running(write_state(tmp_path, OTHER_API, pid=other_stack.pid))
+    assert running is not None and running.pid == other_stack.pid
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times are read from /proc")
+def test_a_pid_taken_by_a_process_started_after_the_file_was_written_is_not_the_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_stack: subprocess.Popen[bytes]
+) -> None:
+    """After a reboot, or a long while, the pid of a stack that died without removing its file names another
+    process: one that started after the file was written."""
+    state_file = write_state(tmp_path, OTHER_API, pid=other_stack.pid)
+    day_ago = time.time() - 86400
+    os.utime(state_file, (day_ago, day_ago))
+    assert state.running(state_file) is None
+    monkeypatch.setenv("HTTPEP_LOCAL_STATE", str(state_file))
+    with pytest.raises(state.NoLocalStack, match="has exited"):
+        state.read()
+
+
+def test_a_stack_never_removes_a_state_file_it_did_not_write(tmp_path: Path) -> None:
+    state_file = write_state(tmp_path, OTHER_API, pid=os.getpid() + 1)
+    state.remove(state_file, os.getpid())
+    assert state_file.exists()
+    state.remove(write_state(tmp_path, OTHER_API, pid=os.getpid()), os.getpid())
+    assert not state_file.exists()
+
+
+def test_serve_help_names_the_environment_variables_make_dev_passes() -> None:
+    result = cli("serve", "--help")
+    assert result.exit_code == 0, result.stderr
+    for option, variable in (("--port", "PORT"), ("--aws-port", "AWS_PORT"), ("--lambda-port", "LAMBDA_PORT")):
+        row = " ".join(result.stdout[result.stdout.index(f"  {option} ") :].split("  --")[1].split())
+        assert f"env var: {variable};" in row, row

@@ -63,9 +63,10 @@ def test_limit_is_passed_on_and_checked_before_any_request(fake: FakeApi) -> Non
     assert len(fake.requests) == 1
 
 
-def test_json_prints_the_apis_answer(fake: FakeApi) -> None:
+@pytest.mark.parametrize("flag", [("--json",), ("--output", "json"), ("-o", "json")])
+def test_json_prints_the_apis_answer(fake: FakeApi, flag: tuple[str, ...]) -> None:
     fake.respond = answering(record(1), record(2))
-    result = api_cli(fake, "logs", "hook", "--json")
+    result = api_cli(fake, "logs", "hook", *flag)
     assert json.loads(result.stdout) == {"id": "hook", "invocations": [record(2), record(1)]}
 
 

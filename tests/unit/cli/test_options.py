@@ -198,7 +198,7 @@ def test_template_names_the_checkout_and_its_state_file(tmp_path: Path, fake: Fa
     ("args", "rule"),
     [
         (("endpoint", "get", "a/b"), "id 'a/b' must be 1-128 characters of letters, digits, '.', '_' and '-'"),
-        (("endpoint", "delete", "list"), "id 'list' 'list' is reserved"),
+        (("endpoint", "delete", "list"), "id 'list' is reserved"),
         (("endpoint", "create", "ok", "--path", "a/b", "--handler", "/jaydoe/h.py"), "path 'a/b' must be 1-128"),
         (("endpoint", "create", "ok", "--handler", "jaydoe/h.py"), "drive path 'jaydoe/h.py'"),
         (("endpoint", "create", "ok", "--handler", "/jaydoe/h.txt"), "drive path '/jaydoe/h.txt'"),
@@ -237,21 +237,47 @@ def test_call_refuses_a_url_and_says_how_to_give_the_root(fake: FakeApi) -> None
 
 def test_call_of_a_path_starting_with_a_dash_says_to_use_double_dash(fake: FakeApi) -> None:
     line = one_error_line(cli("--api-url", fake.api_root, "--token", "t", "call", "-lead"))
-    assert "a path that starts with '-' goes after `--`: httpep call -- -l" in line
+    assert "a path that starts with '-' goes after `--`: httpep call -- -lead (see" in line
     fake.respond = lambda seen: Answer(200, b"led")
     result: Result = cli("--api-url", fake.api_root, "--token", "t", "call", "--", "-lead")
     assert result.exit_code == 0, result.stderr
     assert fake.requests[0].path == f"{ROOT_PATH}/u/-lead"
 
 
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (("-X", "POST", "-lead?x=1", "-d", "a b"), "httpep call -X POST -d 'a b' -- '-lead?x=1'"),
+        (("-ilead",), "httpep call -- -ilead"),  # -i is call's own flag, -l is not
+        (("-d", "-lx", "-dhello", "-lead"), "httpep call -d -lx -dhello -- -lead"),  # -d's values, not the path
+        (("--lead",), "httpep call -- --lead"),
+        (("--local", "-lead", "--token", "hep_secret"), "httpep call --local -- -lead"),  # no token echoed
+    ],
+)
+def test_the_double_dash_hint_repeats_the_whole_path_and_the_other_arguments(
+    fake: FakeApi, args: tuple[str, ...], hint: str
+) -> None:
+    line = one_error_line(cli("--api-url", fake.api_root, "--token", "t", "call", *args))
+    assert f"goes after `--`: {hint} (see" in line
+    assert "hep_secret" not in line
+    assert fake.requests == []
+
+
 def test_endpoint_get_as_a_table(fake: FakeApi) -> None:
-    item = {"id": "hook", "path": "hook", "handler_script_path": "/jaydoe/h.py", "state": "ENABLED"}
+    item = {
+        "id": "hook",
+        "path": "hook",
+        "handler_script_path": "/jaydoe/h.py",
+        "handler_script_version": "v1",
+        "state": "ENABLED",
+        "auth": "hmac",
+    }
     fake.respond = lambda seen: Answer(200, item)
     result = cli("--api-url", fake.api_root, "--token", "t", "endpoint", "get", "hook", "-o", "table")
     assert result.exit_code == 0, result.stderr
     header, _, row = result.stdout.splitlines()
-    assert header.split() == ["id", "path", "state", "handler_script_path"]
-    assert row.split() == ["hook", "hook", "ENABLED", "/jaydoe/h.py"]
+    assert header.split() == ["id", "path", "state", "auth", "handler_script_path", "handler_script_version"]
+    assert row.split() == ["hook", "hook", "ENABLED", "hmac", "/jaydoe/h.py", "v1"]
 
 
 @pytest.mark.parametrize(
