@@ -90,3 +90,66 @@ def test_methods_the_template_does_not_declare_get_api_gateways_403(
     if method != "HEAD":  # a HEAD answer has no body
         assert answer.json() == {"error": "Missing Authentication Token", "message": "Missing Authentication Token"}
     assert answer.headers["Content-Type"] == "application/json"
+
+
+def blocks(logs: str) -> list[list[str]]:
+    """The console's request blocks: a request's line, then the indented lines under it."""
+    found: list[list[str]] = []
+    for line in logs.splitlines():
+        if re.match(rf"{CLOCK} ", line):
+            found.append([line])
+        elif found and line.startswith("    "):
+            found[-1].append(line)
+    return found
+
+
+def block_after(stack: RunningStack, since: int, pattern: str) -> list[str]:
+    """The last block written after `since` (a length of the console) whose line matches `pattern`."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        matching = [block for block in blocks(stack.logs()[since:]) if re.search(pattern, block[0])]
+        if matching:
+            time.sleep(0.3)  # the lines under it follow within the console's short wait
+            return [block for block in blocks(stack.logs()[since:]) if re.search(pattern, block[0])][-1]
+        time.sleep(0.1)
+    raise AssertionError(f"no console line matching {pattern!r}:\n{stack.logs()[since:][-3000:]}")
+
+
+def test_the_authorizer_s_line_goes_under_the_request_whose_authorizer_wrote_it(stack: RunningStack) -> None:
+    """A trigger (no authorizer) and a management GET of the same account, back to back: the authorizer's
+    "token accepted" goes under the GET, not under the trigger that finished first."""
+    endpoint_id, account = register(stack, "def handler(request):\n    return 'ok'\n")
+    headers = stack.headers(account)
+    assert requests.get(f"{stack.api_root}/u/{endpoint_id}", headers=headers, timeout=60).status_code == 200
+    time.sleep(1)
+    assert requests.get(f"{stack.api_root}/list", headers=headers, timeout=60).status_code == 200
+    time.sleep(1)
+    since = len(stack.logs())
+    assert requests.get(f"{stack.api_root}/u/{endpoint_id}", headers=headers, timeout=60).status_code == 200
+    assert requests.get(f"{stack.api_root}/{endpoint_id}", headers=headers, timeout=60).status_code == 200
+    got = block_after(stack, since, rf"GET /api/v1/http-endpoint/{endpoint_id} 200 ")
+    triggered = block_after(stack, since, rf"GET /api/v1/http-endpoint/u/{endpoint_id} 200 ")
+    assert got[0].endswith(f" ms endpoint={endpoint_id} account={account}")
+    assert got[1:] == ["    INFO token accepted scope=manage"]
+    assert not any("token accepted" in line for line in triggered)
+
+
+def test_a_refused_token_s_request_has_its_verdict_under_it_and_no_raw_sam_cli_line(stack: RunningStack) -> None:
+    account = "con-" + uuid.uuid4().hex[:8]
+    created = stack.httpep(*stack.target, "token", "create", "--account", account, "--scope", "call")
+    call_token = created.stdout.strip()
+    since = len(stack.logs())
+    refused = requests.get(f"{stack.api_root}/list", headers={"Authorization": f"Bearer {call_token}"}, timeout=60)
+    assert refused.status_code == 403
+    block = block_after(stack, since, rf"GET /api/v1/http-endpoint/list 403 \d+ ms account={account}")
+    assert block[1:] == [
+        "    INFO token accepted scope=call",
+        "    INFO access denied: the token's policy does not allow this route",
+    ]
+    unknown = requests.get(f"{stack.api_root}/list", headers={"Authorization": "Bearer hep_unknown"}, timeout=60)
+    assert unknown.status_code == 401
+    block = block_after(stack, since, r"GET /api/v1/http-endpoint/list 401 ")
+    assert block[1] == "    INFO token rejected reason=unknown or revoked"
+    time.sleep(1.5)  # longer than a verdict no request claimed used to wait before it was printed on its own
+    assert "Lambda authorizer failed" not in stack.logs()[since:]
+    assert stack.logs()[since:].count("token accepted scope=call") == 1  # the one under its request

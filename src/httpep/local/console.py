@@ -1,7 +1,9 @@
 """The local stack's console: one readable line per request, then what the handler printed and its traceback.
 
-The functions log JSON lines (Powertools) tagged with the request id the local API Gateway gave the
-request; they are gathered per request and printed under that request's line, as plain indented text.
+The functions log JSON lines (Powertools). Each line goes under the API request whose function invoke wrote it:
+the runner tells which request each invoke is for (`invoked`), and the line names its invoke
+(`function_request_id`); a line of no invoke the console knows goes by its request id (`correlation_id`, the
+router's). They are gathered per request and printed under that request's line, as plain indented text.
 `httpep serve --json-logs` prints the JSON lines as they are instead. One thread writes everything, one
 whole block at a time, so lines never interleave.
 """
@@ -22,11 +24,11 @@ from typing import Any, TextIO
 LINGER_SECONDS = 0.05
 # The longest the writer sleeps while blocks wait (what arrives meanwhile is taken in one go when it wakes).
 NAP_SECONDS = 0.05
-# Lines tagged with a request the API never reports (a direct Lambda invoke) are printed after this; an
-# authorizer's verdict waits longer while requests are still running (a cold start or a slow handler), for the
-# request it belongs to, but never beyond the second figure.
+# Lines tagged with a request the API never reports (a direct Lambda invoke) are printed after this; those of
+# a request the API is still running (a cold start, a slow handler) wait for its answer, but never beyond the
+# second figure.
 ORPHAN_SECONDS = 1.0
-VERDICT_SECONDS = 60.0
+RUNNING_SECONDS = 60.0
 INDENT = "    "
 # Keys of a Powertools log record that say nothing a reader of the console needs.
 QUIET_KEYS = frozenset(
@@ -56,19 +58,7 @@ QUIET_KEYS = frozenset(
 )
 # The router's records of what the handler printed and raised: shown as the text alone.
 HANDLER_TEXT = {"handler output": "output", "handler traceback": "traceback"}
-# Records outside any request at these levels are routine (the authorizer's "token accepted").
-ROUTINE_LEVELS = frozenset({"DEBUG", "INFO"})
 TEXT_KEYS = ("output", "traceback", "exception")
-
-
-@dataclass
-class _Unclaimed:
-    """A record with no request id (the TOKEN authorizer's event has none), waiting for its request's block."""
-
-    source: str
-    record: dict[str, Any]
-    deadline: float
-    last_deadline: float
 
 
 @dataclass
@@ -79,6 +69,8 @@ class _Request:
     lines: list[str] = field(default_factory=list)
     endpoint: str | None = None
     account: str | None = None
+    note: str | None = None  # the stack's own word on the answer (a refusal's reason), after the functions' lines
+    invokes: list[str] = field(default_factory=list)  # the function invokes made for it (see `invoked`)
 
 
 def _indented(text: str, depth: int = 1) -> list[str]:
@@ -119,8 +111,7 @@ class Console:
         self.orphan = orphan
         self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._pending: dict[str, _Request] = {}
-        self._unclaimed: list[_Unclaimed] = []
-        self._running = 0  # requests the API has started and not yet answered
+        self._invokes: dict[str, str] = {}  # a function invoke's request id -> the API request it was made for
         self._thread = threading.Thread(target=self._run, name="console", daemon=True)
         self._thread.start()
 
@@ -134,9 +125,10 @@ class Console:
         """A line a function wrote (the runner's log sink)."""
         self._queue.put(("log", source, line))
 
-    def started(self) -> None:
-        """The API took a request (the local API Gateway's before-request hook); `request` follows when it answers."""
-        self._queue.put(("started",))
+    def invoked(self, request_id: str, invoke_id: str) -> None:
+        """A function is invoked (`invoke_id`, its context's request id) for an API request (the runner, on that
+        request's thread, before the invoke: so this comes before any line the invoke writes)."""
+        self._queue.put(("invoked", request_id, invoke_id))
 
     def request(
         self,
@@ -146,9 +138,12 @@ class Console:
         status: int,
         elapsed_ms: float,
         account: str | None = None,
+        endpoint: str | None = None,
+        note: str | None = None,
     ) -> None:
-        """The API answered a request (the local API Gateway's after-request hook; `account` is the authorizer's)."""
-        self._queue.put(("request", request_id, method, path, status, elapsed_ms, time.time(), account))
+        """The API answered a request (the local API Gateway's after-request hook): `account` is the authorizer's,
+        `endpoint` the URL's id, `note` a line of the stack's own on the answer."""
+        self._queue.put(("request", request_id, method, path, status, elapsed_ms, time.time(), account, endpoint, note))
 
     def close(self) -> None:
         """Print everything still pending and stop the writer."""
@@ -166,7 +161,6 @@ class Console:
         while True:
             now = time.monotonic()
             deadlines = [pending.deadline for pending in self._pending.values()]
-            deadlines += [self._due(unclaimed) for unclaimed in self._unclaimed]
             if deadlines:
                 # A block waits for its deadline: sleep till then (a nap at most), and take whatever came meanwhile
                 # at once. Waiting on the queue instead woke this thread for every line of every request, a
@@ -192,10 +186,9 @@ class Console:
         if kind == "say":
             self._write([str(item[1])])
         elif kind == "request":
-            self._running = max(0, self._running - 1)
             self._on_request(*item[1:])
-        elif kind == "started":
-            self._running += 1
+        elif kind == "invoked":
+            self._on_invoked(item[1], item[2])
         elif kind == "log":
             self._on_log(item[1], item[2])
 
@@ -208,17 +201,39 @@ class Console:
         elapsed_ms: float,
         at: float,
         account: str | None,
+        endpoint: str | None,
+        note: str | None,
     ) -> None:
         clock = datetime.fromtimestamp(at).strftime("%H:%M:%S")
         header = f"{clock} {method} {path} {status} {elapsed_ms:.0f} ms"
         if self.json_logs or not request_id:
-            self._write([f"{'api':>24} | {method} {path} {status} {elapsed_ms:.0f} ms" if self.json_logs else header])
+            if self.json_logs:
+                said = [note.strip()] if note else []
+                self._write([" ".join([f"{'api':>24} | {method} {path} {status} {elapsed_ms:.0f} ms", *said])])
+            else:
+                self._write([header, *_indented(note or "")])
             return
         pending = self._pending.setdefault(request_id, _Request(deadline=0.0))
         pending.header = header
         pending.status = status
         pending.account = pending.account or account
+        pending.endpoint = pending.endpoint or endpoint
+        pending.note = note
         pending.deadline = time.monotonic() + self.linger
+
+    def _on_invoked(self, request_id: str, invoke_id: str) -> None:
+        if self.json_logs:  # the lines are printed as they come, under no request
+            return
+        self._invokes[invoke_id] = request_id
+        pending = self._pending.get(request_id)
+        if pending is None:
+            # Its lines wait while the request runs; the API's answer sets the real deadline.
+            pending = self._pending[request_id] = _Request(deadline=time.monotonic() + RUNNING_SECONDS)
+        pending.invokes.append(invoke_id)
+
+    def _forget(self, pending: _Request) -> None:
+        for invoke_id in pending.invokes:
+            self._invokes.pop(invoke_id, None)
 
     def _on_log(self, source: str, line: str) -> None:
         if self.json_logs:
@@ -233,15 +248,15 @@ class Console:
             self._write([f"{INDENT}{source} | {line}"])
             return
         request: dict[str, Any] = record["request"] if isinstance(record.get("request"), dict) else {}
-        request_id = record.get("correlation_id") or request.get("request_id")
+        # The invoke that wrote it first: the authorizer's event carries no request id, and its records would
+        # otherwise have to be guessed onto a request.
+        request_id = (
+            self._invokes.get(str(record.get("function_request_id")))
+            or record.get("correlation_id")
+            or request.get("request_id")
+        )
         if not request_id:
             if "_aws" in record:  # a metrics line with no request says nothing
-                return
-            if str(record.get("level", "INFO")) in ROUTINE_LEVELS:
-                # The authorizer's verdict: shown under the request it was for (matched by account, or by
-                # the 401 it caused), else on its own once that request is long gone.
-                now = time.monotonic()
-                self._unclaimed.append(_Unclaimed(source, record, now + self.orphan, now + VERDICT_SECONDS))
                 return
             first, *rest = describe(record)
             self._write([f"{INDENT}{source} | {first.strip()}", *rest])
@@ -258,31 +273,15 @@ class Console:
         pending.account = record.get("account") or pending.account
         pending.lines += describe(record)
 
-    def _claim(self, pending: _Request) -> list[str]:
-        for unclaimed in self._unclaimed:
-            account = unclaimed.record.get("account")
-            if (account and account == pending.account) or (not account and pending.status == 401):
-                self._unclaimed.remove(unclaimed)
-                return describe(unclaimed.record)
-        return []
-
-    def _due(self, unclaimed: _Unclaimed) -> float:
-        """When an unclaimed verdict is shown on its own: while requests run or wait to be written, one of them may
-        still claim it."""
-        return unclaimed.last_deadline if self._running or self._pending else unclaimed.deadline
-
     def _flush(self, force: bool = False) -> None:
         now = time.monotonic()
-        for request_id, pending in list(self._pending.items()):
+        # In the order they were answered (a request's invokes may have made its entry long before).
+        for request_id, pending in sorted(self._pending.items(), key=lambda item: item[1].deadline):
             if not force and pending.deadline > now:
                 continue
             del self._pending[request_id]
+            self._forget(pending)
             header = pending.header or f"(request {request_id[:8]})"
             who = [f"endpoint={pending.endpoint}"] if pending.endpoint else []
             who += [f"account={pending.account}"] if pending.account else []
-            self._write([" ".join([header, *who]), *self._claim(pending), *pending.lines])
-        for unclaimed in list(self._unclaimed):
-            if force or self._due(unclaimed) <= now:
-                self._unclaimed.remove(unclaimed)
-                first, *rest = describe(unclaimed.record)
-                self._write([f"{INDENT}{unclaimed.source} | {first.strip()}", *rest])
+            self._write([" ".join([header, *who]), *pending.lines, *_indented(pending.note or "")])

@@ -50,6 +50,8 @@ CHILD_UID_COUNT = 65_536
 LOCAL_CREDENTIALS = defaults.CREDENTIALS
 
 LogSink = Callable[[str, str], None]
+# Told each invoke's request id (its context's `aws_request_id`) on the invoking thread, before the invoke.
+InvokeHook = Callable[[str], None]
 
 
 class AuthorizerRejected(Exception):
@@ -182,8 +184,8 @@ class FunctionPool:
         with self._lock:
             self._idle.append(worker)
 
-    def invoke(self, event: str) -> dict[str, Any]:
-        request_id = str(uuid.uuid4())
+    def invoke(self, event: str, request_id: str | None = None) -> dict[str, Any]:
+        request_id = request_id or str(uuid.uuid4())
         with self._slots:
             with self._lock:
                 worker = self._idle.pop() if self._idle else None
@@ -282,8 +284,8 @@ class TenantPools:
             other.stop_if_idle()
         return pool
 
-    def invoke(self, event: str, tenant: str) -> dict[str, Any]:
-        return self.pool(tenant).invoke(event)
+    def invoke(self, event: str, tenant: str, request_id: str | None = None) -> dict[str, Any]:
+        return self.pool(tenant).invoke(event, request_id)
 
     def stop(self) -> None:
         with self._lock:
@@ -349,12 +351,16 @@ class LocalLambdaRunner:
         lambda_endpoint: str,
         log: LogSink,
         aws_app: WsgiApp | None = None,
+        on_invoke: InvokeHook | None = None,
     ) -> None:
         """`aws_app`: the embedded AWS's WSGI application, which the workers' AWS requests reach through the
-        stack's socket (channel.py); without it they go to `aws_endpoint` over HTTP (the socket says so)."""
+        stack's socket (channel.py); without it they go to `aws_endpoint` over HTTP (the socket says so).
+        `on_invoke`: told each invoke's request id first, on the caller's thread (the console ties the invoke's
+        log lines to the API request being served there)."""
         from httpep.local.channel import StackChannel
 
         self.template = template
+        self.on_invoke = on_invoke
         self.pools: dict[str, FunctionPool | TenantPools] = {}
         self.channel = StackChannel(self, aws_app, log)
         try:
@@ -411,10 +417,13 @@ class LocalLambdaRunner:
         """The function's answer to `event`: {"result": its JSON text} or {"error": {...}} (see worker.py)."""
         function = self.get_function(function_identifier, tenant_id)
         pool = self.pools[function.name]
+        request_id = str(uuid.uuid4())
+        if self.on_invoke is not None:
+            self.on_invoke(request_id)
         if isinstance(pool, TenantPools):
             assert tenant_id  # checked by get_function
-            return pool.invoke(event, tenant_id)
-        return pool.invoke(event)
+            return pool.invoke(event, tenant_id, request_id)
+        return pool.invoke(event, request_id)
 
     def prewarm(self) -> None:
         # A tenant's worker starts on its first invoke, as a tenant's first environment does on Lambda.

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,10 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # as the runner lets run at once; moto's requests are short.
 SERVICE_THREADS = 16
 MOTO_THREADS = 8
+# What SAM CLI logs (to stderr, bare) for every exception of an authorizer's invoke, the stack's own refusals
+# (401, 403) included: their exceptions carry no message, so the line ends there.
+AUTHORIZER_FAILED = "Lambda authorizer failed to invoke successfully"
+ACCESS_DENIED_NOTE = "INFO access denied: the token's policy does not allow this route"
 
 
 def _no_telemetry_events() -> None:
@@ -88,6 +93,33 @@ class AccessDenied(Exception):
     """The authorizer's policy does not allow the route."""
 
 
+class _NoRefusalFailures(logging.Filter):
+    """Drops SAM CLI's failure line for a refusal the stack answers itself: that request's block on the console
+    says it (the authorizer's verdict, and the reason of a 403), under its own line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from flask import g, has_request_context
+
+        return not (str(record.msg).startswith(AUTHORIZER_FAILED) and has_request_context() and g.get("refused"))
+
+
+_NO_REFUSAL_FAILURES = _NoRefusalFailures()
+
+
+def _invokes_to_requests(console: Console) -> Callable[[str], None]:
+    """The runner's `on_invoke`: SAM CLI's local API Gateway invokes the authorizer and the route's function on
+    the request's own thread, so the request the invoke is for is that thread's (Flask's `g`). Invokes on other
+    threads (the Lambda invoke API has no request id; the stack's socket has no Flask request) belong to none."""
+    from flask import g, has_app_context
+
+    def invoked(invoke_id: str) -> None:
+        request_id = g.get("request_id") if has_app_context() else None
+        if request_id:
+            console.invoked(request_id, invoke_id)
+
+    return invoked
+
+
 def _apigw_service(
     api: Any,
     runner: LocalLambdaRunner,
@@ -108,6 +140,11 @@ def _apigw_service(
             authorizer = (event.get("requestContext") or {}).get("authorizer") if isinstance(event, dict) else None
             if isinstance(authorizer, dict) and authorizer.get("account"):
                 g.account = authorizer["account"]  # for the console's line, whatever the function answers
+            path_parameters = event.get("pathParameters") if isinstance(event, dict) else None
+            if isinstance(path_parameters, dict) and path_parameters.get("id"):
+                # The management routes' endpoint: the one their functions name in what they log, and the one
+                # a GET names nowhere, as it logs nothing.
+                g.endpoint = path_parameters["id"]
             key = AuthorizerCache.key(event) if authorizer_cache is not None else None
             if authorizer_cache is None or key is None:
                 return super()._invoke_lambda_function(lambda_function_name, event, *args)
@@ -121,8 +158,13 @@ def _apigw_service(
         def _invoke_parse_lambda_authorizer(self, *args: Any) -> None:
             try:
                 super()._invoke_parse_lambda_authorizer(*args)
+            except AuthorizerRejected:
+                g.refused = True  # a 401, not a failure (see _NoRefusalFailures)
+                raise
             except AuthorizerUnauthorizedRequest as exc:
                 # A policy that does not allow the route: API Gateway's ACCESS_DENIED, in the template's words.
+                g.refused = True
+                g.note = ACCESS_DENIED_NOTE
                 raise AccessDenied() from exc
 
         def _create_method_arn(self, flask_request: Any, event_type: str) -> str:
@@ -155,7 +197,6 @@ def _apigw_service(
 
             def started() -> tuple[Response, int] | None:
                 g.started = time.perf_counter()
-                console.started()
                 if request.method not in declared:
                     return no_route(Exception(request.method))
                 return None
@@ -169,6 +210,8 @@ def _apigw_service(
                     response.status_code,
                     elapsed_ms,
                     g.get("account"),
+                    g.get("endpoint"),
+                    g.get("note"),
                 )
                 return response
 
@@ -183,6 +226,7 @@ def _apigw_service(
             app.after_request(finished)
 
     _no_telemetry_events()
+    logging.getLogger("samcli.local.apigw.local_apigw_service").addFilter(_NO_REFUSAL_FAILURES)
     service = Service(api=api, lambda_runner=runner, port=port, host=host)
     service.create()
     return service
@@ -322,6 +366,7 @@ class LocalStack:
             self.lambda_endpoint,
             self.console.function_log,
             MotoServices(moto_app),  # the socket's way to moto, past Flask's request handling
+            _invokes_to_requests(self.console),
         )
         cache = AuthorizerCache(self.authorizer_cache_seconds) if self.authorizer_cache_seconds > 0 else None
         api_service = _apigw_service(

@@ -69,11 +69,13 @@ def test_lines_that_arrive_just_after_the_response_still_go_under_their_request(
     assert lines[1:] == ["    INFO endpoint created handler_script_path=/j/h.py"]
 
 
-def test_the_authorizer_s_verdict_goes_under_the_request_it_was_for() -> None:
-    accepted = record("token accepted", request_id="", account="jaydoe")
-    rejected = record("token rejected", request_id="", reason="unknown or revoked")
+def test_the_authorizer_s_verdict_goes_under_the_request_whose_invoke_wrote_it() -> None:
+    accepted = record("token accepted", request_id="", account="jaydoe", function_request_id="inv-1")
+    rejected = record("token rejected", request_id="", reason="unknown or revoked", function_request_id="inv-2")
     lines = run(
         [
+            ("invoked", ("r-401", "inv-2")),
+            ("invoked", (REQUEST, "inv-1")),
             ("function_log", ("AuthorizerFunction", rejected)),
             ("function_log", ("AuthorizerFunction", accepted)),
             ("request", (REQUEST, "GET", "/api/v1/http-endpoint/list", 200, 5.0, "jaydoe")),
@@ -87,6 +89,44 @@ def test_the_authorizer_s_verdict_goes_under_the_request_it_was_for() -> None:
     assert lines[3] == "    INFO token rejected reason=unknown or revoked"
 
 
+def test_a_verdict_never_goes_under_another_request_of_its_account() -> None:
+    """A trigger (no authorizer) and a management route of the same account, answered in the other order: the
+    verdict goes with the invoke that wrote it, not with the first request of its account to finish."""
+    stream = io.StringIO()
+    console = Console(stream=stream, linger=0.1)
+    console.invoked("r-manage", "inv-auth")
+    console.function_log(
+        "AuthorizerFunction",
+        record("token accepted", request_id="", account="jaydoe", scope="manage", function_request_id="inv-auth"),
+    )
+    console.request("r-trigger", "GET", "/api/v1/http-endpoint/u/boom", 200, 20.0, "jaydoe")
+    time.sleep(0.3)
+    console.request("r-manage", "GET", "/api/v1/http-endpoint/boom", 200, 110.0, "jaydoe", "boom")
+    console.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3
+    assert lines[0].endswith("GET /api/v1/http-endpoint/u/boom 200 20 ms account=jaydoe")
+    assert lines[1].endswith("GET /api/v1/http-endpoint/boom 200 110 ms endpoint=boom account=jaydoe")
+    assert lines[2] == "    INFO token accepted scope=manage"
+
+
+def test_a_refused_request_shows_its_verdict_then_the_reason_it_was_refused() -> None:
+    accepted = record("token accepted", request_id="", account="jaydoe", scope="call", function_request_id="inv-1")
+    lines = run(
+        [
+            ("invoked", (REQUEST, "inv-1")),
+            ("function_log", ("AuthorizerFunction", accepted)),
+            (
+                "request",
+                (REQUEST, "GET", "/api/v1/http-endpoint/list", 403, 5.0, None, None, "INFO access denied: no"),
+            ),
+        ]
+    )
+    assert len(lines) == 3
+    assert lines[0].endswith("GET /api/v1/http-endpoint/list 403 5 ms account=jaydoe")  # the authorizer's word
+    assert lines[1:] == ["    INFO token accepted scope=call", "    INFO access denied: no"]
+
+
 def test_warnings_outside_a_request_and_plain_text_are_shown_at_once() -> None:
     lines = run(
         [
@@ -95,7 +135,6 @@ def test_warnings_outside_a_request_and_plain_text_are_shown_at_once() -> None:
             ("function_log", ("AuthorizerFunction", record("token accepted", request_id="", account="nobody"))),
         ]
     )
-    # The verdict no request claimed is shown on its own, last.
     assert lines == [
         "    AuthorizerFunction | ERROR token store down",
         "    RouterFunction | plain text from a print",
@@ -141,9 +180,11 @@ def test_the_authorizer_s_verdict_waits_for_a_slow_request_it_belongs_to() -> No
     its request, not on a line of its own before it."""
     stream = io.StringIO()
     console = Console(stream=stream, linger=0.1, orphan=0.2)
-    console.started()
-    console.function_log("AuthorizerFunction", record("token accepted", request_id="", account="jaydoe"))
-    time.sleep(0.6)  # three times as long as a verdict waits when no request is running
+    console.invoked(REQUEST, "inv-1")
+    console.function_log(
+        "AuthorizerFunction", record("token accepted", request_id="", account="jaydoe", function_request_id="inv-1")
+    )
+    time.sleep(0.6)  # three times as long as a record of an unknown request waits
     console.request(REQUEST, "GET", "/api/v1/http-endpoint/u/slow", 200, 600.0, "jaydoe")
     console.close()
     lines = stream.getvalue().splitlines()
@@ -152,10 +193,16 @@ def test_the_authorizer_s_verdict_waits_for_a_slow_request_it_belongs_to() -> No
     assert lines[1] == "    INFO token accepted"
 
 
-def test_a_verdict_no_running_request_can_claim_is_shown_on_its_own_soon() -> None:
+def test_a_record_of_an_invoke_no_request_made_is_shown_on_its_own_at_once() -> None:
+    """A direct invoke (the Lambda invoke API) belongs to no API request: nothing waits for one to claim it."""
     stream = io.StringIO()
     console = Console(stream=stream, linger=0.1, orphan=0.2)
-    console.function_log("AuthorizerFunction", record("token accepted", request_id="", account="jaydoe"))
-    time.sleep(0.6)
-    assert stream.getvalue().splitlines() == ["    AuthorizerFunction | INFO token accepted"]
+    console.function_log(
+        "AuthorizerFunction", record("token accepted", request_id="", account="jaydoe", function_request_id="x")
+    )
+    console.request("r-other", "GET", "/api/v1/http-endpoint/list", 200, 5.0, "jaydoe")
     console.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "    AuthorizerFunction | INFO token accepted"
+    assert lines[1].endswith("GET /api/v1/http-endpoint/list 200 5 ms account=jaydoe")
+    assert len(lines) == 2
