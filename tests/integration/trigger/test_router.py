@@ -272,7 +272,16 @@ def headers_named(response: dict[str, Any], name: str) -> list[str]:
 def test_a_header_trick_is_a_500_naming_the_rule(header_tricks: str, trick: str, named: str) -> None:
     response = trigger(header_tricks, query={"trick": [trick]})
     assert response["statusCode"] == 500
-    assert named in json.loads(body_of(response))["error"]
+    error = json.loads(body_of(response))
+    assert named in error["error"]
+    assert error["request_id"] == api_event("router")["requestContext"]["requestId"]
+
+
+def test_a_response_breaking_a_rule_is_logged_as_a_handler_fault(header_tricks: str, log_output: io.StringIO) -> None:
+    response = trigger(header_tricks, query={"trick": ["status_199"]})
+    logged = {entry["message"]: entry for entry in map(json.loads, log_output.getvalue().splitlines())}
+    assert logged["handler fault"]["error"] == json.loads(body_of(response))["error"]
+    assert "200-599" in logged["handler fault"]["error"]
     assert b"<script>" not in body_of(response)
 
 

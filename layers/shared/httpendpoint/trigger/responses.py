@@ -82,15 +82,9 @@ def unavailable(message: str) -> dict[str, Any]:
     return error(503, message, headers={RETRY_AFTER_HEADER: [RETRY_AFTER_SECONDS]})
 
 
-def from_handler(response: object, request_id: str) -> dict[str, Any]:
-    """The response a handler built, rebuilt by the rules; a response breaking one becomes a 500 naming it."""
-    try:
-        return _rebuild(response)
-    except RuleBroken as broken:
-        return error(500, str(broken), request_id)
-
-
-def _rebuild(response: object) -> dict[str, Any]:
+def from_handler(response: object) -> dict[str, Any]:
+    """The response a handler built, rebuilt by the rules; RuleBroken (naming the rule) for one that breaks one:
+    the router answers it as any handler fault."""
     if not isinstance(response, dict):
         raise RuleBroken("the handler's response is not a response")
     status = _status(response.get("statusCode", 200))

@@ -140,7 +140,10 @@ def _shape(outcome: dict[str, Any], timeout: float, record: dict[str, Any], secr
         logger.info("handler output", extra={**record, "output": output[-LOGGED_OUTPUT_LIMIT:]})
     kind = outcome.get("outcome")
     if kind == "response":
-        return responses.from_handler(outcome.get("response") or {}, request_id)
+        try:
+            return responses.from_handler(outcome.get("response") or {})
+        except responses.RuleBroken as broken:  # logged and recorded as any other fault of the handler
+            return _fault(str(broken), record, secrets)
     if kind == "timeout":
         metrics.add_metric(name="Timeouts", unit=MetricUnit.Count, value=1)
         return responses.error(504, f"the handler did not finish within {timeout:g} s", request_id)
