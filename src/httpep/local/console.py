@@ -121,9 +121,9 @@ class Console:
         """A line of the stack's own (start-up, shutdown)."""
         self._queue.put(("say", text))
 
-    def function_log(self, source: str, line: str) -> None:
-        """A line a function wrote (the runner's log sink)."""
-        self._queue.put(("log", source, line))
+    def function_log(self, source: str, line: str, invoke_id: str | None = None, /) -> None:
+        """A line a function wrote (the runner's log sink), during its invoke `invoke_id` if known."""
+        self._queue.put(("log", source, line, invoke_id))
 
     def invoked(self, request_id: str, invoke_id: str) -> None:
         """A function is invoked (`invoke_id`, its context's request id) for an API request (the runner, on that
@@ -190,7 +190,7 @@ class Console:
         elif kind == "invoked":
             self._on_invoked(item[1], item[2])
         elif kind == "log":
-            self._on_log(item[1], item[2])
+            self._on_log(item[1], item[2], item[3])
 
     def _on_request(
         self,
@@ -235,7 +235,7 @@ class Console:
         for invoke_id in pending.invokes:
             self._invokes.pop(invoke_id, None)
 
-    def _on_log(self, source: str, line: str) -> None:
+    def _on_log(self, source: str, line: str, invoke_id: str | None) -> None:
         if self.json_logs:
             self._write([f"{source:>24} | {line}"])
             return
@@ -243,15 +243,21 @@ class Console:
             record = json.loads(line)
         except ValueError:
             record = None
+        # The invoke that wrote it first: the authorizer's event carries no request id, and its records (or the
+        # runtime's plain-text error of a refused token) would otherwise have to be guessed onto a request.
+        invoked_for = self._invokes.get(str(invoke_id))
         if not isinstance(record, dict):
-            # Plain text (a function's own print, or a traceback from outside any request).
-            self._write([f"{INDENT}{source} | {line}"])
+            # Plain text: a function's own print, or the runtime's report of an error.
+            pending = self._pending.get(invoked_for) if invoked_for else None
+            if pending is None:
+                self._write([f"{INDENT}{source} | {line}"])
+            else:
+                pending.lines.append(INDENT + line)
             return
         request: dict[str, Any] = record["request"] if isinstance(record.get("request"), dict) else {}
-        # The invoke that wrote it first: the authorizer's event carries no request id, and its records would
-        # otherwise have to be guessed onto a request.
         request_id = (
-            self._invokes.get(str(record.get("function_request_id")))
+            invoked_for
+            or self._invokes.get(str(record.get("function_request_id")))
             or record.get("correlation_id")
             or request.get("request_id")
         )

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from httpendpoint.sandbox.limits import CHILD_UID_VARIABLE
 from httpep.local import defaults
@@ -49,7 +49,14 @@ CHILD_UID_BASE = 200_000
 CHILD_UID_COUNT = 65_536
 LOCAL_CREDENTIALS = defaults.CREDENTIALS
 
-LogSink = Callable[[str, str], None]
+
+class LogSink(Protocol):
+    """Where a worker's stderr goes, line by line, with the request id of the invoke the worker last started
+    (what it writes is that invoke's, but for a background thread's rare line)."""
+
+    def __call__(self, source: str, line: str, invoke_id: str | None = None, /) -> None: ...
+
+
 # Told each invoke's request id (its context's `aws_request_id`) on the invoking thread, before the invoke.
 InvokeHook = Callable[[str], None]
 
@@ -82,6 +89,7 @@ class Worker:
             start_new_session=True,  # its own process group, so a kill takes any children with it
         )
         self._pending = b""
+        self.invoke_id: str | None = None  # the request id of the invoke it last started
         # One poll object for the worker's life: a selector per invoke cost an epoll descriptor each time.
         assert self.process.stdout is not None
         self._results = select.poll()
@@ -91,13 +99,14 @@ class Worker:
     def _pump_logs(self, log: LogSink) -> None:
         assert self.process.stderr is not None
         for raw in self.process.stderr:
-            log(self.name, raw.decode(errors="replace").rstrip("\n"))
+            log(self.name, raw.decode(errors="replace").rstrip("\n"), self.invoke_id)
 
     def invoke(self, event: str, timeout: float, request_id: str) -> dict[str, Any]:
         """The worker's answer: {"result": the result's JSON text} or {"error": {...}} (see worker.py)."""
         assert self.process.stdin is not None
         deadline = time.monotonic() + timeout
         header = {"request_id": request_id, "deadline_ms": int((time.time() + timeout) * 1000)}
+        self.invoke_id = request_id
         try:
             write_frame(self.process.stdin, header, event.encode())
         except BrokenPipeError:

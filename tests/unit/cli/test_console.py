@@ -89,6 +89,23 @@ def test_the_authorizer_s_verdict_goes_under_the_request_whose_invoke_wrote_it()
     assert lines[3] == "    INFO token rejected reason=unknown or revoked"
 
 
+def test_the_runtime_s_plain_text_error_goes_under_the_request_of_the_invoke_that_wrote_it() -> None:
+    """A refused token: the authorizer raises Unauthorized, and the worker's runtime reports it in plain text
+    (no request id in it); the runner names the invoke the worker was serving."""
+    lines = run(
+        [
+            ("invoked", ("r-401", "inv-9")),
+            ("function_log", ("AuthorizerFunction", "[ERROR] Exception: Unauthorized", "inv-9")),
+            ("function_log", ("AuthorizerFunction", "Traceback (most recent call last):", "inv-9")),
+            ("function_log", ("RouterFunction", "a print of no known invoke", "inv-unknown")),
+            ("request", ("r-401", "GET", "/api/v1/http-endpoint/list", 401, 2.0)),
+        ]
+    )
+    assert lines[0] == "    RouterFunction | a print of no known invoke"
+    assert lines[1].endswith("GET /api/v1/http-endpoint/list 401 2 ms")
+    assert lines[2:] == ["    [ERROR] Exception: Unauthorized", "    Traceback (most recent call last):"]
+
+
 def test_a_verdict_never_goes_under_another_request_of_its_account() -> None:
     """A trigger (no authorizer) and a management route of the same account, answered in the other order: the
     verdict goes with the invoke that wrote it, not with the first request of its account to finish."""
