@@ -150,29 +150,17 @@ main.add_command(files_commands.files)
 main.add_command(files_commands.dev)
 
 
+def _port_option(flag: str, default: int, variable: str, what: str) -> Any:
+    # `make dev PORT=8080` puts make's command-line variables in serve's environment: the help names them.
+    return click.option(
+        flag, type=int, default=default, show_default=True, envvar=variable, show_envvar=True, help=f"{what} port."
+    )
+
+
 @main.command(cls=options.PlainCommand)
-# `make dev PORT=8080` puts make's command-line variables in serve's environment: the help names them.
-@click.option(
-    "--port", type=int, default=defaults.API_PORT, show_default=True, envvar="PORT", show_envvar=True, help="API port."
-)
-@click.option(
-    "--aws-port",
-    type=int,
-    default=defaults.AWS_PORT,
-    show_default=True,
-    envvar="AWS_PORT",
-    show_envvar=True,
-    help="Embedded AWS port.",
-)
-@click.option(
-    "--lambda-port",
-    type=int,
-    default=defaults.LAMBDA_PORT,
-    show_default=True,
-    envvar="LAMBDA_PORT",
-    show_envvar=True,
-    help="Lambda port.",
-)
+@_port_option("--port", defaults.API_PORT, "PORT", "API")
+@_port_option("--aws-port", defaults.AWS_PORT, "AWS_PORT", "Embedded AWS")
+@_port_option("--lambda-port", defaults.LAMBDA_PORT, "LAMBDA_PORT", "Lambda")
 @click.option("--host", default=defaults.HOST, show_default=True, help="Address to listen on.")
 @click.option("--parameter", "parameters", multiple=True, metavar="KEY=VALUE", help="Override a template parameter.")
 @click.option(
