@@ -193,7 +193,8 @@ def serve(
     """Serve the whole API locally (moto as the embedded AWS), in the foreground, until Ctrl-C.
 
     Writes its ports to .httpep/local.json beside the template (removed on exit), where every `--local`
-    command finds them; refuses to start while that file names a stack that still runs.
+    command finds them; refuses to start while that file names a stack that still runs. HTTPEP_LOCAL_STATE=PATH
+    names another file, for a second stack of the same checkout (its `--local` commands need it too).
     """
     from httpep.local import state
     from httpep.local.console import Console
@@ -236,7 +237,9 @@ def serve(
     console.say(f"API root:      {stack.api_root}")
     console.say(f"Embedded AWS:  {stack.aws_endpoint}   Lambda invoke API: {stack.lambda_endpoint}")
     console.say(f"State file:    {state_file} (--local commands read it)")
-    console.say("Get a token:   .venv/bin/httpep --local token create --account jaydoe")
+    # A stack with a state file of its own is found only by commands that are given the same file.
+    own_state = f"{defaults.STATE_FILE_ENV}={state_file} " if os.environ.get(defaults.STATE_FILE_ENV) else ""
+    console.say(f"Get a token:   {own_state}.venv/bin/httpep --local token create --account jaydoe")
     console.say("Ready. Ctrl-C stops everything.")
     try:
         while not stopped.wait(0.5):

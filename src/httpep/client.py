@@ -31,8 +31,9 @@ USER_AGENT = "httpep"
 class ApiError(Exception):
     """The API answered with an error status. `message` is the body's `error` (or `message`) text.
 
-    `gateway` tells API Gateway's own answers (an unknown route, a refused token: their body has a `message`
-    key, which the service's functions never send) from those of the service or of a handler.
+    `gateway` tells refusals in API Gateway's shape (their body has a `message` key: API Gateway's own, such as
+    an unknown route or a refused token, and the trigger route's 401s, which take that shape) from the other
+    answers of the service and from a handler's.
     """
 
     def __init__(self, status: int, message: str, gateway: bool = False) -> None:

@@ -79,10 +79,18 @@ GATEWAY_UNAUTHORIZED = "Unauthorized"
 GATEWAY_NO_ROUTE = "Missing Authentication Token"
 
 
+def _refused_token(exc: ApiError) -> bool:
+    """A 401 for the token itself: API Gateway's (the authorizer's refusal), or the trigger route's for a token
+    it does not know (the client always sends one, so it is unknown or revoked)."""
+    from httpendpoint.trigger.access import UNAUTHORIZED
+
+    return exc.gateway and exc.status == 401 and exc.message in (GATEWAY_UNAUTHORIZED, UNAUTHORIZED)
+
+
 def describe(ctx: click.Context, exc: ApiError) -> str:
     """`<status> <message>`, plus a pointer to the likely cause of API Gateway's own refusals."""
     hint = ""
-    if exc.gateway and exc.status == 401 and exc.message == GATEWAY_UNAUTHORIZED:
+    if _refused_token(exc):
         forgets = "; the local stack forgets its tokens when it stops" if _is_local(ctx) else ""
         hint = f" (the token is unknown or revoked{forgets}: {_token_hint(ctx)})"
     elif exc.gateway and exc.status == 403 and exc.message == GATEWAY_NO_ROUTE:

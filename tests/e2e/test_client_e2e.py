@@ -213,10 +213,11 @@ def test_list_prints_all_of_250_endpoints(account: Account) -> None:
 
     table = account.run("endpoint", "list")
     lines = ok(table).splitlines()
-    assert lines[0].split() == ["id", "path", "state", "handler_script_path"]
-    rows = [line.split(maxsplit=3) for line in lines[2:]]
+    assert lines[0].split() == ["id", "path", "state", "auth", "handler_script_path", "handler_script_version"]
+    # The drive path may hold spaces: it lies between the auth mode and the version.
+    rows = [[*line.split(maxsplit=4)[:4], *line.split(maxsplit=4)[4].rsplit(maxsplit=1)] for line in lines[2:]]
     assert [row[0] for row in rows] == ids  # ordered by id
-    assert all(row[1] == row[0] and row[3] == drive_path for row in rows)
+    assert all(row[1] == row[0] and row[3] == "bearer" and row[4] == drive_path and row[5] for row in rows)
     assert [row[2] for row in rows] == ["DISABLED"] * 3 + ["ENABLED"] * 247
     assert table.stderr.decode() == "250 endpoints\n"
 

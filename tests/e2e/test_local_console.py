@@ -146,6 +146,10 @@ def test_a_refused_token_s_request_has_its_verdict_under_it_and_no_raw_sam_cli_l
         "    INFO token accepted scope=call",
         "    INFO access denied: the token's policy does not allow this route",
     ]
+    # Refused before any function ran, a route of one endpoint still names it.
+    one = requests.get(f"{stack.api_root}/some-id", headers={"Authorization": f"Bearer {call_token}"}, timeout=60)
+    assert one.status_code == 403
+    block_after(stack, since, rf"GET /api/v1/http-endpoint/some-id 403 \d+ ms endpoint=some-id account={account}$")
     unknown = requests.get(f"{stack.api_root}/list", headers={"Authorization": "Bearer hep_unknown"}, timeout=60)
     assert unknown.status_code == 401
     block = block_after(stack, since, r"GET /api/v1/http-endpoint/list 401 ")
@@ -154,4 +158,17 @@ def test_a_refused_token_s_request_has_its_verdict_under_it_and_no_raw_sam_cli_l
     assert "    [ERROR] Unauthorized: Unauthorized" in block[2:]
     time.sleep(1.5)  # longer than a verdict no request claimed used to wait before it was printed on its own
     assert "Lambda authorizer failed" not in stack.logs()[since:]
-    assert stack.logs()[since:].count("token accepted scope=call") == 1  # the one under its request
+    assert stack.logs()[since:].count("token accepted scope=call") == 2  # one under each of its two requests
+
+
+def test_the_trigger_route_s_own_refusal_shows_its_reason_under_the_request(stack: RunningStack) -> None:
+    """The router refuses an unknown token (or a webhook's bad signature) itself and logs nothing: the console
+    shows the reason its answer gives."""
+    endpoint_id, _ = register(stack, "def handler(request):\n    return 'ok'\n")
+    since = len(stack.logs())
+    url = f"{stack.api_root}/u/{endpoint_id}"
+    refused = requests.get(url, headers={"Authorization": "Bearer hep_unknown"}, timeout=60)
+    assert refused.status_code == 401
+    block = block_after(stack, since, rf"GET /api/v1/http-endpoint/u/{endpoint_id} 401 ")
+    assert block[1:] == [f"    INFO refused: {refused.json()['error']}"]
+    assert "needs a valid token" in block[1]

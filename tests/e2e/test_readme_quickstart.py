@@ -167,8 +167,16 @@ def test_call_prints_hello_world(ran: Ran) -> None:
 
 def test_list_shows_both_endpoints(ran: Ran) -> None:
     (table, stderr), _after_the_deletes = ran.all_of("httpep endpoint list")
-    rows = [line.split(maxsplit=3) for line in table.splitlines()[2:]]
-    assert rows == [["hello", "helloworld", "ENABLED", HELLO], ["hello-curl", "hellocurl", "ENABLED", HELLO]]
+    # The drive path holds spaces: it lies between the auth mode and the pinned version.
+    rows = [
+        [*line.split(maxsplit=4)[:4], *line.split(maxsplit=4)[4].rsplit(maxsplit=1)] for line in table.splitlines()[2:]
+    ]
+    versions = {row[0]: row.pop() for row in rows}
+    assert rows == [
+        ["hello", "helloworld", "ENABLED", "bearer", HELLO],
+        ["hello-curl", "hellocurl", "ENABLED", "bearer", HELLO],
+    ]
+    assert versions["hello"] == versions["hello-curl"] != ""  # both pinned to the one version saved in step 2
     assert stderr == "2 endpoints\n"
     listed = json.loads(ran.of('"$API_ROOT/list"')[0])
     assert [item["id"] for item in listed["endpoints"]] == ["hello", "hello-curl"]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -106,6 +107,21 @@ class _NoRefusalFailures(logging.Filter):
 _NO_REFUSAL_FAILURES = _NoRefusalFailures()
 
 
+def _refusal_note(response: Any) -> str | None:
+    """The reason of a 401 or 403 in API Gateway's shape (`error` and `message`) where it says more than the
+    status: the trigger route's own refusals (a webhook's signature, a token for other endpoints) are logged
+    by no function, and a handler author debugging a webhook needs to see why."""
+    if response.status_code not in (401, 403) or response.mimetype != "application/json":
+        return None
+    try:
+        body = json.loads(response.get_data())
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str) or "message" not in body:
+        return None
+    return None if body["error"] == body["message"] else f"INFO refused: {body['error']}"
+
+
 def _invokes_to_requests(console: Console) -> Callable[[str], None]:
     """The runner's `on_invoke`: SAM CLI's local API Gateway invokes the authorizer and the route's function on
     the request's own thread, so the request the invoke is for is that thread's (Flask's `g`). Invokes on other
@@ -140,11 +156,6 @@ def _apigw_service(
             authorizer = (event.get("requestContext") or {}).get("authorizer") if isinstance(event, dict) else None
             if isinstance(authorizer, dict) and authorizer.get("account"):
                 g.account = authorizer["account"]  # for the console's line, whatever the function answers
-            path_parameters = event.get("pathParameters") if isinstance(event, dict) else None
-            if isinstance(path_parameters, dict) and path_parameters.get("id"):
-                # The management routes' endpoint: the one their functions name in what they log, and the one
-                # a GET names nowhere, as it logs nothing.
-                g.endpoint = path_parameters["id"]
             key = AuthorizerCache.key(event) if authorizer_cache is not None else None
             if authorizer_cache is None or key is None:
                 return super()._invoke_lambda_function(lambda_function_name, event, *args)
@@ -197,6 +208,9 @@ def _apigw_service(
 
             def started() -> tuple[Response, int] | None:
                 g.started = time.perf_counter()
+                # A management route's endpoint (its {id}): the one its function names in what it logs, and the
+                # one a GET, or a request refused before any function runs, names nowhere.
+                g.endpoint = (request.view_args or {}).get("id")
                 if request.method not in declared:
                     return no_route(Exception(request.method))
                 return None
@@ -211,7 +225,7 @@ def _apigw_service(
                     elapsed_ms,
                     g.get("account"),
                     g.get("endpoint"),
-                    g.get("note"),
+                    g.get("note") or _refusal_note(response),
                 )
                 return response
 

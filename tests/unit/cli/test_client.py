@@ -303,6 +303,14 @@ def test_a_refused_token_says_how_to_get_one(fake: FakeApi) -> None:
     assert "httpep --local token create --account NAME" in line
 
 
+def test_a_token_the_trigger_route_does_not_know_says_how_to_get_one(fake: FakeApi) -> None:
+    from httpendpoint.trigger.access import UNAUTHORIZED
+
+    fake.respond = lambda seen: Answer(401, {"error": UNAUTHORIZED, "message": "Unauthorized"})
+    line = one_error_line(api_cli(fake, "call", "helloworld"))
+    assert line.startswith(f"Error: 401 {UNAUTHORIZED} (the token is unknown or revoked")
+
+
 def test_an_unknown_route_suggests_checking_the_api_url(fake: FakeApi) -> None:
     fake.respond = lambda seen: Answer(403, {"message": "Missing Authentication Token"})
     line = one_error_line(api_cli(fake, "endpoint", "list"))

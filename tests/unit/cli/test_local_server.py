@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -297,3 +298,28 @@ def test_serve_help_names_the_environment_variables_make_dev_passes() -> None:
     for option, variable in (("--port", "PORT"), ("--aws-port", "AWS_PORT"), ("--lambda-port", "LAMBDA_PORT")):
         row = " ".join(result.stdout[result.stdout.index(f"  {option} ") :].split("  --")[1].split())
         assert f"env var: {variable};" in row, row
+
+
+def test_a_stack_with_a_state_file_of_its_own_says_so_in_the_command_it_suggests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--local` commands find that stack only when given the same file: the banner's command carries it."""
+    state_file = tmp_path / "second.json"
+
+    class Running(FakeStack):
+        api_root = aws_endpoint = lambda_endpoint = "http://127.0.0.1:1"
+
+        def state(self, pid: int) -> state.LocalState:
+            return state.LocalState(pid, self.api_root, self.aws_endpoint, self.lambda_endpoint, "us-east-1", "")
+
+    # serve runs until SIGTERM: sent once it has had time to print its banner.
+    stack = Running(on_start=lambda: threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start())
+    monkeypatch.setattr(server, "LocalStack", stack)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        result = serve(state_file)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert result.exit_code == 0, result.stderr
+    assert f"HTTPEP_LOCAL_STATE={state_file} .venv/bin/httpep --local token create" in result.stderr
+    assert not state_file.exists()  # removed as it stopped
