@@ -85,7 +85,7 @@ def _call_after_double_dash(command: click.Command, option_name: str, words: lis
     """The user's `httpep call ...` with the word click took for an unknown option moved after `--`.
 
     The word is found as click's parser reads them (an option's value is skipped, a short cluster read letter by
-    letter); the --token's value is left out, as errors end up in logs.
+    letter); the --token's value and an Authorization header's are left out, as errors end up in logs.
     """
     options = {opt: param for param in command.params if isinstance(param, click.Option) for opt in param.opts}
     takes_value = {opt for opt, param in options.items() if not param.is_flag and not param.count}
@@ -99,6 +99,8 @@ def _call_after_double_dash(command: click.Command, option_name: str, words: lis
             skip_next = False
             if kept[-1:] == ["--token"]:
                 kept.pop()
+            elif kept[-1:] in (["-H"], ["--header"]) and word.lower().startswith("authorization:"):
+                kept.append("Authorization: ...")
             else:
                 kept.append(word)
             continue
@@ -238,7 +240,11 @@ def serve(
     console.say(f"Embedded AWS:  {stack.aws_endpoint}   Lambda invoke API: {stack.lambda_endpoint}")
     console.say(f"State file:    {state_file} (--local commands read it)")
     # A stack with a state file of its own is found only by commands that are given the same file.
-    own_state = f"{defaults.STATE_FILE_ENV}={state_file} " if os.environ.get(defaults.STATE_FILE_ENV) else ""
+    own_state = (
+        f"{defaults.STATE_FILE_ENV}={shlex.quote(str(state_file.resolve()))} "
+        if os.environ.get(defaults.STATE_FILE_ENV)
+        else ""
+    )
     console.say(f"Get a token:   {own_state}.venv/bin/httpep --local token create --account jaydoe")
     console.say("Ready. Ctrl-C stops everything.")
     try:

@@ -9,6 +9,8 @@ def handler(request: Request):
         return "plain text"
     if kind == "custom":
         return Response('{"created": true}', status=201, headers={"X-Custom": "yes"}, mimetype="application/json")
+    if kind == "refuse":  # a refusal of the handler's own, in the shape of the service's
+        return Response('{"error": "go away", "message": "Forbidden"}', status=403, mimetype="application/json")
     if kind == "html":
         return Response("<script>alert(1)</script>", mimetype="text/html")
     if kind == "empty_html":

@@ -73,6 +73,10 @@ class _Request:
     invokes: list[str] = field(default_factory=list)  # the function invokes made for it (see `invoked`)
 
 
+def _who(endpoint: str | None, account: str | None) -> list[str]:
+    return [f"{key}={value}" for key, value in (("endpoint", endpoint), ("account", account)) if value]
+
+
 def _indented(text: str, depth: int = 1) -> list[str]:
     return [INDENT * depth + line for line in str(text).rstrip("\n").splitlines()]
 
@@ -210,15 +214,15 @@ class Console:
             if self.json_logs:
                 said = [note.strip()] if note else []
                 self._write([" ".join([f"{'api':>24} | {method} {path} {status} {elapsed_ms:.0f} ms", *said])])
-            else:
-                self._write([header, *_indented(note or "")])
+            else:  # refused before any event was made (SAM CLI's 401 for a missing token): no function ran
+                self._write([" ".join([header, *_who(endpoint, account)]), *_indented(note or "")])
             return
         pending = self._pending.setdefault(request_id, _Request(deadline=0.0))
         pending.header = header
         pending.status = status
         pending.account = pending.account or account
         pending.endpoint = pending.endpoint or endpoint
-        pending.note = note
+        pending.note = note or pending.note
         pending.deadline = time.monotonic() + self.linger
 
     def _on_invoked(self, request_id: str, invoke_id: str) -> None:
@@ -243,8 +247,8 @@ class Console:
             record = json.loads(line)
         except ValueError:
             record = None
-        # The invoke that wrote it first: the authorizer's event carries no request id, and its records (or the
-        # runtime's plain-text error of a refused token) would otherwise have to be guessed onto a request.
+        # The request of the invoke that wrote it (the worker's marker): the authorizer's event carries no request
+        # id, and the runtime's plain-text report of an error names none.
         invoked_for = self._invokes.get(str(invoke_id))
         if not isinstance(record, dict):
             # Plain text: a function's own print, or the runtime's report of an error.
@@ -255,11 +259,12 @@ class Console:
                 pending.lines.append(INDENT + line)
             return
         request: dict[str, Any] = record["request"] if isinstance(record.get("request"), dict) else {}
+        # What the record says of itself first (its invoke, its request), then the worker's marker.
         request_id = (
-            invoked_for
-            or self._invokes.get(str(record.get("function_request_id")))
+            self._invokes.get(str(record.get("function_request_id")))
             or record.get("correlation_id")
             or request.get("request_id")
+            or invoked_for
         )
         if not request_id:
             if "_aws" in record:  # a metrics line with no request says nothing
@@ -274,6 +279,8 @@ class Console:
             # The metrics line: its `request` record names the endpoint and account; nothing to print.
             pending.endpoint = request.get("endpoint_id") or pending.endpoint
             pending.account = request.get("account") or pending.account
+            if request.get("refused"):  # the router's own refusal (a signature, a token), which it logs nowhere else
+                pending.note = pending.note or f"INFO refused: {request['refused']}"
             return
         pending.endpoint = record.get("endpoint_id") or pending.endpoint
         pending.account = record.get("account") or pending.account
@@ -288,6 +295,5 @@ class Console:
             del self._pending[request_id]
             self._forget(pending)
             header = pending.header or f"(request {request_id[:8]})"
-            who = [f"endpoint={pending.endpoint}"] if pending.endpoint else []
-            who += [f"account={pending.account}"] if pending.account else []
+            who = _who(pending.endpoint, pending.account)
             self._write([" ".join([header, *who]), *pending.lines, *_indented(pending.note or "")])

@@ -36,3 +36,6 @@ def boto3_credentials() -> dict[str, str]:
 
 # The variable through which the runner tells a function's workers where the stack's socket is (channel.py).
 STACK_CHANNEL_VARIABLE = "HTTPEP_LOCAL_STACK_SOCKET"
+# A worker writes this, then the invoke's request id, as a line of its own on stderr as each invoke starts: the
+# lines after it, up to the next, are that invoke's (stderr is read as written, so the order holds under load).
+INVOKE_MARKER = "\x1ehttpep-invoke "

@@ -51,8 +51,8 @@ LOCAL_CREDENTIALS = defaults.CREDENTIALS
 
 
 class LogSink(Protocol):
-    """Where a worker's stderr goes, line by line, with the request id of the invoke the worker last started
-    (what it writes is that invoke's, but for a background thread's rare line)."""
+    """Where a worker's stderr goes, line by line, with the request id of the invoke that wrote it (the one the
+    worker's last marker named: defaults.INVOKE_MARKER), if any."""
 
     def __call__(self, source: str, line: str, invoke_id: str | None = None, /) -> None: ...
 
@@ -89,7 +89,6 @@ class Worker:
             start_new_session=True,  # its own process group, so a kill takes any children with it
         )
         self._pending = b""
-        self.invoke_id: str | None = None  # the request id of the invoke it last started
         # One poll object for the worker's life: a selector per invoke cost an epoll descriptor each time.
         assert self.process.stdout is not None
         self._results = select.poll()
@@ -98,15 +97,19 @@ class Worker:
 
     def _pump_logs(self, log: LogSink) -> None:
         assert self.process.stderr is not None
+        invoke_id: str | None = None
         for raw in self.process.stderr:
-            log(self.name, raw.decode(errors="replace").rstrip("\n"), self.invoke_id)
+            line = raw.decode(errors="replace").rstrip("\n")
+            if line.startswith(defaults.INVOKE_MARKER):
+                invoke_id = line.removeprefix(defaults.INVOKE_MARKER)
+            else:
+                log(self.name, line, invoke_id)
 
     def invoke(self, event: str, timeout: float, request_id: str) -> dict[str, Any]:
         """The worker's answer: {"result": the result's JSON text} or {"error": {...}} (see worker.py)."""
         assert self.process.stdin is not None
         deadline = time.monotonic() + timeout
         header = {"request_id": request_id, "deadline_ms": int((time.time() + timeout) * 1000)}
-        self.invoke_id = request_id
         try:
             write_frame(self.process.stdin, header, event.encode())
         except BrokenPipeError:
@@ -203,7 +206,7 @@ class FunctionPool:
                 message = worker.invoke(event, self.timeout, request_id)
             except WorkerGone as gone:
                 self._discard(worker)
-                self.log(self.function.name, f"[ERROR] {gone.error['errorType']}: {gone}")
+                self.log(self.function.name, f"[ERROR] {gone.error['errorType']}: {gone}", request_id)
                 return {"error": gone.error}
             with self._lock:
                 self._idle.append(worker)

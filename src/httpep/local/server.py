@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -105,21 +104,6 @@ class _NoRefusalFailures(logging.Filter):
 
 
 _NO_REFUSAL_FAILURES = _NoRefusalFailures()
-
-
-def _refusal_note(response: Any) -> str | None:
-    """The reason of a 401 or 403 in API Gateway's shape (`error` and `message`) where it says more than the
-    status: the trigger route's own refusals (a webhook's signature, a token for other endpoints) are logged
-    by no function, and a handler author debugging a webhook needs to see why."""
-    if response.status_code not in (401, 403) or response.mimetype != "application/json":
-        return None
-    try:
-        body = json.loads(response.get_data())
-    except ValueError:
-        return None
-    if not isinstance(body, dict) or not isinstance(body.get("error"), str) or "message" not in body:
-        return None
-    return None if body["error"] == body["message"] else f"INFO refused: {body['error']}"
 
 
 def _invokes_to_requests(console: Console) -> Callable[[str], None]:
@@ -225,7 +209,7 @@ def _apigw_service(
                     elapsed_ms,
                     g.get("account"),
                     g.get("endpoint"),
-                    g.get("note") or _refusal_note(response),
+                    g.get("note"),
                 )
                 return response
 

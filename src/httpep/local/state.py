@@ -112,7 +112,10 @@ def _start_time(pid: int) -> float | None:
 def _load(path: Path) -> LocalState:
     try:
         raw = json.loads(path.read_text())
-        return LocalState(**raw)
+        state = LocalState(**raw)
+        if type(state.pid) is not int or state.pid <= 0:  # a hand-edited file: 0 would name a process group
+            raise ValueError(f"pid {state.pid!r} is not a process id")
+        return state
     except FileNotFoundError:
         raise NoLocalStack(NOT_RUNNING) from None
     except (OSError, ValueError, TypeError) as exc:

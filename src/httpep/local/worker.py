@@ -19,7 +19,7 @@ import traceback
 import uuid
 from typing import Any
 
-from httpep.local.defaults import STACK_CHANNEL_VARIABLE
+from httpep.local.defaults import INVOKE_MARKER, STACK_CHANNEL_VARIABLE
 from httpep.local.frames import read_frame, write_frame
 
 
@@ -98,6 +98,8 @@ def main() -> None:
             write_frame(protocol_out, {"error": init_error})
             continue
         context = LambdaContext(request.get("request_id") or str(uuid.uuid4()), request["deadline_ms"])
+        sys.stdout.flush()  # anything of the invoke before stays before the marker
+        os.write(2, f"{INVOKE_MARKER}{context.aws_request_id}\n".encode())
         try:
             result = handler(json.loads(event), context)
             payload = json.dumps(result).encode()

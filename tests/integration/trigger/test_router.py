@@ -540,8 +540,17 @@ def test_a_path_nobody_owns_is_recorded_without_an_endpoint(capsys: pytest.Captu
     (line,) = metrics_lines(capsys.readouterr().out)
     assert metric_names(line) == {"Invocations", "Duration"}
     assert line["request"]["status"] == 404
+    assert line["request"]["refused"] == "no endpoint at path 'hello'"  # why, on the same line
     assert "endpoint_id" not in line["request"]
     assert "account" not in line["request"]
+
+
+def test_a_handler_s_own_refusal_is_not_the_router_s(capsys: pytest.CaptureFixture[str]) -> None:
+    response = trigger("returns", query={"kind": ["refuse"]})
+    assert response["statusCode"] == 403
+    (line,) = metrics_lines(capsys.readouterr().out)
+    assert line["request"]["status"] == 403
+    assert "refused" not in line["request"]
 
 
 def test_a_handler_fault_counts_as_an_error_and_its_log_lines_name_the_request(

@@ -223,3 +223,41 @@ def test_a_record_of_an_invoke_no_request_made_is_shown_on_its_own_at_once() -> 
     assert lines[0] == "    AuthorizerFunction | INFO token accepted"
     assert lines[1].endswith("GET /api/v1/http-endpoint/list 200 5 ms account=jaydoe")
     assert len(lines) == 2
+
+
+def test_a_record_that_names_its_request_goes_under_it_whatever_invoke_the_line_is_tagged_with() -> None:
+    """A worker reused at once for the next request: the record's own request id wins over the tag."""
+    lines = run(
+        [
+            ("invoked", ("req-a", "inv-a")),
+            ("invoked", ("req-b", "inv-b")),
+            (
+                "function_log",
+                ("RouterFunction", record("handler output", request_id="req-a", output="from a"), "inv-b"),
+            ),
+            ("request", ("req-a", "GET", "/api/v1/http-endpoint/u/a", 200, 3.0)),
+            ("request", ("req-b", "GET", "/api/v1/http-endpoint/u/b", 200, 4.0)),
+        ]
+    )
+    assert lines[0].endswith("GET /api/v1/http-endpoint/u/a 200 3 ms")
+    assert lines[1] == "    from a"
+    assert lines[2].endswith("GET /api/v1/http-endpoint/u/b 200 4 ms")
+    assert len(lines) == 3
+
+
+def test_a_request_refused_before_any_function_ran_still_names_its_endpoint() -> None:
+    lines = run([("request", ("", "GET", "/api/v1/http-endpoint/some-id", 401, 1.0, None, "some-id"))])
+    assert lines == [lines[0]]
+    assert lines[0].endswith("GET /api/v1/http-endpoint/some-id 401 1 ms endpoint=some-id")
+
+
+def test_the_router_s_own_refusal_is_shown_from_its_metrics_line() -> None:
+    refused = metrics_line(endpoint_id="hook", account="jaydoe", status=401, refused="Unauthorized: bad signature")
+    lines = run(
+        [
+            ("function_log", ("RouterFunction", refused)),
+            ("request", (REQUEST, "POST", "/api/v1/http-endpoint/u/hook", 401, 2.0)),
+        ]
+    )
+    assert lines[0].endswith("POST /api/v1/http-endpoint/u/hook 401 2 ms endpoint=hook account=jaydoe")
+    assert lines[1:] == ["    INFO refused: Unauthorized: bad signature"]

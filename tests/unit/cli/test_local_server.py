@@ -323,3 +323,10 @@ def test_a_stack_with_a_state_file_of_its_own_says_so_in_the_command_it_suggests
     assert result.exit_code == 0, result.stderr
     assert f"HTTPEP_LOCAL_STATE={state_file} .venv/bin/httpep --local token create" in result.stderr
     assert not state_file.exists()  # removed as it stopped
+
+
+@pytest.mark.parametrize("pid", [0, -1, "123"])
+def test_a_state_file_with_no_process_id_names_no_running_stack(tmp_path: Path, pid: object) -> None:
+    path = write_state(tmp_path, OTHER_API)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "pid": pid}))
+    assert state.running(path) is None

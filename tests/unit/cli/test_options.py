@@ -252,6 +252,7 @@ def test_call_of_a_path_starting_with_a_dash_says_to_use_double_dash(fake: FakeA
         (("-d", "-lx", "-dhello", "-lead"), "httpep call -d -lx -dhello -- -lead"),  # -d's values, not the path
         (("--lead",), "httpep call -- --lead"),
         (("--local", "-lead", "--token", "hep_secret"), "httpep call --local -- -lead"),  # no token echoed
+        (("-H", "Authorization: Bearer hep_secret", "-lead"), "httpep call -H 'Authorization: ...' -- -lead"),
     ],
 )
 def test_the_double_dash_hint_repeats_the_whole_path_and_the_other_arguments(

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -182,6 +183,32 @@ def test_a_worker_answers_invoke_after_invoke(worker: Worker) -> None:
     for n in range(3):
         answer = worker.invoke(json.dumps({"n": n}), 10, f"req-{n}")
         assert json.loads(answer["result"]) == {"echo": {"n": n}, "request_id": f"req-{n}"}
+
+
+def test_each_line_a_worker_writes_is_tagged_with_the_invoke_that_wrote_it(tmp_path: Path) -> None:
+    """Invokes back to back on one worker, the log reader held up after the first line: the lines still unread
+    when later invokes start keep their own invoke's tag."""
+    (tmp_path / "printer.py").write_text("def handler(event, context):\n    print('said', event['n'])\n    return 1\n")
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path)}
+    seen: list[tuple[str, str, str | None]] = []
+    released = threading.Event()
+
+    def sink(*line: Any) -> None:
+        seen.append(line)
+        if len(seen) == 1:
+            released.wait(10)
+
+    printer = Worker("Printer", "printer.handler", tmp_path, env, sink)
+    try:
+        for n in range(20):
+            printer.invoke(json.dumps({"n": n}), 10, f"req-{n}")
+        released.set()
+        deadline = time.monotonic() + 10
+        while len(seen) < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        printer.kill()
+    assert seen == [("Printer", f"said {n}", f"req-{n}") for n in range(20)]
 
 
 def test_a_worker_past_its_timeout_is_gone(worker: Worker) -> None:

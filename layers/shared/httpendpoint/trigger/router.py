@@ -26,6 +26,8 @@ from httpendpoint.trigger import access, history, responses, sandbox_client, scr
 # An endpoint's auth mode names the request headers that authenticated the caller to this service: those
 # belong to the service, never to the handler. `none` and `hmac` endpoints get the request as it was sent.
 CREDENTIAL_HEADERS = {BEARER: frozenset({"authorization"})}
+# The key of the access record that says why the router refused the request itself (a signature, a token).
+REFUSED = "refused"
 
 
 def trigger(event: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +73,10 @@ def _trigger(event: dict[str, Any], path: str, record: dict[str, Any], found: li
         record["endpoint_id"] = route.endpoint_id
         record["account"] = route.account
     if allowed.refusal is not None or route is None:
-        return allowed.refusal or responses.error(404, f"no endpoint at path {path!r}")
+        refusal = allowed.refusal or responses.error(404, f"no endpoint at path {path!r}")
+        # Why, on the request's one metrics line (no line of its own: anonymous traffic must not flood the log).
+        record[REFUSED] = json.loads(refusal["body"]).get("error")
+        return refusal
     # Secret values are masked out of whatever is logged or answered of the handler's output and errors
     # (never kept in `record`, which is logged as it is).
     secrets = tuple(route.secrets.values())
