@@ -18,7 +18,8 @@ from bench.stack import SeededStack
 from bench.support import SEED, free_port, machine_probe_ms, progress, ratio, stat_fields
 
 CLIENTS = 8
-# While the clients run, the machine's speed is probed this often (machine_probe_ms: about 1% of a CPU).
+# While the clients run, the machine's speed is probed this often (machine_probe_ms: about 5 ms of the main
+# thread's CPU each time, so about 2% of this process's interpreter, which the clients share).
 PROBE_EVERY_SECONDS = 0.25
 WARMUP_SECONDS_MAX = 60.0
 WARMUP_REQUESTS_PER_CLIENT = 3
