@@ -347,12 +347,11 @@ def token_revoke(ctx: click.Context, token_value: str) -> None:
             raise CliError("nothing on stdin: pipe the token or hash prefix in, e.g. httpep token revoke - < token.txt")
     if set(token_value.lower()) <= HEX:  # a hash prefix (a token starts with hep_), as typed in either case
         token_value = token_value.lower()
-    if set(token_value) <= HEX and len(token_value) < HASH_PREFIX_MIN:
-        # A token starts with its prefix (hep_), so this is a hash prefix, too short to name one token safely.
-        raise CliError(
-            f"a hash prefix needs at least {HASH_PREFIX_MIN} hex digits of the hash `token list` shows;"
-            f" {token_value!r} has {len(token_value)}"
-        )
+        if len(token_value) < HASH_PREFIX_MIN:  # too short to name one token safely
+            raise CliError(
+                f"a hash prefix needs at least {HASH_PREFIX_MIN} hex digits of the hash `token list` shows;"
+                f" {token_value!r} has {len(token_value)}"
+            )
     where = target(ctx)
     table, dynamodb = where.output("TokensTableName"), where.client("dynamodb")
     with store_errors(where):

@@ -165,29 +165,10 @@ class Uploader:
     def drive_path(self, path: Path) -> str:
         return f"{self.drive_dir}/{path.relative_to(self.root).as_posix()}"
 
-    def on_drive_already(self, path: Path) -> bool:
-        """Whether the drive's current version of `path` holds its bytes already (then it is remembered as
-        uploaded, and not saved again: a save would only make an identical version)."""
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return False
-        drive_path = self.drive_path(path)
-        options.check_drive_file(self.ctx, None, drive_path)  # type: ignore[arg-type]
-        try:
-            current, version = self.api.get_file(drive_path)
-        except ApiError as exc:
-            if exc.status == 404:
-                return False
-            raise
-        if current != data:
-            return False
-        self.digests[path] = hashlib.sha256(data).hexdigest()
-        click.echo(f"unchanged {path.relative_to(self.root)} at {drive_path} (version {version})")
-        return True
-
-    def upload(self, path: Path) -> bool:
-        """Save `path` if its bytes changed since the last upload; True if it was saved."""
+    def upload(self, path: Path, unless_on_drive: bool = False) -> bool:
+        """Save `path` if its bytes changed since the last upload; True if it was saved. `unless_on_drive`: not if
+        the drive's current version holds them already (a save would only make an identical version); they are
+        then remembered as uploaded."""
         try:
             data = path.read_bytes()
         except OSError:
@@ -197,9 +178,25 @@ class Uploader:
             return False
         drive_path = self.drive_path(path)
         options.check_drive_file(self.ctx, None, drive_path)  # type: ignore[arg-type]
+        if unless_on_drive and self._on_drive(path.relative_to(self.root), drive_path, data):
+            self.digests[path] = digest
+            return False
         saved = self.api.put_file(drive_path, data)
         self.digests[path] = digest
         options.report_save(path.relative_to(self.root), drive_path, saved)
+        return True
+
+    def _on_drive(self, shown: Path, drive_path: str, data: bytes) -> bool:
+        """Whether the drive's current version of `drive_path` is `data` (said on stdout, naming `shown`)."""
+        try:
+            current, version = self.api.get_file(drive_path)
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        if current != data:
+            return False
+        click.echo(f"unchanged {shown} at {drive_path} (version {version})")
         return True
 
 
@@ -271,8 +268,7 @@ def dev(ctx: click.Context, directory: Path, drive_dir: str, once: bool) -> None
         click.echo(f"no .py files under {directory} yet", err=True)
     with api_errors(ctx):
         for path in found:
-            if not uploader.on_drive_already(path):
-                uploader.upload(path)
+            uploader.upload(path, unless_on_drive=True)
     if once:
         return
     click.echo(f"watching {directory} for saves to {drive_dir}/ (Ctrl-C to stop)", err=True)

@@ -75,7 +75,7 @@ def _trigger(event: dict[str, Any], path: str, record: dict[str, Any], found: li
     if allowed.refusal is not None or route is None:
         refusal = allowed.refusal or responses.error(404, f"no endpoint at path {path!r}")
         # Why, on the request's one metrics line (no line of its own: anonymous traffic must not flood the log).
-        record[REFUSED] = json.loads(refusal["body"]).get("error")
+        record[REFUSED] = history.error_of(refusal)
         return refusal
     # Secret values are masked out of whatever is logged or answered of the handler's output and errors
     # (never kept in `record`, which is logged as it is).
