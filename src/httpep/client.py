@@ -73,9 +73,13 @@ def error_message(response: requests.Response, body: Any) -> str:
         return response.reason or "error"
 
 
+def bare(token: str) -> str:
+    """The token itself: one pasted with its scheme (the most common copy-paste slip) loses it."""
+    return token[7:] if token[:7].lower() == "bearer " else token
+
+
 def authorization(token: str) -> str:
-    # Accept a token pasted with its scheme, the most common copy-paste slip.
-    return token if token[:7].lower() == "bearer " else f"Bearer {token}"
+    return f"Bearer {bare(token)}"
 
 
 @dataclass

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import click
 
 from httpep import options
-from httpep.client import MAX_PAGE_SIZE, ApiClient, ApiError, Unreachable
+from httpep.client import MAX_PAGE_SIZE, ApiClient, ApiError, Unreachable, bare
 from httpep.options import check_drive_path, check_endpoint_id, check_endpoint_path, output_option, print_json
 
 TRIGGER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -64,7 +64,7 @@ def client(ctx: click.Context) -> ApiClient:
     token = (options.settings(ctx).get("token") or "").strip()
     if not token:
         raise click.ClickException(f"no token: pass --token TOKEN or set HTTPEP_TOKEN; {_token_hint(ctx)}")
-    if any(char.isspace() for char in token.removeprefix("Bearer ").removeprefix("bearer ")):
+    if any(char.isspace() for char in bare(token)):
         raise click.ClickException("the token contains spaces or line breaks; pass the token alone")
     return ApiClient(api_root(ctx), token)
 

@@ -18,7 +18,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from httpep import options
-from httpep.client import ApiClient, ApiError, Unreachable
+from httpep.client import ApiClient, ApiError, Unreachable, bare
 from httpep.client_commands import api_errors, client, describe
 from httpep.options import output_option, print_json, print_table
 
@@ -252,17 +252,22 @@ def _settled(saved: queue.Queue[Path]) -> Iterator[Path]:
 @click.argument(
     "directory", metavar="DIR", type=click.Path(exists=True, file_okay=False, resolve_path=True, path_type=Path)
 )
-@click.argument("drive_dir", metavar="DRIVE_DIR", callback=_folder)
+@click.argument("drive_dir", metavar="[DRIVE_DIR]", required=False, callback=_folder)
 @click.option("--once", is_flag=True, help="Upload every .py under DIR, then exit instead of watching.")
 @click.pass_context
-def dev(ctx: click.Context, directory: Path, drive_dir: str, once: bool) -> None:
+def dev(ctx: click.Context, directory: Path, drive_dir: str | None, once: bool) -> None:
     """Upload every .py under DIR to DRIVE_DIR, then upload each one again as it is saved, until Ctrl-C.
 
     DIR/a/b.py goes to DRIVE_DIR/a/b.py; a file the drive holds already, byte for byte, is not saved again.
     Each save prints its version and the endpoints re-pinned (live on the next call) or kept (the reason,
-    e.g. a syntax error: they keep their last good version).
+    e.g. a syntax error: they keep their last good version). Without DRIVE_DIR, the token's own drive
+    (/ACCOUNT), which the stack's tokens table tells: --local, or --stack NAME with AWS credentials.
     """
-    uploader = Uploader(ctx, client(ctx), directory, drive_dir)
+    api = client(ctx)
+    if drive_dir is None:
+        drive_dir = _own_drive(ctx, api.token)
+        click.echo(f"DRIVE_DIR is {drive_dir}, the token's own drive", err=True)
+    uploader = Uploader(ctx, api, directory, drive_dir)
     found = scripts_under(directory)
     if not found:
         click.echo(f"no .py files under {directory} yet", err=True)
@@ -278,6 +283,28 @@ def dev(ctx: click.Context, directory: Path, drive_dir: str, once: bool) -> None
     except KeyboardInterrupt:
         stop.set()
         click.echo("stopped", err=True)
+
+
+def _own_drive(ctx: click.Context, token: str) -> str:
+    """`/<account>` of `token`, from the target stack's tokens table: no API route tells a token its account."""
+    from httpendpoint.stores import token_store
+
+    if options.choice(ctx) is None:
+        raise options.CliError(
+            "give DRIVE_DIR (e.g. /ACCOUNT/handlers), or a stack whose tokens table tells the token's account:"
+            " --local, or --stack NAME with AWS credentials"
+        )
+    where = options.target(ctx)
+    with options.store_errors(where):
+        record = token_store.find_active(
+            bare(token), table=where.output("TokensTableName"), dynamodb=where.client("dynamodb")
+        )
+    if record is None:
+        raise options.CliError(
+            "the token is unknown or revoked on this stack, so it has no drive here"
+            " (httpep token create --account NAME)"
+        )
+    return f"/{record.account}"
 
 
 def _upload_in_loop(ctx: click.Context, uploader: Uploader, path: Path) -> None:

@@ -154,3 +154,22 @@ def test_dev_makes_each_save_live_on_the_next_call(account: Account, stack: Runn
     assert process.returncode == 0
     lines = err.rest()
     assert lines[-1] == "stopped" and not any("Traceback" in line for line in lines), lines
+
+
+def test_dev_without_drive_dir_uploads_to_the_token_s_own_drive(account: Account, tmp_path: Path) -> None:
+    (tmp_path / "handlers").mkdir()
+    (tmp_path / "handlers" / "hello.py").write_bytes(HELLO)
+    result = account.run("dev", str(tmp_path), "--once")
+    drive_path = f"/{account.name}/handlers/hello.py"
+    assert ok(result).startswith(f"uploaded handlers/hello.py to {drive_path} (version ")
+    assert result.stderr.decode().splitlines()[0] == f"DRIVE_DIR is /{account.name}, the token's own drive"
+    assert account.run("files", "get", drive_path).stdout == HELLO
+
+
+def test_dev_without_drive_dir_refuses_a_revoked_token(account: Account, tmp_path: Path) -> None:
+    (tmp_path / "hello.py").write_bytes(HELLO)
+    ok(account.run("token", "revoke", "-", stdin=account.token.encode()))
+    assert error_line(account.run("dev", str(tmp_path), "--once")) == (
+        "Error: the token is unknown or revoked on this stack, so it has no drive here"
+        " (httpep token create --account NAME)"
+    )

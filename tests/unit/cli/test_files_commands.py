@@ -202,6 +202,13 @@ def test_dev_saves_no_file_the_drive_holds_already(fake: FakeApi, tmp_path: Path
     assert "unchanged same.py at /jaydoe/dev/same.py (version v1)" in result.stdout.splitlines()
 
 
+def test_dev_without_drive_dir_and_without_a_stack_asks_for_it(fake: FakeApi, tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_bytes(HELLO)
+    line = one_error_line(api_cli(fake, "dev", str(tmp_path), "--once"))
+    assert line.startswith("Error: give DRIVE_DIR (e.g. /ACCOUNT/handlers), or a stack whose tokens table")
+    assert fake.requests == []  # nothing uploaded anywhere
+
+
 def test_dev_stops_at_the_first_upload_error(fake: FakeApi, tmp_path: Path) -> None:
     (tmp_path / "a.py").write_bytes(HELLO)
     fake.respond = lambda seen: Answer(403, {"error": "path must be in your own drive (start with /jaydoe/)"})
