@@ -153,9 +153,8 @@ def test_a_refused_token_s_request_has_its_verdict_under_it_and_no_raw_sam_cli_l
     unknown = requests.get(f"{stack.api_root}/list", headers={"Authorization": "Bearer hep_unknown"}, timeout=60)
     assert unknown.status_code == 401
     block = block_after(stack, since, r"GET /api/v1/http-endpoint/list 401 ")
-    assert block[1] == "    INFO token rejected reason=unknown or revoked"
-    # The runtime's own report of the authorizer's Unauthorized, in plain text: under that request too.
-    assert "    [ERROR] Unauthorized: Unauthorized" in block[2:]
+    # The verdict alone: not the runtime's report (a traceback) of the authorizer's Unauthorized after it.
+    assert block[1:] == ["    INFO token rejected reason=unknown or revoked"]
     time.sleep(1.5)  # longer than a verdict no request claimed used to wait before it was printed on its own
     assert "Lambda authorizer failed" not in stack.logs()[since:]
     assert stack.logs()[since:].count("token accepted scope=call") == 2  # one under each of its two requests

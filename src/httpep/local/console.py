@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
+from httpep.local.defaults import AUTHORIZER_REFUSAL, ERROR_REPORT_PREFIX
+
 # How long a finished request's block waits for its functions' last log lines (they travel through a pipe
 # and a reader thread, so they can arrive just after the response).
 LINGER_SECONDS = 0.05
@@ -79,6 +81,22 @@ def _who(endpoint: str | None, account: str | None) -> list[str]:
 
 def _indented(text: str, depth: int = 1) -> list[str]:
     return [INDENT * depth + line for line in str(text).rstrip("\n").splitlines()]
+
+
+def _without_refusal_report(lines: list[str]) -> list[str]:
+    """`lines` less the runtime's report of an authorizer's refusal, from its `[ERROR]` line to the traceback's
+    last: raising `Unauthorized` is how a TOKEN authorizer answers 401, and the verdict line above the report
+    (`INFO token rejected reason=...`) already says why."""
+    said, first = f": {AUTHORIZER_REFUSAL}", INDENT + ERROR_REPORT_PREFIX
+    starts = [n for n, line in enumerate(lines) if line.startswith(first) and line.endswith(said)]
+    if not starts:
+        return lines
+    start = starts[0]
+    # The traceback's frames are indented further; its last line, `module.Type: Unauthorized`, is not.
+    for end in range(start + 1, len(lines)):
+        if lines[end].endswith(said) and not lines[end].startswith(INDENT + " "):
+            return lines[:start] + lines[end + 1 :]
+    return lines
 
 
 def describe(record: dict[str, Any]) -> list[str]:
@@ -296,4 +314,5 @@ class Console:
             self._forget(pending)
             header = pending.header or f"(request {request_id[:8]})"
             who = _who(pending.endpoint, pending.account)
-            self._write([" ".join([header, *who]), *pending.lines, *_indented(pending.note or "")])
+            lines = _without_refusal_report(pending.lines) if pending.status == 401 else pending.lines
+            self._write([" ".join([header, *who]), *lines, *_indented(pending.note or "")])

@@ -39,3 +39,8 @@ STACK_CHANNEL_VARIABLE = "HTTPEP_LOCAL_STACK_SOCKET"
 # A worker writes this, then the invoke's request id, as a line of its own on stderr as each invoke starts: the
 # lines after it, up to the next, are that invoke's (stderr is read as written, so the order holds under load).
 INVOKE_MARKER = "\x1ehttpep-invoke "
+# How a worker's plain-text report of an invoke's uncaught error begins, as Lambda's Python runtime writes it:
+# `[ERROR] Type: message`, then the traceback, whose last line is `module.Type: message`.
+ERROR_REPORT_PREFIX = "[ERROR] "
+# API Gateway's contract: a TOKEN authorizer's error with exactly this message is a 401, not a fault.
+AUTHORIZER_REFUSAL = "Unauthorized"

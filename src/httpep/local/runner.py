@@ -417,7 +417,7 @@ class LocalLambdaRunner:
         message = self.call(function_identifier, event, tenant_id)
         if "error" in message:
             error = message["error"]
-            if error.get("errorMessage") == "Unauthorized" and is_authorizer_event(event):
+            if error.get("errorMessage") == defaults.AUTHORIZER_REFUSAL and is_authorizer_event(event):
                 raise AuthorizerRejected()
             payload = json.dumps(error)
         else:

@@ -19,7 +19,7 @@ import traceback
 import uuid
 from typing import Any
 
-from httpep.local.defaults import INVOKE_MARKER, STACK_CHANNEL_VARIABLE
+from httpep.local.defaults import ERROR_REPORT_PREFIX, INVOKE_MARKER, STACK_CHANNEL_VARIABLE
 from httpep.local.frames import read_frame, write_frame
 
 
@@ -104,7 +104,7 @@ def main() -> None:
             result = handler(json.loads(event), context)
             payload = json.dumps(result).encode()
         except Exception as exc:
-            print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"{ERROR_REPORT_PREFIX}{type(exc).__name__}: {exc}", file=sys.stderr)
             traceback.print_exc()
             write_frame(protocol_out, {"error": _error(exc)})
             continue

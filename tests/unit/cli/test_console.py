@@ -90,20 +90,47 @@ def test_the_authorizer_s_verdict_goes_under_the_request_whose_invoke_wrote_it()
 
 
 def test_the_runtime_s_plain_text_error_goes_under_the_request_of_the_invoke_that_wrote_it() -> None:
-    """A refused token: the authorizer raises Unauthorized, and the worker's runtime reports it in plain text
-    (no request id in it); the runner names the invoke the worker was serving."""
+    """A function crashed: the worker's runtime reports it in plain text (no request id in it); the runner names
+    the invoke the worker was serving."""
     lines = run(
         [
-            ("invoked", ("r-401", "inv-9")),
-            ("function_log", ("AuthorizerFunction", "[ERROR] Exception: Unauthorized", "inv-9")),
-            ("function_log", ("AuthorizerFunction", "Traceback (most recent call last):", "inv-9")),
+            ("invoked", ("r-500", "inv-9")),
+            ("function_log", ("ListFunction", "[ERROR] KeyError: 'x'", "inv-9")),
+            ("function_log", ("ListFunction", "Traceback (most recent call last):", "inv-9")),
             ("function_log", ("RouterFunction", "a print of no known invoke", "inv-unknown")),
-            ("request", ("r-401", "GET", "/api/v1/http-endpoint/list", 401, 2.0)),
+            ("request", ("r-500", "GET", "/api/v1/http-endpoint/list", 502, 2.0)),
         ]
     )
     assert lines[0] == "    RouterFunction | a print of no known invoke"
-    assert lines[1].endswith("GET /api/v1/http-endpoint/list 401 2 ms")
-    assert lines[2:] == ["    [ERROR] Exception: Unauthorized", "    Traceback (most recent call last):"]
+    assert lines[1].endswith("GET /api/v1/http-endpoint/list 502 2 ms")
+    assert lines[2:] == ["    [ERROR] KeyError: 'x'", "    Traceback (most recent call last):"]
+
+
+REFUSAL_REPORT = [
+    "[ERROR] Unauthorized: Unauthorized",
+    "Traceback (most recent call last):",
+    '  File "/work/functions/authorizer/app.py", line 18, in lambda_handler',
+    "    return authorize(event)",
+    "httpendpoint.auth.Unauthorized: Unauthorized",
+]
+
+
+def test_a_401_block_drops_the_runtime_s_report_of_the_authorizer_s_refusal_and_keeps_the_rest() -> None:
+    """Raising Unauthorized is how a TOKEN authorizer answers 401: its traceback would only repeat the verdict."""
+    verdict = json.dumps({"level": "INFO", "message": "token rejected", "reason": "unknown or revoked"})
+    events: list[tuple[str, tuple[object, ...]]] = [
+        ("invoked", ("r-401", "inv-9")),
+        ("function_log", ("AuthorizerFunction", verdict, "inv-9")),
+        *[("function_log", ("AuthorizerFunction", line, "inv-9")) for line in REFUSAL_REPORT],
+        ("function_log", ("AuthorizerFunction", "a print after it", "inv-9")),
+        ("request", ("r-401", "GET", "/api/v1/http-endpoint/list", 401, 2.0)),
+    ]
+    lines = run(events)
+    assert lines[0].endswith("GET /api/v1/http-endpoint/list 401 2 ms")
+    assert lines[1:] == ["    INFO token rejected reason=unknown or revoked", "    a print after it"]
+    # Under any other status the same lines are not a refusal, and stay.
+    other = run([*events[:-1], ("request", ("r-401", "GET", "/api/v1/http-endpoint/list", 500, 2.0))])
+    assert other[2:-1] == ["    " + line for line in REFUSAL_REPORT]
 
 
 def test_a_verdict_never_goes_under_another_request_of_its_account() -> None:
