@@ -75,8 +75,13 @@ class _Request:
     invokes: list[str] = field(default_factory=list)  # the function invokes made for it (see `invoked`)
 
 
+def _printable(text: str) -> str:
+    """`text` with control characters escaped: a path or an id is the caller's, and must not forge a line."""
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode() for char in text)
+
+
 def _who(endpoint: str | None, account: str | None) -> list[str]:
-    return [f"{key}={value}" for key, value in (("endpoint", endpoint), ("account", account)) if value]
+    return [f"{key}={_printable(value)}" for key, value in (("endpoint", endpoint), ("account", account)) if value]
 
 
 def _indented(text: str, depth: int = 1) -> list[str]:
@@ -227,6 +232,7 @@ class Console:
         note: str | None,
     ) -> None:
         clock = datetime.fromtimestamp(at).strftime("%H:%M:%S")
+        method, path = _printable(method), _printable(path)
         header = f"{clock} {method} {path} {status} {elapsed_ms:.0f} ms"
         if self.json_logs or not request_id:
             if self.json_logs:

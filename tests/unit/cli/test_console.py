@@ -288,3 +288,21 @@ def test_the_router_s_own_refusal_is_shown_from_its_metrics_line() -> None:
     )
     assert lines[0].endswith("POST /api/v1/http-endpoint/u/hook 401 2 ms endpoint=hook account=jaydoe")
     assert lines[1:] == ["    INFO refused: Unauthorized: bad signature"]
+
+
+def test_a_caller_s_path_or_id_cannot_forge_a_console_line() -> None:
+    """The path and the endpoint id come from the URL, so from whoever calls: control characters are escaped."""
+    forged = "/api/v1/http-endpoint/a\n12:00:00 GET /api/v1/http-endpoint/list 200 1 ms"
+    lines = run(
+        [
+            ("request", ("r-1", "GET", forged, 404, 2.0, "jay\rdoe", "a\nb")),
+            ("request", (None, "GET", forged, 401, 2.0, None, "a\x1b[2Jb")),
+        ]
+    )
+    # The one without a request id (refused before any function ran) is written at once, the other after.
+    assert len(lines) == 2, lines
+    assert lines[0].endswith(r" 401 2 ms endpoint=a\x1b[2Jb")
+    assert lines[1].endswith(
+        r"GET /api/v1/http-endpoint/a\n12:00:00 GET /api/v1/http-endpoint/list 200 1 ms 404 2 ms"
+        r" endpoint=a\nb account=jay\rdoe"
+    )
