@@ -18,7 +18,15 @@ import click
 
 from httpep import options
 from httpep.client import MAX_PAGE_SIZE, ApiClient, ApiError, Unreachable, bare
-from httpep.options import check_drive_path, check_endpoint_id, check_endpoint_path, output_option, print_json
+from httpep.options import (
+    check_drive_path,
+    check_endpoint_id,
+    check_endpoint_path,
+    json_flag,
+    output_option,
+    print_json,
+    wants_json,
+)
 
 TRIGGER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -380,7 +388,7 @@ def endpoint_delete(ctx: click.Context, endpoint_id: str) -> None:
     help="Endpoints per request; every page is fetched.",
 )
 @output_option()
-@click.option("--json", "as_json", is_flag=True, help="Same as --output json.")
+@json_flag()
 @click.pass_context
 def endpoint_list(
     ctx: click.Context,
@@ -396,12 +404,13 @@ def endpoint_list(
 
     Filters combine with AND; every page is fetched; endpoints are ordered by id.
     """
+    as_json = wants_json(ctx, output, as_json)
     given = {"id": endpoint_id, "path": path, "handler": handler, "state": state.upper() if state else None}
     filters = {name: value for name, value in given.items() if value is not None}
     api = client(ctx)
     with api_errors(ctx):
         endpoints = api.list_endpoints(filters, page_size)
-    if as_json or output == "json":
+    if as_json:
         print_json(endpoints)
         return
     if not endpoints:

@@ -66,7 +66,7 @@ def _show(records: Iterable[dict[str, Any]], as_json: bool) -> None:
     help="Seconds between polls with --follow.",
 )
 @options.output_option(for_people="a block of text per invocation")
-@click.option("--json", "as_json", is_flag=True, help="Same as --output json.")
+@options.json_flag()
 @click.pass_context
 def logs(
     ctx: click.Context, endpoint_id: str, limit: int, follow: bool, interval: float, output: str, as_json: bool
@@ -77,7 +77,7 @@ def logs(
     signature too), readable within 2 seconds, with secret values masked. JSON is the API's answer; with
     --follow, one record per line.
     """
-    as_json = as_json or output == "json"
+    as_json = options.wants_json(ctx, output, as_json)
     api = client(ctx)
     with api_errors(ctx):
         newest_first = api.invocations(endpoint_id, limit)

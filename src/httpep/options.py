@@ -513,6 +513,20 @@ def output_option(default: str = "table", for_people: str = "a table") -> Callab
     )
 
 
+def json_flag() -> Callable[[F], F]:
+    """`--json`, the short form of `--output json` on the commands people pipe most (see `wants_json`)."""
+    return click.option("--json", "as_json", is_flag=True, help="Same as --output json.")
+
+
+def wants_json(ctx: click.Context, output: str, as_json: bool) -> bool:
+    """Whether to print JSON: `--json` or `--output json`; `--json` with `--output table` given too is refused."""
+    from click.core import ParameterSource
+
+    if as_json and output == "table" and ctx.get_parameter_source("output") is not ParameterSource.DEFAULT:
+        raise click.UsageError("--json and --output table contradict each other; give one of them", ctx=ctx)
+    return as_json or output == "json"
+
+
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 

@@ -246,6 +246,25 @@ def test_list_json_is_a_json_array_of_every_endpoint(fake: FakeApi) -> None:
     assert [r.query["limit"] for r in fake.requests] == [["1000"]]
 
 
+@pytest.mark.parametrize(
+    ("command", "given"),
+    [
+        (("endpoint", "list"), ("-o", "table", "--json")),
+        (("endpoint", "list"), ("--json", "--output", "table")),
+        (("logs", "hook"), ("--json", "-o", "table")),
+    ],
+)
+def test_json_with_an_explicit_table_output_is_refused_before_any_request(
+    fake: FakeApi, command: tuple[str, ...], given: tuple[str, ...]
+) -> None:
+    result = api_cli(fake, *command, *given)
+    assert result.exit_code == 2
+    assert "--json and --output table contradict each other" in result.stderr
+    assert fake.requests == []
+    fake.respond = paged([])
+    assert api_cli(fake, "endpoint", "list", "-o", "json", "--json").exit_code == 0  # the two agree
+
+
 def test_list_filters_become_query_parameters(fake: FakeApi) -> None:
     fake.respond = paged([])
     args = ("--id", "a", "--path", "p", "--handler", "/jaydoe/h.py", "--state", "Disabled")
