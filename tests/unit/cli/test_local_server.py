@@ -312,10 +312,20 @@ def test_a_stack_with_a_state_file_of_its_own_says_so_in_the_command_it_suggests
         def state(self, pid: int) -> state.LocalState:
             return state.LocalState(pid, self.api_root, self.aws_endpoint, self.lambda_endpoint, "us-east-1", "")
 
-    # serve runs until SIGTERM: sent once it has had time to print its banner.
-    stack = Running(on_start=lambda: threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start())
-    monkeypatch.setattr(server, "LocalStack", stack)
     previous = signal.getsignal(signal.SIGTERM)
+
+    def stop_serve() -> None:
+        """serve runs until SIGTERM: sent once serve handles it (sent before, it would end the test run)."""
+        deadline = time.monotonic() + 30
+        while signal.getsignal(signal.SIGTERM) is previous:
+            if time.monotonic() > deadline:
+                os.kill(os.getpid(), signal.SIGINT)  # serve's other way out; the test then fails on its output
+                return
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    stack = Running(on_start=lambda: threading.Thread(target=stop_serve, daemon=True).start())
+    monkeypatch.setattr(server, "LocalStack", stack)
     try:
         result = serve(state_file)
     finally:
