@@ -58,6 +58,18 @@ def test_errors_are_json_naming_the_problem(stack: RunningStack, http: requests.
     assert no_token.status_code == 401
 
 
+@pytest.mark.parametrize("character", ["\n", "\r", "\x7f", "\x85", "\x9b", "\u2028"])
+def test_a_control_character_or_line_break_in_a_drive_path_is_400_on_every_route(
+    stack: RunningStack, http: requests.Session, character: str
+) -> None:
+    drive_path = f"{unique_folder()}/a{character}b.py"
+    for method in ("PUT", "GET", "DELETE"):
+        answer = http.request(method, files_url(stack, drive_path), data=HELLO, headers=stack.headers())
+        assert answer.status_code == 400 and "control characters" in answer.json()["error"], (method, answer.text)
+    listed = http.get(files_url(stack, drive_path.rsplit("/", 1)[0]), params={"list": "true"}, headers=stack.headers())
+    assert (listed.status_code, listed.json()["nodes"]) == (200, []), listed.text  # nothing was stored
+
+
 def test_a_tenant_saves_calls_breaks_and_rolls_back_with_only_a_token(
     stack: RunningStack, http: requests.Session
 ) -> None:

@@ -178,6 +178,22 @@ def test_list_filters_arrive_through_the_query_string(stack: RunningStack, tmp_p
     assert "limit" in repeated.json()["error"]
 
 
+def test_an_id_with_a_final_newline_is_never_the_id_without_it(stack: RunningStack, tmp_path: Path) -> None:
+    endpoint_id, path, drive_path = fresh_endpoint(stack, tmp_path)
+    url, headers = f"{stack.api_root}/{endpoint_id}", stack.headers()
+    created = requests.put(
+        f"{url}x%0A", json={"path": f"{path}x", "handler_script_path": drive_path}, headers=headers, timeout=30
+    )
+    assert created.status_code == 400 and "id in the URL" in created.json()["error"], created.text
+    assert requests.get(f"{url}x", headers=headers, timeout=30).status_code == 404  # nothing was created
+    for method, body in (("GET", None), ("PATCH", {"enabled": False}), ("DELETE", None)):
+        answer = requests.request(method, f"{url}%0A", json=body, headers=headers, timeout=30)
+        assert answer.status_code == 404, (method, answer.text)
+        assert repr(f"{endpoint_id}\n") in answer.json()["error"], (method, answer.text)
+    kept = requests.get(url, headers=headers, timeout=30)
+    assert (kept.status_code, kept.json()["state"]) == (200, "ENABLED")
+
+
 def test_another_account_sees_nothing(stack: RunningStack, tmp_path: Path) -> None:
     endpoint_id, path, _ = fresh_endpoint(stack, tmp_path)
     other = stack.headers("someone-else")

@@ -24,7 +24,15 @@ def handler(request:Request, *args: Any, **kwargs: Any):
 
 @pytest.mark.parametrize(
     "drive_path",
-    [SEED, "/jaydoe/a.py", "/jaydoe/.hidden/a.py", "/jaydoe/a..b.py", "/jaydoe/ü n i.py", "/j/" + "a" * 1018 + ".py"],
+    [
+        SEED,
+        "/jaydoe/a.py",
+        "/jaydoe/.hidden/a.py",
+        "/jaydoe/a..b.py",
+        "/jaydoe/ü n i.py",
+        "/jaydoe/\xa0\u200b.py",  # spaces of other widths are names' business, not lines'
+        "/j/" + "a" * 1018 + ".py",
+    ],
 )
 def test_valid_drive_paths(drive_path: str) -> None:
     assert scripts.check_drive_path(drive_path) == drive_path
@@ -45,6 +53,12 @@ def test_valid_drive_paths(drive_path: str) -> None:
         ("/jaydoe/./a.py", "'.' or '..' segments"),
         ("/jaydoe/a\nb.py", "control characters"),
         ("/jaydoe/a\x00.py", "control characters"),
+        ("/jaydoe/a\x7f.py", "control characters"),
+        # C1 controls and Unicode's line breaks: each starts a new line in some reader's eyes.
+        ("/jaydoe/a\x85.py", "control characters"),
+        ("/jaydoe/a\x9b.py", "control characters"),
+        ("/jaydoe/a\u2028.py", "control characters"),
+        ("/jaydoe/a\u2029.py", "control characters"),
     ],
 )
 def test_invalid_drive_paths(drive_path: str, message: str) -> None:

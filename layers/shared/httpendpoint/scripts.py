@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from httpendpoint.core import settings
 from httpendpoint.core.errors import BadRequest, Forbidden, PayloadTooLarge
 from httpendpoint.handler_check import CompiledScript, check_handler_source
@@ -9,6 +11,10 @@ from httpendpoint.stores import script_store
 from httpendpoint.stores.script_store import ScriptMissing
 
 MAX_DRIVE_PATH_CHARS = 1024
+# What no path may hold, as a regular expression's class: Unicode's control characters (C0, DEL and C1) and its
+# line and paragraph separators, which split a line as surely as a newline wherever the path is printed.
+CONTROL_CHARACTERS = r"\x00-\x1F\x7F-\x9F\u2028\u2029"
+_CONTROL_CHARACTER = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 def check_drive_path(drive_path: str) -> str:
@@ -26,7 +32,7 @@ def check_file_path(drive_path: str) -> str:
         raise ValueError(f"must be at most {MAX_DRIVE_PATH_CHARS} characters")
     if not drive_path.startswith("/"):
         raise ValueError("must be an absolute drive path starting with '/'")
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in drive_path):
+    if _CONTROL_CHARACTER.search(drive_path):
         raise ValueError("may not contain control characters")
     segments = drive_path[1:].split("/")
     if "" in segments:

@@ -130,10 +130,20 @@ def _apigw_service(
     access_denied_body: str,
 ) -> Any:
     from flask import Response, g, jsonify, request
+    from samcli.local.apigw import local_apigw_service
     from samcli.local.apigw.exceptions import AuthorizerUnauthorizedRequest
-    from samcli.local.apigw.local_apigw_service import LocalApigwService
+    from samcli.local.apigw.local_apigw_service import CatchAllPathConverter, LocalApigwService
 
     from httpep.local.runner import AuthorizerRejected
+
+    class AnyCharacterPath(CatchAllPathConverter):  # type: ignore[misc]
+        # API Gateway's {path+} takes any character of the decoded path; SAM CLI's `.+` stops at a newline, so a
+        # drive path with %0A was an unknown route (403) instead of the files function's 400.
+        regex = "(?s:.+)"
+        part_isolating = False  # werkzeug would infer True from a regex without a '/'
+
+    # SAM CLI installs its converter by this name when it builds the app (in `create`).
+    local_apigw_service.CatchAllPathConverter = AnyCharacterPath
 
     class Service(LocalApigwService):  # type: ignore[misc]
         def _invoke_lambda_function(self, lambda_function_name: str, event: Any, *args: Any) -> Any:

@@ -182,6 +182,8 @@ def test_list_a_folder_with_folders_and_files_and_pages(monkeypatch: pytest.Monk
         ("/jaydoe/a//b.py", "empty segments"),
         ("/jaydoe/a/", "empty segments"),
         ("/jaydoe/a\nb.py", "control characters"),
+        ("/jaydoe/a\x9bb.py", "control characters"),
+        ("/jaydoe/a\u2028b.py", "control characters"),
         ("/jaydoe/" + "x" * 1100, "at most 1024"),
     ],
 )

@@ -1001,6 +1001,32 @@ def test_an_id_no_route_pattern_takes_is_answered_as_an_invalid_id(
 
 
 @pytest.mark.usefixtures("scripts")
+@pytest.mark.parametrize(
+    ("function", "body", "status", "message"),
+    [
+        ("create", {"path": "p", "handler_script_path": SEED_DRIVE_PATH}, 400, "id in the URL: must be 1-128"),
+        ("get", None, 404, "no endpoint with id 'my-endpoint-id\\n'"),
+        ("update", {"enabled": False}, 404, "no endpoint with id 'my-endpoint-id\\n'"),
+        ("delete", None, 404, "no endpoint with id 'my-endpoint-id\\n'"),
+        ("invocations", None, 404, "no endpoint with id 'my-endpoint-id\\n'"),
+    ],
+)
+def test_an_id_with_a_final_newline_never_reaches_the_id_without_it(
+    function: str, body: dict[str, Any] | None, status: int, message: str
+) -> None:
+    """A route pattern ending in `$` also matches before a final newline: `/my-endpoint-id%0A` must not act on
+    `my-endpoint-id` (nor create it)."""
+    assert create("my-endpoint-id", path="p0")[0] == 201
+    before = items()
+    event = api_event(function, path_parameters={"id": "my-endpoint-id\n"}, body=body)
+    event["path"] = "/api/v1/http-endpoint/my-endpoint-id\n" + ("/invocations" * (function == "invocations"))
+    status_code, answer = invoke(event, function)
+    assert (status_code, set(answer)) == (status, {"error"}), answer
+    assert answer["error"].startswith(message)
+    assert items() == before
+
+
+@pytest.mark.usefixtures("scripts")
 def test_the_routes_hang_under_the_templates_base_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same function under another base path (as the template may set it) serves the same route there."""
     create()

@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from typing_extensions import TypeAliasType
 
-from httpendpoint.scripts import MAX_DRIVE_PATH_CHARS, check_drive_path
+from httpendpoint.scripts import CONTROL_CHARACTERS, MAX_DRIVE_PATH_CHARS, check_drive_path
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 PATH_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
@@ -97,7 +97,7 @@ DRIVE_PATH_SCHEMA: dict[str, Any] = {
     ),
     "minLength": 4,
     "maxLength": MAX_DRIVE_PATH_CHARS,
-    "pattern": r"^(/[^/\x00-\x1F\x7F]+)*/[^/\x00-\x1F\x7F]*\.py$",
+    "pattern": rf"^(/[^/{CONTROL_CHARACTERS}]+)*/[^/{CONTROL_CHARACTERS}]*\.py$",
     "not": {"pattern": r"(^|/)\.\.?(/|$)"},
     "example": EXAMPLE_DRIVE_PATH,
 }
