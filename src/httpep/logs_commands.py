@@ -1,8 +1,9 @@
 """`httpep logs ID`: an endpoint's invocation history (`GET API_ROOT/<id>/invocations`), once or followed.
 
 Each invocation is one block: time, method, status and duration on a line, then the error (if any) and the
-handler's output, indented. Blocks are printed oldest first, as a log reads; `--follow` polls and prints the
-invocations it has not shown yet (by request id) until Ctrl-C.
+handler's output, indented, with what is not printable escaped (`httpep.text`). Blocks are printed oldest
+first, as a log reads; `--follow` polls and prints the invocations it has not shown yet (by request id) until
+Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import click
 from httpep import options
 from httpep.client_commands import ENDPOINT_ID, api_errors, client
 from httpep.options import print_json
+from httpep.text import printable, printable_lines
 
 MAX_LIMIT = 100
 INDENT = "    "
@@ -30,12 +32,11 @@ def format_invocation(record: dict[str, Any]) -> str:
     """One invocation as a block of text ending in a newline."""
     duration = record.get("duration_ms")
     took = f"{duration:g} ms" if isinstance(duration, int | float) else "? ms"
-    lines = [f"{record.get('time', '?')}  {record.get('method', '?')} {record.get('status', '?')}  {took}"]
-    lines[0] += f"  request {record.get('request_id', '?')}"
+    head = f"{record.get('time', '?')}  {record.get('method', '?')} {record.get('status', '?')}  {took}"
+    lines = [printable(f"{head}  request {record.get('request_id', '?')}")]
     if record.get("error"):
-        lines.append(f"{INDENT}error: {record['error']}")
-    output = str(record.get("output") or "")
-    lines += [INDENT + line for line in output.splitlines()]
+        lines += [f"{INDENT}error: {line}" for line in printable_lines(str(record["error"]))]
+    lines += [INDENT + line for line in printable_lines(str(record.get("output") or ""))]
     return "\n".join(lines) + "\n"
 
 
@@ -79,14 +80,16 @@ def logs(
     """
     as_json = options.wants_json(ctx, output, as_json)
     api = client(ctx)
+    # Following asks for the whole window at once, so that every record older than the latest --limit counts as
+    # seen too and the first poll prints only what is new since.
     with api_errors(ctx):
-        newest_first = api.invocations(endpoint_id, limit)
+        newest_first = api.invocations(endpoint_id, MAX_LIMIT if follow else limit)
     if as_json and not follow:
         print_json({"id": endpoint_id, "invocations": newest_first})
         return
     if not newest_first and not follow:
         click.echo(f"no invocations of {endpoint_id} yet", err=True)
-    _show(reversed(newest_first), as_json)
+    _show(reversed(newest_first[:limit]), as_json)
     if not follow:
         return
     # The previous answer's request ids: a record leaves later answers only once 100 newer ones pushed it out.

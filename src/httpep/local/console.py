@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from httpep.local.defaults import AUTHORIZER_REFUSAL, ERROR_REPORT_PREFIX
+from httpep.text import printable, printable_lines
 
 # How long a finished request's block waits for its functions' last log lines (they travel through a pipe
 # and a reader thread, so they can arrive just after the response).
@@ -75,17 +76,12 @@ class _Request:
     invokes: list[str] = field(default_factory=list)  # the function invokes made for it (see `invoked`)
 
 
-def _printable(text: str) -> str:
-    """`text` with control characters escaped: a path or an id is the caller's, and must not forge a line."""
-    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode() for char in text)
-
-
 def _who(endpoint: str | None, account: str | None) -> list[str]:
-    return [f"{key}={_printable(value)}" for key, value in (("endpoint", endpoint), ("account", account)) if value]
+    return [f"{key}={printable(value)}" for key, value in (("endpoint", endpoint), ("account", account)) if value]
 
 
 def _indented(text: str, depth: int = 1) -> list[str]:
-    return [INDENT * depth + line for line in str(text).rstrip("\n").splitlines()]
+    return [INDENT * depth + line for line in printable_lines(str(text))]
 
 
 def _without_refusal_report(lines: list[str]) -> list[str]:
@@ -232,7 +228,7 @@ class Console:
         note: str | None,
     ) -> None:
         clock = datetime.fromtimestamp(at).strftime("%H:%M:%S")
-        method, path = _printable(method), _printable(path)
+        method, path = printable(method), printable(path)
         header = f"{clock} {method} {path} {status} {elapsed_ms:.0f} ms"
         if self.json_logs or not request_id:
             if self.json_logs:
@@ -264,8 +260,9 @@ class Console:
             self._invokes.pop(invoke_id, None)
 
     def _on_log(self, source: str, line: str, invoke_id: str | None) -> None:
+        # A function's line may hold a handler's print: printed escaped (a record's text, once decoded, in `describe`).
         if self.json_logs:
-            self._write([f"{source:>24} | {line}"])
+            self._write([f"{source:>24} | {printable(line)}"])
             return
         try:
             record = json.loads(line)
@@ -278,9 +275,9 @@ class Console:
             # Plain text: a function's own print, or the runtime's report of an error.
             pending = self._pending.get(invoked_for) if invoked_for else None
             if pending is None:
-                self._write([f"{INDENT}{source} | {line}"])
+                self._write([f"{INDENT}{source} | {printable(line)}"])
             else:
-                pending.lines.append(INDENT + line)
+                pending.lines.append(INDENT + printable(line))
             return
         request: dict[str, Any] = record["request"] if isinstance(record.get("request"), dict) else {}
         # What the record says of itself first (its invoke, its request), then the worker's marker.

@@ -306,3 +306,36 @@ def test_a_caller_s_path_or_id_cannot_forge_a_console_line() -> None:
         r"GET /api/v1/http-endpoint/a\n12:00:00 GET /api/v1/http-endpoint/list 200 1 ms 404 2 ms"
         r" endpoint=a\nb account=jay\rdoe"
     )
+
+
+def test_a_handler_s_output_or_a_drive_path_cannot_forge_a_console_line_or_draw_on_the_terminal() -> None:
+    """Only `\\n`, `\\r\\n` and `\\r` end a line; Unicode's other line breaks, C1 controls and ESC are escaped."""
+    fake_line = "12:00:00 GET /api/v1/http-endpoint/list 200 1 ms"
+    lines = run(
+        [
+            ("function_log", ("RouterFunction", record("handler output", output=f"a\x1b[2K\r{fake_line}\nb\r\nc"))),
+            ("function_log", ("RouterFunction", record("script missing", drive_path="/j/x\u2028INFO token rejected"))),
+            ("function_log", ("RouterFunction", record("odd", note="p\x85q\u2029r\x9b1m\x0bs\x0ct\ty"))),
+            ("function_log", ("RouterFunction", f"plain \x9b2J\u2028{fake_line}", "i-1")),
+            ("invoked", (REQUEST, "i-1")),
+            ("function_log", ("RouterFunction", f"plain \x1b]0;title\x07\u2028{fake_line}", "i-1")),
+            ("request", (REQUEST, "GET", "/api/v1/http-endpoint/u/hook", 200, 2.0)),
+        ]
+    )
+    # The plain line of no invoke yet known is printed at once, the request's block after.
+    assert lines[0] == f"    RouterFunction | plain \\x9b2J\\u2028{fake_line}"
+    assert lines[1].endswith(" GET /api/v1/http-endpoint/u/hook 200 2 ms")
+    assert lines[2:] == [
+        r"    a\x1b[2K",
+        f"    {fake_line}",
+        "    b",
+        "    c",
+        r"    INFO script missing drive_path=/j/x\u2028INFO token rejected",
+        "    INFO odd note=p\\x85q\\u2029r\\x9b1m\\x0bs\\x0ct\ty",
+        f"    plain \\x1b]0;title\\x07\\u2028{fake_line}",
+    ]
+
+
+def test_json_logs_escape_what_a_function_printed_raw() -> None:
+    lines = run([("function_log", ("RouterFunction", "x\x1b[2Jy\u2028z"))], json_logs=True)
+    assert lines == [r"          RouterFunction | x\x1b[2Jy\u2028z"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -54,6 +55,23 @@ def test_each_invocation_is_a_block_oldest_first_with_its_output_indented(fake: 
     assert (seen.method, fake.route(seen), seen.query) == ("GET", "/hook/invocations", {"limit": ["20"]})
 
 
+def test_a_handler_s_output_cannot_forge_a_block_or_draw_on_the_terminal(fake: FakeApi) -> None:
+    forged = "2026-11-30T10:00:09.000+00:00  GET 200  1 ms  request req-9"
+    fake.respond = answering(
+        record(1, method="GET\x1b[2J", error="E: x\u2028y", output=f"a\x1b[1A\x9b2K\u2028{forged}\x85z\r\nb\tc\rd\n")
+    )
+    result = api_cli(fake, "logs", "hook")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "2026-11-30T10:00:01.000+00:00  GET\\x1b[2J 200  12.5 ms  request req-1\n"
+        "    error: E: x\\u2028y\n"
+        f"    a\\x1b[1A\\x9b2K\\u2028{forged}\\x85z\n"
+        "    b\tc\n"
+        "    d\n"
+        "\n"
+    )
+
+
 def test_limit_is_passed_on_and_checked_before_any_request(fake: FakeApi) -> None:
     fake.respond = answering(*(record(n) for n in range(5)))
     result = api_cli(fake, "logs", "hook", "--limit", "2")
@@ -102,5 +120,29 @@ def test_follow_prints_only_new_records_until_ctrl_c(fake: FakeApi, monkeypatch:
     printed = [json.loads(line)["request_id"] for line in result.stdout.splitlines()]
     assert printed == ["req-1", "req-2", "req-3", "req-4", "req-5"]
     assert polls == [0.5] * 4
-    # The first request shows the latest --limit; every poll asks for as many as the API gives.
-    assert [seen.query["limit"] for seen in fake.requests] == [["20"], ["100"], ["100"], ["100"]]
+    # Following asks for as many as the API gives from the first request on.
+    assert [seen.query["limit"] for seen in fake.requests] == [["100"]] * 4
+
+
+def test_follow_with_a_small_limit_never_reprints_the_older_records(
+    fake: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = [record(n) for n in range(1, 8)]
+    fake.respond = lambda seen: answering(*history)(seen)
+    polls = []
+
+    def wait(seconds: float) -> None:
+        polls.append(seconds)
+        if len(polls) == 1:
+            history.append(record(8))
+        elif len(polls) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(logs_commands, "_wait", wait)
+    for flags in ((), ("--json",)):
+        polls.clear()
+        del history[7:]
+        result = api_cli(fake, "logs", "hook", "--follow", "--limit", "1", "--interval", "0.5", *flags)
+        assert result.exit_code == 0, result.stderr
+        printed = re.findall(r"req-\d", result.stdout)
+        assert printed == ["req-7", "req-8"], flags
