@@ -114,10 +114,11 @@ def api_errors(ctx: click.Context) -> Iterator[None]:
     except ApiError as exc:
         raise click.ClickException(describe(ctx, exc)) from None
     except Unreachable as exc:
-        raise click.ClickException(_unreachable(exc)) from None
+        raise click.ClickException(unreachable_message(exc)) from None
 
 
-def _unreachable(exc: Unreachable) -> str:
+def unreachable_message(exc: Unreachable) -> str:
+    """What to say when the API cannot be reached: on this machine, the stack is probably not running."""
     if urlsplit(exc.url).hostname in LOOPBACK_HOSTS:
         return f"cannot reach {exc.url} ({exc.reason}); is the stack running? start it with `make dev`"
     return f"cannot reach {exc.url}: {exc.reason}"
@@ -460,6 +461,12 @@ def _call_path(ctx: click.Context, param: click.Parameter, value: str) -> str:
             param=param,
         )
     path, _, _ = value.partition("?")
+    if path.lstrip("/").startswith("u/"):
+        raise click.BadParameter(
+            f"{value!r}: give the endpoint's path without u/, which call adds: httpep call {value.lstrip('/')[2:]}",
+            ctx=ctx,
+            param=param,
+        )
     options.check_endpoint_path(ctx, param, path.lstrip("/"))
     return value
 

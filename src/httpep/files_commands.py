@@ -19,7 +19,7 @@ from watchdog.observers import Observer
 
 from httpep import options
 from httpep.client import ApiClient, ApiError, Unreachable, bare
-from httpep.client_commands import api_errors, client, describe
+from httpep.client_commands import api_errors, client, describe, unreachable_message
 from httpep.options import output_option, print_json, print_table
 
 NODE_COLUMNS = ("name", "type", "size", "modified", "path")
@@ -314,6 +314,6 @@ def _upload_in_loop(ctx: click.Context, uploader: Uploader, path: Path) -> None:
     except ApiError as exc:
         click.echo(f"Error: {path.relative_to(uploader.root)}: {describe(ctx, exc)}", err=True)
     except Unreachable as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {unreachable_message(exc)}", err=True)
     except click.ClickException as exc:
         click.echo(f"Error: {path.relative_to(uploader.root)}: {exc.format_message()}", err=True)

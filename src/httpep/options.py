@@ -340,12 +340,17 @@ def _drive_file(value: str) -> None:
     _drive_file_in_folder(value)
 
 
+DRIVE_FOLDER_RULE = "a drive folder is /<account> or /<account>/<any folders>, e.g. /jaydoe/handlers"
+
+
 def _drive_folder(value: str) -> None:
     """A folder on the drive: /<account> (the drive's root) or /<account>/<any folders>."""
     from httpendpoint import scripts
 
+    if value.strip("/") == "":  # every account's drives together: not a folder anyone can list
+        raise ValueError(f"names no account's drive ({DRIVE_FOLDER_RULE})")
     scripts.check_file_path(value)
-    _drive_root(value, "a drive folder is /<account> or /<account>/<any folders>, e.g. /jaydoe/handlers")
+    _drive_root(value, DRIVE_FOLDER_RULE)
 
 
 def _account(value: str) -> None:

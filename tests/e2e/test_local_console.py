@@ -171,3 +171,17 @@ def test_the_trigger_route_s_own_refusal_shows_its_reason_under_the_request(stac
     block = block_after(stack, since, rf"GET /api/v1/http-endpoint/u/{endpoint_id} 401 ")
     assert block[1:] == [f"    INFO refused: {refused.json()['error']}"]
     assert "needs a valid token" in block[1]
+
+
+def test_api_gateway_s_own_401_says_what_the_authorization_header_lacks(stack: RunningStack) -> None:
+    """A missing or malformed Authorization header is refused before any function runs: the stack says why."""
+    since = len(stack.logs())
+    missing = requests.get(f"{stack.api_root}/list", timeout=60)
+    assert missing.status_code == 401
+    block = block_after(stack, since, r"GET /api/v1/http-endpoint/list 401 ")
+    assert block[1:] == ["    INFO refused: no Authorization header (send Authorization: Bearer <token>)"]
+    since = len(stack.logs())
+    malformed = requests.get(f"{stack.api_root}/some-id", headers={"Authorization": "Basic YTpi"}, timeout=60)
+    assert malformed.status_code == 401
+    block = block_after(stack, since, r"GET /api/v1/http-endpoint/some-id 401 ")
+    assert block[1:] == ["    INFO refused: the Authorization header is not of the form Bearer <token>"]

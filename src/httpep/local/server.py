@@ -38,6 +38,10 @@ MOTO_THREADS = 8
 # (401, 403) included: their exceptions carry no message, so the line ends there.
 AUTHORIZER_FAILED = "Lambda authorizer failed to invoke successfully"
 ACCESS_DENIED_NOTE = "INFO access denied: the token's policy does not allow this route"
+# API Gateway's own 401 when the Authorization header is missing or fails the template's ValidationExpression:
+# no function runs, so the stack says why itself.
+NO_TOKEN_NOTE = "INFO refused: no Authorization header (send Authorization: Bearer <token>)"
+MALFORMED_TOKEN_NOTE = "INFO refused: the Authorization header is not of the form Bearer <token>"
 
 
 def _no_telemetry_events() -> None:
@@ -211,6 +215,8 @@ def _apigw_service(
 
             def finished(response: Response) -> Response:
                 elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+                if response.status_code == 401 and not g.get("refused") and not g.get("request_id"):
+                    g.note = MALFORMED_TOKEN_NOTE if request.headers.get("Authorization") else NO_TOKEN_NOTE
                 console.request(
                     g.get("request_id"),
                     request.method,

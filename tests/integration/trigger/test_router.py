@@ -414,10 +414,16 @@ def test_a_write_straight_to_the_bucket_is_not_picked_up() -> None:
     assert body_of(trigger("direct")) == b"first"
 
 
-def test_a_slow_handler_is_cut_off_with_504_and_the_next_request_is_served(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_slow_handler_is_cut_off_with_504_and_the_next_request_is_served(
+    capsys: pytest.CaptureFixture[str], log_output: io.StringIO
+) -> None:
     response = trigger("returns", query={"kind": ["sleep"]})
     assert response["statusCode"] == 504
-    assert "request_id" in json.loads(body_of(response))
+    answer = json.loads(body_of(response))
+    assert "request_id" in answer
+    logged = {entry["message"]: entry for entry in map(json.loads, log_output.getvalue().splitlines())}
+    assert (logged["handler timeout"]["level"], logged["handler timeout"]["error"]) == ("WARNING", answer["error"])
+    assert logged["handler timeout"]["endpoint_id"] == "returns-id"
     (line,) = metrics_lines(capsys.readouterr().out)
     assert (line["Timeouts"], line["Errors"], line["request"]["status"]) == ([1.0], [1.0], 504)
     assert body_of(trigger("hello")) == b"Hello World"

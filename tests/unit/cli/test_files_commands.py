@@ -12,6 +12,7 @@ import pytest
 
 from httpep import files_commands
 from httpep.client import ApiClient
+from tests.support.stack import free_port
 from tests.unit.cli.test_client import Answer, FakeApi, Seen, api_cli, one_error_line
 
 FILES = "/api/v2/files"
@@ -147,6 +148,8 @@ def test_api_errors_are_one_line_with_the_service_s_reason(fake: FakeApi, status
         (("files", "rm", "/jaydoe"), "'/jaydoe' names no file, only an account's drive"),
         (("files", "versions", "/Jay/h.py"), "account 'Jay' must match [a-z0-9][a-z0-9_-]{0,62}"),
         (("files", "ls", "/jaydoe//x"), "empty segments"),
+        (("files", "ls", "/"), "names no account's drive (a drive folder is /<account>"),
+        (("files", "ls", "//"), "names no account's drive"),
         (("dev", ".", "/jaydoe/a\x01"), "control characters"),
     ],
 )
@@ -296,3 +299,19 @@ def test_an_error_in_the_loop_is_one_line_and_the_loop_goes_on(
     files_commands._upload_in_loop(ctx, uploader, script)  # the same bytes again: not saved before, so sent
     assert len(fake.requests) == 2
     assert capsys.readouterr().out.splitlines() == ["uploaded a.py to /jaydoe/dev/a.py (version v38)"]
+
+
+def test_an_unreachable_local_stack_in_the_loop_says_to_start_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import click
+
+    script = tmp_path / "a.py"
+    script.write_bytes(HELLO)
+    ctx = click.Context(files_commands.dev)
+    api_root = f"http://127.0.0.1:{free_port()}/api/v1/http-endpoint"  # nothing listens: the stack was stopped
+    uploader = files_commands.Uploader(ctx, ApiClient(api_root, "hep_test"), tmp_path, "/jaydoe/dev")
+    files_commands._upload_in_loop(ctx, uploader, script)  # no exception: the loop goes on
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("Error: cannot reach http://127.0.0.1:")
+    assert line.endswith("is the stack running? start it with `make dev`")

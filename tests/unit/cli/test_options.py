@@ -235,6 +235,13 @@ def test_call_refuses_a_url_and_says_how_to_give_the_root(fake: FakeApi) -> None
     assert fake.requests == []
 
 
+@pytest.mark.parametrize("given", ["/u/helloworld?x=1", "u/helloworld?x=1"])
+def test_call_of_a_path_with_u_says_call_adds_it(fake: FakeApi, given: str) -> None:
+    line = one_error_line(cli("--api-url", fake.api_root, "--token", "t", "call", given))
+    assert "give the endpoint's path without u/, which call adds: httpep call helloworld?x=1" in line
+    assert fake.requests == []
+
+
 def test_call_of_a_path_starting_with_a_dash_says_to_use_double_dash(fake: FakeApi) -> None:
     line = one_error_line(cli("--api-url", fake.api_root, "--token", "t", "call", "-lead"))
     assert "a path that starts with '-' goes after `--`: httpep call -- -lead (see" in line

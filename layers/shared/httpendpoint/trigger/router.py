@@ -151,7 +151,9 @@ def _shape(outcome: dict[str, Any], timeout: float, record: dict[str, Any], secr
             return _fault(str(broken), record, secrets)
     if kind == "timeout":
         metrics.add_metric(name="Timeouts", unit=MetricUnit.Count, value=1)
-        return responses.error(504, f"the handler did not finish within {timeout:g} s", request_id)
+        message = f"the handler did not finish within {timeout:g} s"
+        logger.warning("handler timeout", extra={**record, "error": message})  # the console's and CloudWatch's why
+        return responses.error(504, message, request_id)
     if kind == "unsupported":
         returned = outcome.get("returned", "something else")
         return _fault(
