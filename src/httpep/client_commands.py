@@ -453,7 +453,7 @@ def _call_path(ctx: click.Context, param: click.Parameter, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme in ("http", "https") or value.startswith("//"):
         root, found, rest = value.partition("/u/")
-        hint = f"httpep --api-url {root} call {rest}" if found and rest else "httpep call PATH"
+        hint = f"httpep --api-url {root} call {rest}" if parts.scheme and found and rest else "httpep call PATH"
         raise click.BadParameter(
             f"{value!r} is a URL; give the endpoint's path alone, e.g. {hint}"
             " (the API root comes from --local, --stack or --api-url)",
@@ -463,7 +463,8 @@ def _call_path(ctx: click.Context, param: click.Parameter, value: str) -> str:
     path, _, _ = value.partition("?")
     if path.lstrip("/").startswith("u/"):
         raise click.BadParameter(
-            f"{value!r}: give the endpoint's path without u/, which call adds: httpep call {value.lstrip('/')[2:]}",
+            f"{value!r}: give the endpoint's path without u/, which call adds: httpep call"
+            f" {value.lstrip('/')[2:] or 'PATH'}",
             ctx=ctx,
             param=param,
         )

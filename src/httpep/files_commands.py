@@ -32,7 +32,7 @@ def _folder(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     """A drive folder; a trailing '/' (as shells complete folders) is dropped."""
     if value is None:
         return None
-    return str(options.check_drive_folder(ctx, param, value.rstrip("/") if value != "/" else value))
+    return str(options.check_drive_folder(ctx, param, value.rstrip("/") or value))
 
 
 DRIVE_FILE = click.argument("drive_path", metavar="DRIVE_PATH", callback=options.check_drive_file)

@@ -3,12 +3,11 @@
 Each invocation is one block: time, method, status and duration on a line, then the error (if any) and the
 handler's output, indented, with what is not printable escaped (`httpep.text`). Blocks are printed oldest
 first, as a log reads; `--follow` polls and prints the invocations it has not shown yet (by request id) until
-Ctrl-C.
+Ctrl-C: each one once, when it is recorded, so a slow request shows up when it ends, under the time it began.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -18,7 +17,7 @@ import click
 from httpep import options
 from httpep.client_commands import ENDPOINT_ID, api_errors, client
 from httpep.options import print_json
-from httpep.text import printable, printable_lines
+from httpep.text import json_text, printable, printable_lines
 
 MAX_LIMIT = 100
 INDENT = "    "
@@ -43,7 +42,7 @@ def format_invocation(record: dict[str, Any]) -> str:
 def _show(records: Iterable[dict[str, Any]], as_json: bool) -> None:
     for record in records:
         if as_json:
-            click.echo(json.dumps(record, ensure_ascii=False))
+            click.echo(json_text(record))
         else:
             click.echo(format_invocation(record))
 

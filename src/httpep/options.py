@@ -6,7 +6,6 @@ they name, the output option of read commands, and one-line errors.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -533,7 +532,9 @@ def wants_json(ctx: click.Context, output: str, as_json: bool) -> bool:
 
 
 def print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    from httpep.text import json_text
+
+    click.echo(json_text(value, indent=2))
 
 
 def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:

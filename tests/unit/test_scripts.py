@@ -59,6 +59,7 @@ def test_valid_drive_paths(drive_path: str) -> None:
         ("/jaydoe/a\x9b.py", "control characters"),
         ("/jaydoe/a\u2028.py", "control characters"),
         ("/jaydoe/a\u2029.py", "control characters"),
+        ("/jaydoe/a\ud800.py", "lone surrogate"),
     ],
 )
 def test_invalid_drive_paths(drive_path: str, message: str) -> None:

@@ -6,6 +6,7 @@ import re
 
 from httpendpoint.core import settings
 from httpendpoint.core.errors import BadRequest, Forbidden, PayloadTooLarge
+from httpendpoint.core.text import require_encodable
 from httpendpoint.handler_check import CompiledScript, check_handler_source
 from httpendpoint.stores import script_store
 from httpendpoint.stores.script_store import ScriptMissing
@@ -34,6 +35,7 @@ def check_file_path(drive_path: str) -> str:
         raise ValueError("must be an absolute drive path starting with '/'")
     if _CONTROL_CHARACTER.search(drive_path):
         raise ValueError("may not contain control characters")
+    require_encodable(drive_path)
     segments = drive_path[1:].split("/")
     if "" in segments:
         raise ValueError("may not contain empty segments ('//' or a trailing '/')")

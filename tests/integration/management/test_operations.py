@@ -314,6 +314,26 @@ class TestCreate:
         assert "/jaydoe/" in error["error"]
         assert items() == {}
 
+    @pytest.mark.parametrize(
+        ("handler_script_path", "named"),
+        [
+            ("/jaydoe/d/o\ud800k.py", "lone surrogate"),
+            ("/jaydoe/d/o\x85k.py", "control character"),
+            ("/jaydoe/d/o\u2028k.py", "control character"),
+        ],
+    )
+    def test_a_script_path_no_drive_can_hold_is_400_on_create_and_update(
+        self, handler_script_path: str, named: str
+    ) -> None:
+        status, error = create(handler_script_path=handler_script_path)
+        assert status == 400 and named in error["error"], error
+        assert items() == {}
+        assert create()[0] == 201
+        before = items()
+        status, error = call("update", body={"handler_script_path": handler_script_path})
+        assert status == 400 and named in error["error"], error
+        assert items() == before
+
     def test_a_missing_script_is_400(self) -> None:
         status, error = create(handler_script_path="/jaydoe/nowhere/missing.py")
         assert status == 400

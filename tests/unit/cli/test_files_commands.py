@@ -149,7 +149,8 @@ def test_api_errors_are_one_line_with_the_service_s_reason(fake: FakeApi, status
         (("files", "versions", "/Jay/h.py"), "account 'Jay' must match [a-z0-9][a-z0-9_-]{0,62}"),
         (("files", "ls", "/jaydoe//x"), "empty segments"),
         (("files", "ls", "/"), "names no account's drive (a drive folder is /<account>"),
-        (("files", "ls", "//"), "names no account's drive"),
+        (("files", "ls", "//"), "drive folder '//' names no account's drive"),
+        (("files", "ls", "/jaydoe/\udcff"), "lone surrogate"),  # what bytes that are not UTF-8 arrive as
         (("dev", ".", "/jaydoe/a\x01"), "control characters"),
     ],
 )

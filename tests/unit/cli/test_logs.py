@@ -88,6 +88,25 @@ def test_json_prints_the_apis_answer(fake: FakeApi, flag: tuple[str, ...]) -> No
     assert json.loads(result.stdout) == {"id": "hook", "invocations": [record(2), record(1)]}
 
 
+@pytest.mark.parametrize("follow", [(), ("--follow",)])
+def test_json_is_the_same_value_with_nothing_raw_a_terminal_would_act_on(
+    fake: FakeApi, monkeypatch: pytest.MonkeyPatch, follow: tuple[str, ...]
+) -> None:
+    output = "\x1b[2J\x85\x9b31m\x7f\u2028\u202e\ud800 ünï 🙂\n"
+    fake.respond = answering(record(1, output=output))
+
+    def ctrl_c(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(logs_commands, "_wait", ctrl_c)
+    result = api_cli(fake, "logs", "hook", "--json", *follow)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.isascii() is False and "ünï 🙂" in result.stdout  # readable text stays as it is
+    assert all(char.isprintable() or char == "\n" for char in result.stdout), ascii(result.stdout)
+    parsed = json.loads(result.stdout)
+    assert (parsed if follow else parsed["invocations"][0])["output"] == output
+
+
 def test_no_invocations_says_so_on_stderr(fake: FakeApi) -> None:
     fake.respond = answering()
     result = api_cli(fake, "logs", "hook")

@@ -235,11 +235,19 @@ def test_call_refuses_a_url_and_says_how_to_give_the_root(fake: FakeApi) -> None
     assert fake.requests == []
 
 
-@pytest.mark.parametrize("given", ["/u/helloworld?x=1", "u/helloworld?x=1"])
-def test_call_of_a_path_with_u_says_call_adds_it(fake: FakeApi, given: str) -> None:
+@pytest.mark.parametrize(
+    ("given", "suggested"),
+    [("/u/helloworld?x=1", "helloworld?x=1"), ("u/helloworld?x=1", "helloworld?x=1"), ("/u/", "PATH")],
+)
+def test_call_of_a_path_with_u_says_call_adds_it(fake: FakeApi, given: str, suggested: str) -> None:
     line = one_error_line(cli("--api-url", fake.api_root, "--token", "t", "call", given))
-    assert "give the endpoint's path without u/, which call adds: httpep call helloworld?x=1" in line
+    assert f"give the endpoint's path without u/, which call adds: httpep call {suggested} (see" in line
     assert fake.requests == []
+
+
+def test_call_of_a_url_with_no_scheme_suggests_no_api_root(fake: FakeApi) -> None:
+    line = one_error_line(cli("--api-url", fake.api_root, "--token", "t", "call", "//u/x"))
+    assert "is a URL; give the endpoint's path alone, e.g. httpep call PATH (the API root" in line
 
 
 def test_call_of_a_path_starting_with_a_dash_says_to_use_double_dash(fake: FakeApi) -> None:

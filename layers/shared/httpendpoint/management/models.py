@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from typing_extensions import TypeAliasType
 
+from httpendpoint.core.text import require_encodable
 from httpendpoint.scripts import CONTROL_CHARACTERS, MAX_DRIVE_PATH_CHARS, check_drive_path
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -183,10 +184,7 @@ def check_header_name(value: str) -> str:
 def check_prefix(value: str) -> str:
     if not PREFIX_PATTERN.fullmatch(value):
         raise ValueError(f"must be at most {MAX_PREFIX_CHARS} characters, none of them a control character")
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise ValueError("must be text (it holds a lone surrogate)") from None
+    require_encodable(value)
     return value
 
 
