@@ -21,6 +21,7 @@ from click.core import ParameterSource
 from httpep import config
 from httpep.local import defaults
 from httpep.targets import Target, TargetError, local_target, stack_target
+from httpep.text import json_text
 
 TARGET_ENV = "HTTPEP_TARGET"
 TARGET_HELP_TITLE = "Target options (before or after the subcommand)"
@@ -532,8 +533,6 @@ def wants_json(ctx: click.Context, output: str, as_json: bool) -> bool:
 
 
 def print_json(value: Any) -> None:
-    from httpep.text import json_text
-
     click.echo(json_text(value, indent=2))
 
 

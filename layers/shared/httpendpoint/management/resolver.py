@@ -40,25 +40,25 @@ def new_resolver(
 
     app.exception_handler(ServiceError)(service_error)
 
+    def check_url_id() -> None:
+        """The URL's `{id}` as API Gateway handed it over, by the route's rule (raises its ServiceError)."""
+        endpoint_id = (app.current_event.path_parameters or {}).get("id")
+        if check_id is not None and endpoint_id is not None:
+            check_id(endpoint_id)
+
+    def whole_url_id(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        # A route pattern ends in `$`, which also matches before a final newline: `/hello%0A` would reach
+        # `hello`'s route with the id cut short.
+        check_url_id()
+        return next_middleware(app)
+
     if check_id is not None:
-        url_id_check: Callable[[str], object] = check_id
-
-        def whole_url_id(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-            # A route pattern ends in `$`, which also matches before a final newline: `/hello%0A` would reach
-            # `hello`'s route with the id cut short. The id is checked as API Gateway handed it over.
-            endpoint_id = (app.current_event.path_parameters or {}).get("id")
-            if endpoint_id is not None:
-                url_id_check(endpoint_id)
-            return next_middleware(app)
-
         app.use([whole_url_id])
 
     @app.not_found
     def no_route(exc: NotFoundError) -> Response[dict[str, Any]]:
-        endpoint_id = (app.current_event.path_parameters or {}).get("id")
         try:
-            if check_id is not None and endpoint_id is not None:
-                check_id(endpoint_id)
+            check_url_id()
             raise NotFound(f"no route for {app.current_event.http_method} {app.current_event.path}")
         except ServiceError as exc:
             return service_error(exc)
